@@ -1,0 +1,1 @@
+"""The JSON Schemas, shipped inside the installed package as ``webhook.schema_files``."""

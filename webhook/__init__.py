@@ -1,0 +1,13 @@
+"""Kuscia AppImage admission webhook and REST API.
+
+One validation core, two front ends, one store:
+
+* ``model`` compiles ``schemas/appimage.schema.json`` into the two shapes of an AppImage
+  (REST snake_case, custom resource camelCase) and converts losslessly between them;
+* ``defaulting`` and ``validation`` (with ``schemas``, ``formats``, ``podspec``) are pure
+  functions on the custom-resource shape: the single implementation of every rule;
+* ``api`` runs Kuscia's operations (parse, convert, default, validate, store) and
+  ``rest`` serves them over HTTP; ``admission`` answers the API server's reviews;
+* ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API);
+* ``server`` wires listeners, TLS (``tls``), probes and metrics; ``cli`` is the command.
+"""

@@ -1,0 +1,87 @@
+"""The admission webhook's HTTP glue: POST /mutate and /validate.
+
+An unreadable body (wrong content type, malformed JSON, not an admission.k8s.io/v1
+AdmissionReview) is HTTP 400 with the reason in plain text, as controller-runtime
+answers; a readable review always gets HTTP 200 and a review, allowed or denied.
+Nothing here decides anything: that is ``handlers``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+
+from webhook import metrics, podspec
+from webhook.admission import handlers, responses, reviews
+
+log = logging.getLogger(__name__)
+
+CHECKER = web.AppKey("checker", podspec.Checker)
+METRICS = web.AppKey("metrics", metrics.Metrics)
+TIMEOUT = web.AppKey("timeout", float)
+
+Decide = Callable[[web.Application, reviews.Request], reviews.Review]
+WEBHOOKS: dict[str, Decide] = {
+    "/mutate": lambda app, request: handlers.mutate(request),
+    "/validate": lambda app, request: handlers.validate(request, app[CHECKER]),
+}
+
+
+async def _review(request: web.Request, decide: Decide) -> web.Response:
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        return web.Response(status=400, text=f"Content-Type: must be application/json, "
+                                             f"not {content_type!r}")
+    try:
+        raw = await asyncio.wait_for(request.read(), request.app[TIMEOUT])
+        review = reviews.parse(orjson.loads(raw))
+    except web.HTTPRequestEntityTooLarge as e:
+        return web.Response(status=413, text=f"body: {e.text}")
+    except orjson.JSONDecodeError as e:
+        return web.Response(status=400, text=f"body: malformed JSON: {e}")
+    except reviews.Unreadable as e:
+        return web.Response(status=400, text=f"not an AdmissionReview: {e}")
+    if review.get("dryRun"):
+        log.debug("dry-run review", extra={"uid": review["uid"]})
+    try:
+        answer = decide(request.app, review)
+    except Exception:
+        # A bug must not become a 500 the API server retries into a stuck write:
+        # answer a well-formed review that refuses, and log the cause.
+        log.exception("admission handler failed", extra={"uid": review["uid"]})
+        answer = responses.errored(review["uid"], "the AppImage webhook failed; see its log")
+    return web.Response(body=orjson.dumps(answer), content_type="application/json")
+
+
+def _handler(name: str, decide: Decide) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        m = request.app[METRICS]
+        in_flight = m.webhook_in_flight.labels(name)
+        in_flight.inc()
+        started = time.perf_counter()
+        try:
+            response = await _review(request, decide)
+        finally:
+            in_flight.dec()
+        m.webhook_latency.labels(name).observe(time.perf_counter() - started)
+        m.webhook_requests.labels(name, str(response.status)).inc()
+        return response
+
+    return handle
+
+
+def create_app(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limit: int,
+               timeout: float) -> web.Application:
+    """The webhook application with /mutate and /validate."""
+    app = web.Application(client_max_size=body_limit)
+    app[CHECKER] = checker
+    app[METRICS] = metrics_
+    app[TIMEOUT] = timeout
+    for path, decide in WEBHOOKS.items():
+        app.router.add_post(path, _handler(path, decide))
+    return app

@@ -1,0 +1,191 @@
+"""Command line: ``serve``, ``gen-certs``, ``validate FILE…``, ``schema [--crd]``.
+
+Every ``serve`` flag is also read from an ``APPIMAGE_…`` environment variable (the
+flag wins). Exit codes: 0 fine, 1 invalid manifests (``validate``), 2 bad usage or
+configuration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import pathlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import yaml
+
+from webhook import crd, defaulting, logs, model, podspec, schemagen, settings, tls, validation
+from webhook import server as server_
+
+ENV_PREFIX = "APPIMAGE_"
+
+
+def _env_default(flag: str, fallback: str | None) -> str | None:
+    return os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper(), fallback)
+
+
+def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("serve", help="run the REST API, the admission webhook and probes")
+    d = settings.Settings()
+
+    def add(flag: str, default: Any, help_: str, **kw: Any) -> None:
+        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+        p.add_argument(flag, default=_env_default(flag, default), help=f"{help_} [${env}]", **kw)
+
+    add("--rest-addr", str(d.rest_addr), "REST API address")
+    add("--webhook-addr", str(d.webhook_addr), "admission webhook address")
+    add("--probe-addr", str(d.probe_addr), "/healthz, /readyz and /metrics address (plain HTTP)")
+    add("--tls-mode", d.tls_mode, "REST TLS; notls also makes the webhook plain HTTP",
+        choices=settings.TLS_MODES)
+    add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key (a dev set is made if empty)")
+    add("--token-file", None, "file with the token REST callers send as the Token header")
+    add("--store", d.store, "sqlite:///PATH or kubernetes")
+    add("--kubernetes-version", d.kubernetes_version,
+        f"PodSpec schema version ({', '.join(podspec.versions()[-3:])}…; default newest)")
+    add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
+    add("--request-timeout", str(d.request_timeout), "seconds one request may take")
+    add("--shutdown-timeout", str(d.shutdown_timeout), "seconds in-flight requests get on SIGTERM")
+    add("--cert-reload-interval", str(d.cert_reload_interval),
+        "seconds between checks of the certificate files")
+    add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
+
+
+def settings_from(args: argparse.Namespace) -> settings.Settings:
+    """Settings from parsed ``serve`` flags; ``ValueError`` names a bad flag."""
+    def number(flag: str, value: str) -> float:
+        try:
+            return float(value)
+        except ValueError:
+            raise ValueError(f"{flag}: expected a number of seconds, got {value!r}") from None
+
+    return settings.Settings(
+        rest_addr=settings.Address.parse(args.rest_addr, "--rest-addr"),
+        webhook_addr=settings.Address.parse(args.webhook_addr, "--webhook-addr"),
+        probe_addr=settings.Address.parse(args.probe_addr, "--probe-addr"),
+        tls_mode=args.tls_mode,
+        cert_dir=pathlib.Path(args.cert_dir),
+        token_file=pathlib.Path(args.token_file) if args.token_file else None,
+        store=args.store,
+        kubernetes_version=args.kubernetes_version,
+        dns_names=tuple(n for n in args.dns_name.split(",") if n),
+        request_timeout=number("--request-timeout", args.request_timeout),
+        shutdown_timeout=number("--shutdown-timeout", args.shutdown_timeout),
+        cert_reload_interval=number("--cert-reload-interval", args.cert_reload_interval),
+        log_level=args.log_level,
+    )
+
+
+def first_request(service: server_.Service) -> str:
+    """A ready-to-paste curl for the running service's REST listener."""
+    s = service.settings
+    rest = service.listeners["rest"]
+    parts = ["curl"]
+    if rest.scheme == "https":
+        parts += ["--cacert", str(s.cert_dir / "ca.crt")]
+        if s.tls_mode == "mtls":
+            parts += ["--cert", str(s.cert_dir / "client.crt"), "--key", str(s.cert_dir / "client.key")]
+    if s.token_file:
+        parts += ["-H", f'"Token: $(cat {s.token_file})"']
+    parts += ["-H", "'Content-Type: application/json'", "-X", "POST",
+              f"{rest.url}/api/v1/appimage/list", "-d", "'{}'"]
+    return " ".join(parts)
+
+
+async def _serve(config: settings.Settings) -> None:
+    service = server_.Service(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await service.start()
+        for listener in service.listeners.values():
+            print(f"{listener.name:8} listening on {listener.url}", flush=True)
+        print(f"first request:\n  {first_request(service)}", flush=True)
+        await stop.wait()
+    finally:
+        await service.stop()
+
+
+def _documents(path: str) -> Iterator[Any]:
+    text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text()
+    yield from yaml.safe_load_all(text)
+
+
+def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
+    """Check AppImage manifests as the webhooks would (default, then validate):
+    every error and warning with its path; 1 if any document is invalid."""
+    checker = podspec.checker()
+    invalid = 0
+    for path in paths:
+        try:
+            documents = list(_documents(path))
+        except (OSError, yaml.YAMLError) as e:
+            print(f"{path}: cannot read: {e}", file=out)
+            invalid += 1
+            continue
+        for index, doc in enumerate(documents):
+            if doc is None:
+                continue
+            where = f"{path}[{index}]"
+            if not isinstance(doc, dict) or doc.get("kind") != model.KIND:
+                kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
+                print(f"{where}: skipped ({kind}, not an {model.KIND})", file=out)
+                continue
+            defaulted, defaulting_warnings = defaulting.default(doc)
+            report = validation.validate(defaulted, checker)
+            name = f"{where} {doc.get('metadata', {}).get('name', '')!s}".rstrip()
+            for path_, message in (*defaulting_warnings, *report.warnings):
+                print(f"{name}: warning: {model.format_path(path_)}: {message}", file=out)
+            for path_, message in report.errors:
+                print(f"{name}: error: {model.format_path(path_)}: {message}", file=out)
+            if report.errors:
+                invalid += 1
+            else:
+                print(f"{name}: valid", file=out)
+    return 1 if invalid else 0
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="appimage-webhook", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    gen = sub.add_parser("gen-certs", help="write a CA, a serving and a client certificate")
+    gen.add_argument("--out", required=True, help="directory for ca.crt, server.crt, client.crt…")
+    gen.add_argument("--dns", action="append", default=[], help="DNS name for the server (repeat)")
+    gen.add_argument("--ip", action="append", default=[], help="IP address for the server (repeat)")
+    gen.add_argument("--force", action="store_true", help="replace existing files")
+    check = sub.add_parser("validate", help="validate AppImage manifests (YAML/JSON, multi-doc)")
+    check.add_argument("files", nargs="+", help="manifest files, - for standard input")
+    schema = sub.add_parser("schema", help="print the JSON Schema, or the CRD manifest")
+    schema.add_argument("--crd", action="store_true", help="print the CustomResourceDefinition")
+    schema.add_argument("--rest", action="store_true", help="print the REST request/answer schema")
+    args = parser.parse_args(argv)
+
+    try:
+        if args.command == "serve":
+            config = settings_from(args)
+            logs.configure(config.log_level)
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_serve(config))
+        elif args.command == "gen-certs":
+            dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
+            ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
+            paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+            print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+        elif args.command == "validate":
+            sys.exit(validate_files(args.files))
+        elif args.crd:
+            print(yaml.safe_dump(crd.manifest(), sort_keys=False), end="")
+        else:
+            document = (schemagen.rest_schema(model.cr_schema()) if args.rest else model.cr_schema())
+            print(json.dumps(document, indent=2))
+    except ValueError as e:
+        print(f"appimage-webhook: {e}", file=sys.stderr)
+        sys.exit(2)

@@ -1,0 +1,111 @@
+"""The AppImage CustomResourceDefinition, generated from ``schemas/appimage.schema.json``.
+
+Pure. Turns the JSON Schema into a structural OpenAPI v3 schema the API server accepts:
+``$ref`` inlined, ``additionalProperties: false`` dropped (the API server prunes or,
+with strict field validation, refuses unknown fields itself), the number-or-string
+quantity made ``x-kubernetes-int-or-string``, the defaults of ``defaulting`` written
+as ``default`` (so the API server defaults even when the webhook is down), list items
+with unique names marked ``x-kubernetes-list-type: map``, and CEL rules for what a
+schema cannot say (exactly one probe handler).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from webhook import defaulting, model
+
+# Which $defs field takes which default: the same constants the webhook defaults with.
+DEFAULTS = {
+    ("DeployTemplate", "replicas"): defaulting.DEFAULT_REPLICAS,
+    ("ContainerPort", "protocol"): defaulting.DEFAULT_PROTOCOL,
+    ("ContainerPort", "scope"): defaulting.DEFAULT_SCOPE,
+}
+# Lists whose items are keyed by a unique name (server-side apply merges by it).
+LIST_MAP_KEYS = {
+    ("DeployTemplateSpec", "containers"): "name",
+    ("Container", "ports"): "name",
+}
+VALIDATIONS = {
+    "Probe": [{
+        "rule": "[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)]"
+                ".filter(h, h).size() == 1",
+        "message": "a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc",
+    }],
+    "EnvFromSource": [{
+        "rule": "has(self.configMapRef) != has(self.secretRef)",
+        "message": "an envFrom entry needs exactly one of configMapRef, secretRef",
+    }],
+}
+_DROP = {"$schema", "$id", "$defs", "title", "additionalProperties", "x-rest-flatten",
+         "x-rest-type", "x-rest-aliases"}
+
+
+def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: str) -> dict[str, Any]:
+    name, body = model.resolve(schema, root)
+    if name:
+        merged = {**body, **{k: v for k, v in schema.items() if k != "$ref"}}
+        return _structural(merged, root, name)
+    out = {k: copy.deepcopy(v) for k, v in body.items() if k not in _DROP and k != "properties"}
+    if isinstance(body.get("type"), list):  # the quantity: number or string
+        del out["type"]
+        out["x-kubernetes-int-or-string"] = True
+    if "properties" in body:
+        out["properties"] = {}
+        for prop_name, prop in body["properties"].items():
+            converted = _structural(prop, root, definition)
+            if (definition, prop_name) in DEFAULTS:
+                converted["default"] = DEFAULTS[(definition, prop_name)]
+            if (definition, prop_name) in LIST_MAP_KEYS:
+                converted["x-kubernetes-list-type"] = "map"
+                converted["x-kubernetes-list-map-keys"] = [LIST_MAP_KEYS[(definition, prop_name)]]
+            out["properties"][prop_name] = converted
+    elif isinstance(body.get("additionalProperties"), Mapping):
+        out["additionalProperties"] = _structural(body["additionalProperties"], root, definition)
+    if "items" in body:
+        out["items"] = _structural(body["items"], root, definition)
+    if definition in VALIDATIONS and "properties" in body:
+        out["x-kubernetes-validations"] = copy.deepcopy(VALIDATIONS[definition])
+    return out
+
+
+def openapi_schema() -> dict[str, Any]:
+    """The structural schema of the AppImage custom resource."""
+    root = model.cr_schema()
+    schema = _structural(root, root, "")
+    schema["description"] = ("AppImage: an application image and the templates Kuscia "
+                             "deploys it with.")
+    schema["properties"]["metadata"] = {"type": "object"}  # the API server owns metadata
+    schema["properties"]["apiVersion"] = {"type": "string"}
+    schema["properties"]["kind"] = {"type": "string"}
+    schema["required"] = ["spec"]
+    return schema
+
+
+def manifest() -> dict[str, Any]:
+    """The CustomResourceDefinition manifest (apiextensions.k8s.io/v1)."""
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{model.PLURAL}.{model.GROUP}"},
+        "spec": {
+            "group": model.GROUP,
+            "names": {"kind": model.KIND, "listKind": f"{model.KIND}List",
+                      "plural": model.PLURAL, "singular": model.KIND.lower(),
+                      "shortNames": ["aimg"]},
+            "scope": "Cluster",
+            "versions": [{
+                "name": model.API_VERSION.split("/")[1],
+                "served": True,
+                "storage": True,
+                "schema": {"openAPIV3Schema": openapi_schema()},
+                "additionalPrinterColumns": [
+                    {"name": "Image", "type": "string", "jsonPath": ".spec.image.name"},
+                    {"name": "Tag", "type": "string", "jsonPath": ".spec.image.tag"},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+            }],
+        },
+    }

@@ -1,0 +1,81 @@
+"""Kuscia error codes and the small exception hierarchy the service raises.
+
+Errors are raised anywhere and mapped to answers in one place per channel: the REST
+layer turns them into a Kuscia ``status``; the admission layer into a denial.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+class Code(enum.IntEnum):
+    """Kuscia API status codes for AppImage (pkg/kusciaapi/errorcode)."""
+
+    SUCCESS = 0
+    REQUEST_INVALID = 11100
+    UNEXPECTED = 11101
+    AUTH_FAILED = 11102
+    CREATE_FAILED = 13100
+    QUERY_FAILED = 13101
+    UPDATE_FAILED = 13102
+    DELETE_FAILED = 13103
+    BATCH_QUERY_FAILED = 13104
+    NOT_EXISTS = 13105
+    ALREADY_EXISTS = 13106
+    LIST_FAILED = 13107
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One problem with one field; ``path`` is rendered in the caller's shape."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}" if self.path else self.message
+
+
+class ServiceError(Exception):
+    """Base of every error the service maps to an answer; carries a Kuscia code."""
+
+    code: Code = Code.UNEXPECTED
+
+    def __init__(self, message: str, *, code: Code | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code is not None:
+            self.code = code
+
+
+class Invalid(ServiceError):
+    """The request or object breaks the schema or a rule; lists every problem."""
+
+    code = Code.REQUEST_INVALID
+
+    def __init__(self, errors: Sequence[FieldError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("; ".join(str(e) for e in self.errors))
+
+
+class NotFound(ServiceError):
+    """The named AppImage is not stored."""
+
+    code = Code.NOT_EXISTS
+
+
+class AlreadyExists(ServiceError):
+    """An AppImage of that name is stored already."""
+
+    code = Code.ALREADY_EXISTS
+
+
+class Conflict(ServiceError):
+    """A compare-and-swap write lost a race: the stored version moved on."""
+
+
+class StoreUnavailable(ServiceError):
+    """The storage backend failed or timed out; nothing was changed by this call."""

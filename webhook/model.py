@@ -1,0 +1,353 @@
+"""The two shapes of one AppImage and the lossless conversion between them.
+
+Pure, no I/O. The custom resource (camelCase, ``spec`` nested in each deploy template)
+is the canonical shape: it is stored, defaulted and validated. The REST shape is the
+protobuf JSON mapping of Kuscia's ``appimage.proto`` (snake_case, deploy template
+``spec`` inlined). Both are compiled once from ``schemas/appimage.schema.json``; the
+``x-rest-*`` keywords there say where the REST shape differs:
+
+* ``x-rest-flatten``: the CR nests this message, REST inlines its fields;
+* ``x-rest-type: string``: REST carries the value as a string (gRPC port, quantity);
+* ``x-rest-aliases``: extra request spellings accepted (``secret_map_ref``);
+* ``format: int64``: REST renders it as a string, as protobuf JSON does.
+
+REST answers emit every field (zero values included, ``null`` for an absent message);
+REST requests are turned into the CR with proto3 zero values dropped, so ``replicas: 0``
+means "unset" and defaults to 1. Paths of errors found on the CR are mapped back to
+the REST spelling with ``rest_path``.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from importlib import resources
+from typing import Any, Literal
+
+API_VERSION = "kuscia.secretflow/v1alpha1"
+KIND = "AppImage"
+GROUP = "kuscia.secretflow"
+PLURAL = "appimages"
+
+Token = str | int
+Path = tuple[Token, ...]
+ScalarKind = Literal["string", "integer", "int64", "quantity", "port"]
+
+
+@dataclass(frozen=True, slots=True)
+class Scalar:
+    kind: ScalarKind
+
+
+@dataclass(frozen=True, slots=True)
+class Array:
+    item: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Map:
+    value: Node
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    cr: str
+    rest: str
+    node: Node
+    flatten: bool = False
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(eq=False, slots=True)
+class Message:
+    """An object with known fields. ``rest_fields`` is the REST view (flattened
+    fields inlined); ``spellings`` maps every accepted request key to its REST name."""
+
+    name: str
+    fields: list[Field] = field(default_factory=list)
+    by_cr: dict[str, Field] = field(default_factory=dict)
+    rest_fields: dict[str, Node] = field(default_factory=dict)
+    spellings: dict[str, str] = field(default_factory=dict)
+
+
+Node = Scalar | Array | Map | Message
+
+
+def snake(name: str) -> str:
+    """``configVolumeMounts`` -> ``config_volume_mounts``."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def camel(name: str) -> str:
+    """``config_volume_mounts`` -> ``configVolumeMounts`` (protobuf's json_name)."""
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def load_schema(filename: str) -> dict[str, Any]:
+    """A schema file from ``schemas/`` (shipped in the package as ``webhook.schema_files``)."""
+    text = resources.files("webhook.schema_files").joinpath(filename).read_text()
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@functools.cache
+def cr_schema() -> dict[str, Any]:
+    """The source of truth: the AppImage custom resource's JSON Schema."""
+    return load_schema("appimage.schema.json")
+
+
+def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
+    """Follow a local ``$ref``; returns the definition's name ('' inline) and its body."""
+    ref = schema.get("$ref")
+    if ref is None:
+        return "", schema
+    name = ref.removeprefix("#/$defs/")
+    return name, root["$defs"][name]
+
+
+def scalar_kind(schema: Mapping[str, Any]) -> ScalarKind:
+    """How a CR scalar is carried in REST; shared with the REST schema generator."""
+    if schema.get("x-rest-type") == "string":
+        return "port" if schema.get("type") == "integer" else "quantity"
+    if schema.get("format") == "int64":
+        return "int64"
+    return "integer" if schema.get("type") == "integer" else "string"
+
+
+def _compile(schema: Mapping[str, Any], root: Mapping[str, Any], seen: dict[str, Message]) -> Node:
+    name, body = resolve(schema, root)
+    if name in seen:
+        return seen[name]
+    if body.get("type") == "array":
+        return Array(_compile(body["items"], root, seen))
+    if body.get("type") == "object" and "properties" not in body:
+        return Map(_compile(body["additionalProperties"], root, seen))
+    if body.get("type") != "object":
+        return Scalar(scalar_kind(body))
+    message = Message(name)
+    seen[name] = message
+    for cr_name, prop in body["properties"].items():
+        node = _compile(prop, root, seen)
+        f = Field(
+            cr=cr_name,
+            rest=snake(cr_name),
+            node=node,
+            flatten=bool(prop.get("x-rest-flatten")),
+            aliases=tuple(prop.get("x-rest-aliases", ())),
+        )
+        message.fields.append(f)
+        message.by_cr[cr_name] = f
+        inlined = node.fields if f.flatten and isinstance(node, Message) else [f]
+        for sub in inlined:
+            message.rest_fields[sub.rest] = sub.node
+            for spelling in (sub.rest, camel(sub.rest), *sub.aliases, *map(camel, sub.aliases)):
+                message.spellings[spelling] = sub.rest
+    return message
+
+
+@functools.cache
+def spec_message() -> Message:
+    """The compiled ``AppImageSpec``: the part both shapes share."""
+    root = cr_schema()
+    node = _compile(root["properties"]["spec"], root, {})
+    assert isinstance(node, Message)  # the schema's spec is an object by construction
+    return node
+
+
+# --- CR -> REST (full protobuf JSON rendering) -------------------------------------
+
+
+def _zero(node: Node) -> Any:
+    if isinstance(node, Scalar):
+        return {"integer": 0, "int64": "0"}.get(node.kind, "")
+    if isinstance(node, Array):
+        return []
+    if isinstance(node, Map):
+        return {}
+    return None
+
+
+def _quantity_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # A YAML number such as `cpu: 0.5`; Decimal(str()) keeps it exact and unexponented.
+    return format(Decimal(str(value)).normalize(), "f")
+
+
+def _render_scalar(kind: ScalarKind, value: Any) -> Any:
+    if kind == "quantity":
+        return _quantity_text(value)
+    if kind in ("int64", "port"):
+        return str(value)
+    return value
+
+
+def _render(node: Node, value: Any) -> Any:
+    if value is None:
+        return _zero(node)
+    if isinstance(node, Scalar):
+        return _render_scalar(node.kind, value)
+    if isinstance(node, Array):
+        return [_render(node.item, item) for item in value]
+    if isinstance(node, Map):
+        return {key: _render(node.value, item) for key, item in value.items()}
+    out: dict[str, Any] = {}
+    for f in node.fields:
+        if f.flatten:
+            assert isinstance(f.node, Message)
+            out.update(_render(f.node, value.get(f.cr) or {}))
+        else:
+            out[f.rest] = _render(f.node, value.get(f.cr))
+    return out
+
+
+def to_rest(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored custom resource as Kuscia's REST answer ``data``, every field emitted."""
+    rendered: dict[str, Any] = _render(spec_message(), obj.get("spec") or {})
+    return {"name": obj.get("metadata", {}).get("name", ""), **rendered}
+
+
+# --- REST -> CR (proto3: zero values are "unset") ---------------------------------
+
+
+def _is_zero(node: Node, value: Any) -> bool:
+    if value is None:
+        return True
+    if isinstance(node, Message):
+        return False  # messages have presence in proto3: `{}` is set
+    if isinstance(node, Scalar) and node.kind in ("int64", "port"):
+        return value in ("", "0", 0)
+    return value in ("", 0, [], {}) and not isinstance(value, bool)
+
+
+def _parse_scalar(kind: ScalarKind, value: Any) -> Any:
+    if kind in ("int64", "port"):
+        return int(value)
+    return value
+
+
+def _build(node: Node, value: Any) -> Any:
+    if isinstance(node, Scalar):
+        return _parse_scalar(node.kind, value)
+    if isinstance(node, Array):
+        return [_build(node.item, item) for item in value]
+    if isinstance(node, Map):
+        return {key: _build(node.value, item) for key, item in value.items()}
+    out: dict[str, Any] = {}
+    for f in node.fields:
+        if f.flatten:
+            out[f.cr] = _build(f.node, value)
+        elif not _is_zero(f.node, item := value.get(f.rest)):
+            out[f.cr] = _build(f.node, item)
+    return out
+
+
+def spec_from_rest(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The CR ``spec`` for a schema-checked, normalized REST body (extra keys ignored)."""
+    spec: dict[str, Any] = _build(spec_message(), body)
+    return spec
+
+
+def to_cr(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A schema-checked, normalized REST AppImage as a custom resource."""
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": {"name": body.get("name", "")},
+        "spec": spec_from_rest(body),
+    }
+
+
+# --- Requests: accepted spellings -> snake_case ---------------------------------
+
+
+def _normalize(node: Node, value: Any, path: Path, dupes: list[Path]) -> Any:
+    if isinstance(node, Array) and isinstance(value, list):
+        return [_normalize(node.item, v, (*path, i), dupes) for i, v in enumerate(value)]
+    if isinstance(node, Map) and isinstance(value, dict):
+        return {k: _normalize(node.value, v, (*path, k), dupes) for k, v in value.items()}
+    if not (isinstance(node, Message) and isinstance(value, dict)):
+        return value
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        rest = node.spellings.get(key)
+        if rest is not None and item is None:
+            continue  # protobuf JSON: null is the field's default, i.e. unset
+        if rest is None:
+            out[key] = item  # unknown: left for the schema to reject by name
+        elif rest in out:
+            dupes.append((*path, rest))
+        else:
+            out[rest] = _normalize(node.rest_fields[rest], item, (*path, rest), dupes)
+    return out
+
+
+def request_shape(fields: Mapping[str, Node], *, with_spec: bool) -> Message:
+    """The shape of a request body: its own fields (``name``, ``names``, ``header``…)
+    and, ``with_spec``, the AppImage's (image, templates). Built once per endpoint."""
+    shape = Message("Request")
+    if with_spec:
+        shape.rest_fields.update(spec_message().rest_fields)
+        shape.spellings.update(spec_message().spellings)
+    for name, node in fields.items():
+        shape.rest_fields[name] = node
+        shape.spellings[name] = shape.spellings[camel(name)] = name
+    return shape
+
+
+def normalize(shape: Message, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[Path]]:
+    """A request with lowerCamelCase names and aliases turned to snake_case.
+
+    Returns the body and the paths given twice under two spellings (e.g. both
+    ``config_templates`` and ``configTemplates``)."""
+    dupes: list[Path] = []
+    normalized: dict[str, Any] = _normalize(shape, body, (), dupes)
+    return normalized, dupes
+
+
+# --- Paths ------------------------------------------------------------------------
+
+
+def _rest_tail(node: Node, tokens: tuple[Token, ...]) -> Path:
+    if not tokens:
+        return ()
+    head, rest = tokens[0], tokens[1:]
+    if isinstance(node, Array) and isinstance(head, int):
+        return (head, *_rest_tail(node.item, rest))
+    if isinstance(node, Map):
+        return (head, *_rest_tail(node.value, rest))
+    f = node.by_cr.get(str(head)) if isinstance(node, Message) else None
+    if f is None:
+        return tokens
+    if f.flatten:
+        return _rest_tail(f.node, rest)
+    return (f.rest, *_rest_tail(f.node, rest))
+
+
+def rest_path(path: Path) -> Path:
+    """A CR path (``spec.deployTemplates[0].spec.containers``) in REST spelling
+    (``deploy_templates[0].containers``)."""
+    if path[:2] == ("metadata", "name"):
+        return ("name",)
+    if path[:1] == ("spec",):
+        return _rest_tail(spec_message(), path[1:])
+    return path
+
+
+def format_path(path: Iterable[Token]) -> str:
+    """``('spec', 'deployTemplates', 0, 'name')`` -> ``spec.deployTemplates[0].name``."""
+    out = ""
+    for token in path:
+        if isinstance(token, int) or (out and not _IDENT.fullmatch(token)):
+            out += f"[{token}]"
+        else:
+            out += f".{token}" if out else token
+    return out
+
+
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

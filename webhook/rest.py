@@ -1,0 +1,143 @@
+"""The REST API's HTTP glue: Kuscia's paths, status envelope, token and Warning headers.
+
+Every answer that carries a Kuscia ``status`` is HTTP 200 (Kuscia's convention), a
+missing or wrong token is 401, a body over the limit 413, unknown paths and methods
+404/405. Errors are mapped to a ``status`` in one place (``_serve``); anything
+unexpected is logged and answered 11101, never a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from webhook import api, errors, metrics
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v1/appimage/"
+JSON_TYPES = ("application/json", "")  # curl without -H sends form type; '' is no header
+
+APPIMAGES = web.AppKey("appimages", api.AppImages)
+TOKEN = web.AppKey("token", bytes)  # empty: no token check
+METRICS = web.AppKey("metrics", metrics.Metrics)
+TIMEOUT = web.AppKey("timeout", float)
+
+Operation = Callable[[api.AppImages, Any], Awaitable[api.Outcome]]
+ENDPOINTS: dict[str, Operation] = {
+    "create": api.AppImages.create,
+    "update": api.AppImages.update,
+    "delete": api.AppImages.delete,
+    "query": api.AppImages.query,
+    "batch_query": api.AppImages.batch_query,
+    "batchQuery": api.AppImages.batch_query,
+    "list": api.AppImages.list,
+}
+
+
+def status_body(code: int, message: str, data: Any = None) -> bytes:
+    body: dict[str, Any] = {"status": {"code": code, "message": message, "details": []}}
+    if data is not None:
+        body["data"] = data
+    return orjson.dumps(body)
+
+
+def _answer(code: int, message: str, data: Any = None, *, http_status: int = 200,
+            warnings: Sequence[str] = ()) -> web.Response:
+    response = web.Response(body=status_body(code, message, data), status=http_status,
+                            content_type="application/json")
+    for warning in warnings:
+        response.headers.add("Warning", warning_header(warning))
+    return response
+
+
+def warning_header(text: str) -> str:
+    """RFC 7234 ``Warning: 299 - "text"``, as the Kubernetes API server sends; the text
+    is made ASCII and its quotes escaped so any field value can travel in a header."""
+    safe = text.encode("ascii", "backslashreplace").decode().replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{" ".join(safe.split())}"'
+
+
+def _authorized(request: web.Request) -> bool:
+    token = request.app[TOKEN]
+    if not token:
+        return True
+    given = request.headers.get("Token", "").encode()
+    return hmac.compare_digest(given, token)
+
+
+async def _body(request: web.Request) -> Any:
+    content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise errors.Invalid([errors.FieldError(
+            "Content-Type", f"must be application/json, not {content_type!r}")])
+    raw = await request.read()
+    if not raw.strip():
+        return {}  # an empty body is an empty request, as protobuf JSON reads it
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise errors.Invalid([errors.FieldError("body", f"malformed JSON: {e}")]) from e
+
+
+async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.Response]:
+    """The Kuscia code (0 for the HTTP-level refusals) and the response."""
+    if not _authorized(request):
+        code = errors.Code.AUTH_FAILED
+        return code, _answer(code, "auth failed: missing or wrong Token header", http_status=401)
+    try:
+        body = await _body(request)
+        async with asyncio.timeout(request.app[TIMEOUT]):
+            outcome = await operation(request.app[APPIMAGES], body)
+    except errors.ServiceError as e:
+        return e.code, _answer(e.code, e.message)
+    except web.HTTPRequestEntityTooLarge as e:
+        return 0, web.json_response({"message": f"body: {e.text}"}, status=413)
+    except TimeoutError:
+        log.warning("request timed out", extra={"path": request.path})
+        code = errors.Code.UNEXPECTED
+        return code, _answer(code, f"request took longer than {request.app[TIMEOUT]:g} s "
+                                   "and was abandoned")
+    except Exception:
+        log.exception("unexpected error", extra={"path": request.path})
+        return errors.Code.UNEXPECTED, _answer(errors.Code.UNEXPECTED,
+                                               "unexpected server error; see the server log")
+    return errors.Code.SUCCESS, _answer(errors.Code.SUCCESS, "success", outcome.data,
+                                        warnings=outcome.warnings)
+
+
+def _handler(endpoint: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(request: web.Request) -> web.Response:
+        m = request.app[METRICS]
+        started = time.perf_counter()
+        in_flight = m.api_in_flight.labels(endpoint)
+        in_flight.inc()
+        try:
+            code, response = await _serve(request, operation)
+        finally:
+            in_flight.dec()
+        m.api_latency.labels(endpoint).observe(time.perf_counter() - started)
+        m.api_requests.labels(endpoint, str(response.status), str(int(code))).inc()
+        return response
+
+    return handle
+
+
+def create_app(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
+               body_limit: int, timeout: float) -> web.Application:
+    """The REST application: POST /api/v1/appimage/{create,update,delete,query,...}."""
+    app = web.Application(client_max_size=body_limit)
+    app[APPIMAGES] = appimages
+    app[TOKEN] = (token or "").encode()
+    app[METRICS] = metrics_
+    app[TIMEOUT] = timeout
+    for endpoint, operation in ENDPOINTS.items():
+        app.router.add_post(PREFIX + endpoint, _handler(endpoint, operation))
+    return app

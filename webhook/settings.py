@@ -1,0 +1,100 @@
+"""Service settings: one frozen dataclass, read from flags and ``APPIMAGE_…`` variables.
+
+Pure. ``from_args`` is the single place flags and environment meet: a flag wins over
+its variable, which wins over the default. Bad values raise ``ValueError`` naming the
+flag, at start-up, never later.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+from typing import Literal
+
+TLSMode = Literal["notls", "tls", "mtls"]
+TLS_MODES: tuple[TLSMode, ...] = ("mtls", "tls", "notls")
+
+# REST bodies are AppImages of a few KB; 4 MiB leaves room for big config templates
+# while bounding what one request can make the server hold.
+DEFAULT_REST_BODY_LIMIT = 4 * 1024 * 1024
+# An UPDATE review carries the old and the new object; controller-runtime allows 7 MiB.
+DEFAULT_WEBHOOK_BODY_LIMIT = 7 * 1024 * 1024
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Address:
+    host: str
+    port: int
+
+    @classmethod
+    def parse(cls, text: str, flag: str) -> Address:
+        host, sep, port = text.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"{flag}: expected HOST:PORT, got {text!r}")
+        return cls(host.strip("[]") or "0.0.0.0", int(port))
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Settings:
+    rest_addr: Address = Address("0.0.0.0", 8082)
+    """Where the Kuscia-compatible REST API listens (HTTPS unless tls_mode is notls)."""
+    webhook_addr: Address = Address("0.0.0.0", 9443)
+    """Where /mutate and /validate listen; HTTPS, no client certificate asked for
+    (the API server sends none), plain HTTP only with tls_mode notls."""
+    probe_addr: Address = Address("0.0.0.0", 8080)
+    """Plain-HTTP /healthz, /readyz and /metrics."""
+    tls_mode: TLSMode = "mtls"
+    """REST listener: mtls (client certificate required, verified against ca.crt), tls,
+    or notls (plain HTTP on REST and webhook; for local use only)."""
+    cert_dir: pathlib.Path = pathlib.Path("certs")
+    """ca.crt, server.crt, server.key; a fresh dev CA and certificates (with a client
+    certificate) are written here when none exist."""
+    token_file: pathlib.Path | None = None
+    """File holding the token REST callers send in the Token header; no check if unset."""
+    store: str = "sqlite:///./appimage.db"
+    """sqlite:///PATH (embedded, the default) or kubernetes (the AppImage custom resource)."""
+    kubernetes_version: str = ""
+    """Kubernetes version whose PodSpec schema checks deploy templates; '' = newest bundled."""
+    rest_body_limit: int = DEFAULT_REST_BODY_LIMIT
+    """Largest REST body accepted, in bytes; larger ones get HTTP 413."""
+    webhook_body_limit: int = DEFAULT_WEBHOOK_BODY_LIMIT
+    """Largest AdmissionReview accepted, in bytes."""
+    request_timeout: float = 10.0
+    """Seconds one request may take before it is answered with an error."""
+    shutdown_timeout: float = 15.0
+    """Seconds in-flight requests get to finish after SIGTERM."""
+    cert_reload_interval: float = 10.0
+    """Seconds between checks of the certificate files for a change."""
+    dns_names: tuple[str, ...] = ()
+    """Extra DNS names for the dev serving certificate (e.g. the Service's names)."""
+    log_level: str = "INFO"
+    """Log level of the JSON logs on stderr."""
+
+    def __post_init__(self) -> None:
+        if self.tls_mode not in TLS_MODES:
+            raise ValueError(f"--tls-mode: must be one of {', '.join(TLS_MODES)}, not {self.tls_mode!r}")
+        if not (self.store == "kubernetes" or self.store.startswith("sqlite:///")):
+            raise ValueError(f"--store: expected sqlite:///PATH or kubernetes, not {self.store!r}")
+        for name in ("rest_body_limit", "webhook_body_limit"):
+            if getattr(self, name) < 1024:
+                raise ValueError(f"--{name.replace('_', '-')}: must be at least 1024 bytes")
+        for name in ("request_timeout", "shutdown_timeout", "cert_reload_interval"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"--{name.replace('_', '-')}: must be positive")
+
+    @property
+    def sqlite_path(self) -> str:
+        return self.store.removeprefix("sqlite:///")
+
+    @property
+    def token(self) -> str | None:
+        """The token, read when asked so a rotated token file is picked up on restart."""
+        if self.token_file is None:
+            return None
+        token = self.token_file.read_text().strip()
+        if not token:
+            raise ValueError(f"--token-file: {self.token_file} is empty")
+        return token

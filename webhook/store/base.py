@@ -1,0 +1,91 @@
+"""The Store protocol: the only storage API the web layer sees, and its contract.
+
+Objects are stored in the custom-resource shape (camelCase ``spec``), keyed by name.
+Every write is a compare-and-swap on an opaque ``version`` string, so two racing
+updates can never silently overwrite each other: the loser gets ``errors.Conflict``
+and re-reads. Backends subclass ``Store`` explicitly; ``tests/store_contract.py`` runs
+one suite against every backend.
+"""
+
+from __future__ import annotations
+
+import abc
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from webhook import errors
+
+# A page may not be larger than this: an unbounded page would let one request pin the
+# event loop and memory for the whole table.
+MAX_PAGE_SIZE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A stored AppImage: its custom resource (``metadata`` and ``spec``) and version."""
+
+    name: str
+    obj: Mapping[str, Any]
+    version: str
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, in name order; ``next_token`` is empty on the last."""
+
+    records: Sequence[Record]
+    next_token: str
+
+
+class Store(abc.ABC):
+    """Durable AppImage storage. Methods raise ``errors.ServiceError`` subclasses only:
+    backend exceptions are wrapped as ``errors.StoreUnavailable``."""
+
+    @abc.abstractmethod
+    async def create(self, obj: Mapping[str, Any]) -> Record:
+        """Store a new object; ``errors.AlreadyExists`` if the name is taken."""
+
+    @abc.abstractmethod
+    async def get(self, name: str) -> Record:
+        """The stored object; ``errors.NotFound`` if absent."""
+
+    @abc.abstractmethod
+    async def get_many(self, names: Sequence[str]) -> list[Record | None]:
+        """The stored objects in the order asked, ``None`` where absent."""
+
+    @abc.abstractmethod
+    async def replace(self, obj: Mapping[str, Any], version: str) -> Record:
+        """Replace the object if its stored version is still ``version``;
+        ``errors.Conflict`` if it moved on, ``errors.NotFound`` if it is gone."""
+
+    @abc.abstractmethod
+    async def delete(self, name: str) -> None:
+        """Remove the object; ``errors.NotFound`` if absent."""
+
+    @abc.abstractmethod
+    async def list(self, limit: int, token: str = "") -> Page:
+        """Up to ``limit`` objects after ``token`` in name order.
+        ``errors.Invalid`` for a token this store did not issue."""
+
+    async def ready(self) -> bool:
+        """Whether the backend answers; backs ``/readyz``."""
+        return True
+
+    async def close(self) -> None:  # noqa: B027 - a no-op is a valid default
+        """Release connections; called once at shutdown."""
+
+
+def encode_token(last_name: str) -> str:
+    """A page token for stores that page by name: opaque to clients, cheap to check."""
+    return base64.urlsafe_b64encode(last_name.encode()).decode().rstrip("=")
+
+
+def decode_token(token: str) -> str:
+    """The last name of the previous page; ``errors.Invalid`` for a forged token."""
+    try:
+        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError) as e:
+        raise errors.Invalid([errors.FieldError("page_token", "is not a token this server issued")]) from e
