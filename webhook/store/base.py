@@ -28,7 +28,8 @@ class Record:
     """A stored AppImage: its custom resource (``metadata`` and ``spec``) and version."""
 
     name: str
-    obj: Mapping[str, Any]
+    obj: dict[str, Any]
+    """A fresh copy: the caller may change it without touching the store."""
     version: str
 
 
@@ -86,6 +87,7 @@ def encode_token(last_name: str) -> str:
 def decode_token(token: str) -> str:
     """The last name of the previous page; ``errors.Invalid`` for a forged token."""
     try:
-        return base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        padded = token + "=" * (-len(token) % 4)
+        return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
         raise errors.Invalid([errors.FieldError("page_token", "is not a token this server issued")]) from e
