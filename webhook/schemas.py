@@ -50,7 +50,7 @@ def describe(keyword: str, value: Any, instance: Any, path: model.Path,
         return [((*path, name), "required") for name in missing]
     if keyword == "type":
         types = value if isinstance(value, list) else [value]
-        wanted = " or ".join(_TYPE_NAMES.get(t, t) for t in types)
+        wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
         return [(path, f"must be {wanted}, not {_TYPE_NAMES.get(_kind_of(instance), 'that')}")]
     if keyword == "enum":
         options = ", ".join(_json(o) for o in value if o != "")
@@ -74,7 +74,7 @@ class Validator:
 
     def __init__(self, schema: Mapping[str, Any]) -> None:
         self.schema = schema
-        self._fast = jsonschema_rs.Draft202012Validator(schema)
+        self._fast = jsonschema_rs.Draft202012Validator(dict(schema))
 
     def is_valid(self, instance: Any) -> bool:
         return bool(self._fast.is_valid(instance))

@@ -110,9 +110,8 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
     if len(handlers) != 1:
         found = f"has {', '.join(handlers)}" if handlers else "has none"
         report.error(path, f"needs exactly one handler of {', '.join(HANDLERS)}; {found}")
-    if (exec_ := probe.get("exec")) is not None and isinstance(exec_, dict):
-        if not exec_.get("command"):
-            report.error((*path, "exec", "command"), "must not be empty")
+    if isinstance(exec_ := probe.get("exec"), dict) and not exec_.get("command"):
+        report.error((*path, "exec", "command"), "must not be empty")
     for handler in ("httpGet", "tcpSocket"):
         action = probe.get(handler)
         if isinstance(action, dict):

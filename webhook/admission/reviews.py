@@ -96,5 +96,5 @@ def parse(body: Any) -> Request:
         _require(request.get("object"), "request.object", dict)
     if request["operation"] == "UPDATE":
         _require(request.get("oldObject"), "request.oldObject", dict)
-    checked: Request = request  # type: ignore[assignment]  # every field read above was checked
+    checked: Request = request  # every field read above was checked
     return checked

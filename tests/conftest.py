@@ -1,0 +1,70 @@
+"""Shared fixtures: the API document's examples, a valid AppImage, and app clients."""
+
+from __future__ import annotations
+
+import copy
+import json
+import pathlib
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+from aiohttp import test_utils
+
+from webhook import api, defaulting, metrics, model, podspec, rest
+from webhook.admission import http as admission_http
+from webhook.store import sqlite
+
+DATA = pathlib.Path(__file__).parent / "data"
+
+
+def doc(name: str) -> dict[str, Any]:
+    """A request body of the API document (tests/data/doc_<name>.json)."""
+    body: dict[str, Any] = json.loads((DATA / f"doc_{name}.json").read_text())
+    return body
+
+
+def doc_appimage() -> dict[str, Any]:
+    """The API document's create example as a defaulted custom resource."""
+    obj, _ = defaulting.default(model.to_cr(api.parse("CreateAppImageRequest", doc("create"))))
+    return obj
+
+
+@pytest.fixture
+def appimage() -> dict[str, Any]:
+    """A fresh copy of a valid AppImage custom resource to break in a test."""
+    return copy.deepcopy(doc_appimage())
+
+
+@pytest.fixture
+def container(appimage: dict[str, Any]) -> dict[str, Any]:
+    """The first container of ``appimage`` (the same dict: edit it to edit the object)."""
+    container: dict[str, Any] = appimage["spec"]["deployTemplates"][0]["spec"]["containers"][0]
+    return container
+
+
+@pytest.fixture
+async def store(tmp_path: pathlib.Path) -> AsyncIterator[sqlite.SQLiteStore]:
+    opened = await sqlite.SQLiteStore.open(tmp_path / "appimage.db")
+    yield opened
+    await opened.close()
+
+
+ClientFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def rest_client(aiohttp_client: ClientFactory, store: sqlite.SQLiteStore) -> test_utils.TestClient:
+    """The REST app over a fresh SQLite store, no token, a small body limit."""
+    app = rest.create_app(api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(),
+                          token=None, body_limit=64 * 1024, timeout=5.0)
+    client: test_utils.TestClient = await aiohttp_client(app)
+    return client
+
+
+@pytest.fixture
+async def webhook_client(aiohttp_client: ClientFactory) -> test_utils.TestClient:
+    app = admission_http.create_app(checker=podspec.checker(), metrics_=metrics.Metrics(),
+                                    body_limit=64 * 1024, timeout=5.0)
+    client: test_utils.TestClient = await aiohttp_client(app)
+    return client

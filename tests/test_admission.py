@@ -1,0 +1,232 @@
+"""Admission webhook (SPEC §5): reviews in, reviews out, over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+
+import jsonpatch
+import pytest
+
+from webhook import defaulting, model
+
+
+def review(obj, *, operation="CREATE", uid="0df28fbd-5f5f-11e8-bc74-36e6bb280816", old=None,
+           kind=None, dry_run=False):
+    request = {
+        "uid": uid,
+        "kind": kind or {"group": "kuscia.secretflow", "version": "v1alpha1", "kind": "AppImage"},
+        "resource": {"group": "kuscia.secretflow", "version": "v1alpha1", "resource": "appimages"},
+        "name": (obj or old or {}).get("metadata", {}).get("name", ""),
+        "operation": operation,
+        "userInfo": {"username": "admin"},
+        "object": obj,
+        "oldObject": old,
+        "dryRun": dry_run,
+    }
+    return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": request}
+
+
+async def post(client, path, body):
+    response = await client.post(path, json=body)
+    assert response.status == 200, await response.text()
+    answer = await response.json()
+    assert answer["apiVersion"] == "admission.k8s.io/v1"
+    assert answer["kind"] == "AdmissionReview"
+    return answer["response"]
+
+
+def undefaulted(appimage):
+    obj = copy.deepcopy(appimage)
+    for template in obj["spec"]["deployTemplates"]:
+        del template["replicas"]
+        for container in template["spec"]["containers"]:
+            for port in container.get("ports", []):
+                port.pop("protocol", None)
+                port.pop("scope", None)
+    return obj
+
+
+async def test_mutate_echoes_the_uid(webhook_client, appimage):
+    answer = await post(webhook_client, "/mutate", review(appimage, uid="abc-123"))
+    assert answer["uid"] == "abc-123"
+
+
+async def test_mutate_returns_no_patch_when_nothing_changes(webhook_client, appimage):
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    assert answer["allowed"] is True
+    assert "patch" not in answer
+    assert "patchType" not in answer
+
+
+async def test_mutate_patches_only_the_missing_defaults(webhook_client, appimage):
+    obj = undefaulted(appimage)
+    answer = await post(webhook_client, "/mutate", review(obj))
+    assert answer["patchType"] == "JSONPatch"
+    ops = json.loads(base64.b64decode(answer["patch"]))
+    assert sorted(op["path"] for op in ops) == [
+        "/spec/deployTemplates/0/replicas",
+        "/spec/deployTemplates/0/spec/containers/0/ports/0/protocol",
+        "/spec/deployTemplates/0/spec/containers/0/ports/0/scope",
+    ]
+    patched = jsonpatch.apply_patch(obj, ops)
+    assert patched["spec"]["deployTemplates"][0]["replicas"] == 1
+    assert patched["spec"]["deployTemplates"][0]["spec"]["containers"][0]["ports"] == [
+        {"name": "global", "protocol": "HTTP", "scope": "Local"}]
+
+
+async def test_mutate_splits_env_from_and_warns(webhook_client, appimage, container):
+    container["envFrom"] = [{"prefix": "p", "configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    patched = jsonpatch.apply_patch(appimage, json.loads(base64.b64decode(answer["patch"])))
+    assert patched["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"] == [
+        {"prefix": "p", "configMapRef": {"name": "a"}}, {"prefix": "p", "secretRef": {"name": "b"}}]
+    assert any("envFrom[0]" in w for w in answer["warnings"])
+
+
+async def test_mutated_object_needs_no_second_patch(webhook_client, appimage):
+    obj = undefaulted(appimage)
+    first = await post(webhook_client, "/mutate", review(obj))
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(first["patch"])))
+    second = await post(webhook_client, "/mutate", review(patched))
+    assert "patch" not in second
+
+
+async def test_validate_allows_a_valid_appimage(webhook_client, appimage):
+    answer = await post(webhook_client, "/validate", review(appimage))
+    assert answer == {"uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816", "allowed": True}
+
+
+async def test_validate_denies_with_422_invalid_and_every_field(webhook_client, appimage, container):
+    container["ports"][0]["protocol"] = "TCP"
+    container["livenessProbe"]["exec"] = {"command": ["x"]}
+    container["resources"]["requests"]["cpu"] = "1"
+    answer = await post(webhook_client, "/validate", review(appimage))
+    assert answer["allowed"] is False
+    status = answer["status"]
+    assert status["code"] == 422
+    assert status["reason"] == "Invalid"
+    c0 = "spec.deployTemplates[0].spec.containers[0]"
+    fields = [f"{c0}.ports[0].protocol", f"{c0}.livenessProbe", f"{c0}.resources.requests.cpu"]
+    for field in fields:
+        assert field in status["message"]
+    assert sorted(c["field"] for c in status["details"]["causes"]) == sorted(fields)
+    assert status["message"].startswith('AppImage.kuscia.secretflow \'appimage-template\' is invalid: ')
+
+
+async def test_validate_returns_warnings(webhook_client, appimage, container):
+    container["configVolumeMounts"][0]["subPath"] = "nope.conf"
+    answer = await post(webhook_client, "/validate", review(appimage))
+    assert answer["allowed"] is True
+    assert answer["warnings"] == [
+        "spec.deployTemplates[0].spec.containers[0].configVolumeMounts[0].subPath: "
+        "names no configTemplates key ('nope.conf')"]
+
+
+async def test_validate_checks_the_new_object_on_update(webhook_client, appimage):
+    new = copy.deepcopy(appimage)
+    new["spec"]["deployTemplates"][0]["spec"]["restartPolicy"] = "Sometimes"
+    answer = await post(webhook_client, "/validate", review(new, operation="UPDATE", old=appimage))
+    assert answer["allowed"] is False
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+async def test_delete_is_allowed_untouched(webhook_client, appimage, path):
+    answer = await post(webhook_client, path, review(None, operation="DELETE", old=appimage))
+    assert answer == {"uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816", "allowed": True}
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+async def test_connect_is_allowed_untouched(webhook_client, path):
+    answer = await post(webhook_client, path, review(None, operation="CONNECT"))
+    assert answer["allowed"] is True
+
+
+@pytest.mark.parametrize("path", ["/mutate", "/validate"])
+async def test_other_kinds_are_allowed_untouched(webhook_client, path):
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": {}}
+    answer = await post(webhook_client, path,
+                        review(pod, kind={"group": "", "version": "v1", "kind": "Pod"}))
+    assert answer == {"uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816", "allowed": True}
+
+
+async def test_dry_run_is_answered_like_any_request(webhook_client, appimage):
+    obj = undefaulted(appimage)
+    answer = await post(webhook_client, "/mutate", review(obj, dry_run=True))
+    assert answer["patchType"] == "JSONPatch"
+
+
+async def test_mutate_does_not_crash_on_an_ill_typed_object(webhook_client, appimage):
+    appimage["spec"]["deployTemplates"] = "oops"
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    assert answer["allowed"] is True
+
+
+async def test_validate_denies_an_ill_typed_object_naming_the_field(webhook_client, appimage):
+    appimage["spec"]["deployTemplates"] = "oops"
+    answer = await post(webhook_client, "/validate", review(appimage))
+    assert "spec.deployTemplates: must be a list, not a string" in answer["status"]["message"]
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b"{", "malformed JSON"),
+    (b"[]", "body: required"),
+    (b'{"apiVersion": "admission.k8s.io/v1beta1", "kind": "AdmissionReview", "request": {}}',
+     "apiVersion/kind"),
+    (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview"}', "request: required"),
+    (b'{"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"kind": {}}}',
+     "request.uid: required"),
+], ids=["malformed", "not-an-object", "v1beta1", "no-request", "no-uid"])
+async def test_an_unreadable_review_is_a_400_naming_the_problem(webhook_client, body, reason):
+    response = await webhook_client.post("/validate", data=body,
+                                         headers={"Content-Type": "application/json"})
+    assert response.status == 400
+    assert reason in await response.text()
+
+
+async def test_a_create_review_without_object_is_a_400(webhook_client):
+    body = review(None)
+    del body["request"]["object"]
+    response = await webhook_client.post("/mutate", json=body)
+    assert response.status == 400
+    assert "request.object" in await response.text()
+
+
+async def test_an_unknown_operation_is_a_400(webhook_client, appimage):
+    response = await webhook_client.post("/validate", json=review(appimage, operation="PATCH"))
+    assert response.status == 400
+    assert "request.operation" in await response.text()
+
+
+async def test_a_wrong_content_type_is_a_400(webhook_client, appimage):
+    response = await webhook_client.post("/validate", data=json.dumps(review(appimage)),
+                                         headers={"Content-Type": "text/plain"})
+    assert response.status == 400
+    assert "Content-Type" in await response.text()
+
+
+async def test_a_body_over_the_limit_is_a_413(webhook_client, appimage):
+    appimage["spec"]["configTemplates"]["big"] = "x" * (70 * 1024)
+    response = await webhook_client.post("/validate", json=review(appimage))
+    assert response.status == 413
+
+
+async def test_a_handler_bug_is_a_well_formed_denial_not_a_500(webhook_client, appimage, monkeypatch):
+    def broken(obj):
+        raise RuntimeError("bug")
+
+    monkeypatch.setattr(defaulting, "default", broken)
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    assert answer["allowed"] is False
+    assert answer["status"]["code"] == 500
+
+
+async def test_rest_converted_document_example_is_admitted(webhook_client):
+    from tests.conftest import doc
+    from webhook import api
+
+    obj = model.to_cr(api.parse("CreateAppImageRequest", doc("create")))
+    mutated = await post(webhook_client, "/mutate", review(obj))
+    patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(mutated["patch"])))
+    assert (await post(webhook_client, "/validate", review(patched)))["allowed"] is True

@@ -1,0 +1,74 @@
+"""Defaulting (SPEC §3, §4): replicas 1, protocol HTTP, scope Local, envFrom split."""
+
+from __future__ import annotations
+
+import copy
+
+from webhook import defaulting
+
+CONTAINER = ("spec", "deployTemplates", 0, "spec", "containers", 0)
+
+
+def bare(**container):
+    return {"apiVersion": "kuscia.secretflow/v1alpha1", "kind": "AppImage", "metadata": {"name": "a"},
+            "spec": {"image": {"name": "app"},
+                     "deployTemplates": [{"name": "t", "spec": {"containers": [
+                         {"name": "c", **container}]}}]}}
+
+
+def test_missing_replicas_default_to_one():
+    out, _ = defaulting.default(bare())
+    assert out["spec"]["deployTemplates"][0]["replicas"] == 1
+
+
+def test_zero_replicas_on_the_custom_resource_are_kept():
+    obj = bare()
+    obj["spec"]["deployTemplates"][0]["replicas"] = 0
+    out, _ = defaulting.default(obj)
+    assert out["spec"]["deployTemplates"][0]["replicas"] == 0
+
+
+def test_port_protocol_and_scope_default_to_http_and_local():
+    out, _ = defaulting.default(bare(ports=[{"name": "a"}, {"name": "b", "protocol": "", "scope": ""}]))
+    ports = out["spec"]["deployTemplates"][0]["spec"]["containers"][0]["ports"]
+    assert ports == [{"name": "a", "protocol": "HTTP", "scope": "Local"},
+                     {"name": "b", "protocol": "HTTP", "scope": "Local"}]
+
+
+def test_set_protocol_and_scope_are_kept():
+    out, _ = defaulting.default(bare(ports=[{"name": "a", "protocol": "GRPC", "scope": "Domain"}]))
+    assert out["spec"]["deployTemplates"][0]["spec"]["containers"][0]["ports"][0] == {
+        "name": "a", "protocol": "GRPC", "scope": "Domain"}
+
+
+def test_env_from_with_both_sources_is_split_configmap_first_with_a_warning():
+    entry = {"prefix": "xxx", "configMapRef": {"name": "cm"}, "secretRef": {"name": "sec"}}
+    out, warnings = defaulting.default(bare(envFrom=[entry]))
+    assert out["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"] == [
+        {"prefix": "xxx", "configMapRef": {"name": "cm"}},
+        {"prefix": "xxx", "secretRef": {"name": "sec"}},
+    ]
+    assert [path for path, _ in warnings] == [(*CONTAINER, "envFrom", 0)]
+
+
+def test_defaulting_never_changes_its_input():
+    obj = bare(ports=[{"name": "a"}], envFrom=[{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}])
+    before = copy.deepcopy(obj)
+    defaulting.default(obj)
+    assert obj == before
+
+
+def test_defaulting_is_idempotent():
+    once, _ = defaulting.default(bare(ports=[{"name": "a"}]))
+    twice, warnings = defaulting.default(once)
+    assert twice == once
+    assert warnings == []
+
+
+def test_ill_typed_input_is_left_for_validation():
+    obj = bare()
+    obj["spec"]["deployTemplates"][0]["spec"]["containers"] = "oops"
+    obj["spec"]["deployTemplates"].append("not-a-template")
+    out, _ = defaulting.default(obj)
+    assert out["spec"]["deployTemplates"][0]["spec"]["containers"] == "oops"
+    assert out["spec"]["deployTemplates"][1] == "not-a-template"

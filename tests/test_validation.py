@@ -1,0 +1,308 @@
+"""Validation rules (SPEC §4), one behaviour per test, on the custom-resource shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from webhook import model, validation
+
+
+def errors_of(obj: dict[str, Any]) -> dict[str, str]:
+    return {model.format_path(p): m for p, m in validation.validate(obj).errors}
+
+
+def warnings_of(obj: dict[str, Any]) -> dict[str, str]:
+    return {model.format_path(p): m for p, m in validation.validate(obj).warnings}
+
+
+C0 = "spec.deployTemplates[0].spec.containers[0]"
+
+
+def test_the_documents_create_example_is_valid(appimage):
+    report = validation.validate(appimage)
+    assert report.errors == []
+    assert report.warnings == []
+
+
+@pytest.mark.parametrize("name", ["UPPER", "-dash", "dash-", "a_b", "a.b", "x" * 64, "name\n", ""],
+                         ids=["upper", "leading-dash", "trailing-dash", "underscore", "dot", "64-chars",
+                              "trailing-newline", "empty"])
+def test_name_must_be_a_dns_label(appimage, name):
+    appimage["metadata"]["name"] = name
+    assert "metadata.name" in errors_of(appimage)
+
+
+def test_name_of_63_characters_is_accepted(appimage):
+    appimage["metadata"]["name"] = "a" * 63
+    assert errors_of(appimage) == {}
+
+
+@pytest.mark.parametrize("image", ["", "App", "app:v1", "app@sha256:abc", "/app", "app//x"],
+                         ids=["empty", "upper", "with-tag", "with-digest", "leading-slash", "empty-part"])
+def test_image_name_must_be_a_repository(appimage, image):
+    appimage["spec"]["image"]["name"] = image
+    assert "spec.image.name" in errors_of(appimage)
+
+
+@pytest.mark.parametrize("image", ["app", "secretflow/app", "registry:5000/team/app-x_y.z",
+                                   "localhost/app", "a.b.c/d/e"])
+def test_image_name_accepts_registry_and_path(appimage, image):
+    appimage["spec"]["image"]["name"] = image
+    assert errors_of(appimage) == {}
+
+
+@pytest.mark.parametrize("tag", [".v1", "-v1", "v 1", "x" * 129])
+def test_image_tag_must_be_a_tag(appimage, tag):
+    appimage["spec"]["image"]["tag"] = tag
+    assert "spec.image.tag" in errors_of(appimage)
+
+
+def test_deploy_templates_are_required(appimage):
+    appimage["spec"]["deployTemplates"] = []
+    assert errors_of(appimage) == {"spec.deployTemplates": "must have at least 1 item"}
+
+
+def test_deploy_template_needs_a_name(appimage):
+    appimage["spec"]["deployTemplates"][0]["name"] = ""
+    assert errors_of(appimage) == {"spec.deployTemplates[0].name": "must not be empty"}
+
+
+def test_deploy_template_names_are_unique(appimage):
+    templates = appimage["spec"]["deployTemplates"]
+    templates.append(templates[0])
+    assert "duplicate deploy template name" in errors_of(appimage)["spec.deployTemplates[1].name"]
+
+
+def test_negative_replicas_are_refused(appimage):
+    appimage["spec"]["deployTemplates"][0]["replicas"] = -1
+    assert "spec.deployTemplates[0].replicas" in errors_of(appimage)
+
+
+def test_zero_replicas_is_allowed_with_a_warning(appimage):
+    appimage["spec"]["deployTemplates"][0]["replicas"] = 0
+    assert errors_of(appimage) == {}
+    assert "starts no pods" in warnings_of(appimage)["spec.deployTemplates[0].replicas"]
+
+
+@pytest.mark.parametrize("policy", ["Always", "OnFailure", "Never", ""])
+def test_restart_policy_accepts_the_documents_values(appimage, policy):
+    appimage["spec"]["deployTemplates"][0]["spec"]["restartPolicy"] = policy
+    assert errors_of(appimage) == {}
+
+
+def test_restart_policy_refuses_others(appimage):
+    appimage["spec"]["deployTemplates"][0]["spec"]["restartPolicy"] = "Sometimes"
+    assert errors_of(appimage) == {
+        "spec.deployTemplates[0].spec.restartPolicy":
+            'must be one of "Always", "OnFailure", "Never" or empty, not "Sometimes"'}
+
+
+def test_a_template_needs_a_container(appimage):
+    appimage["spec"]["deployTemplates"][0]["spec"]["containers"] = []
+    assert "spec.deployTemplates[0].spec.containers" in errors_of(appimage)
+
+
+def test_container_names_are_dns_labels(appimage, container):
+    container["name"] = "App_1"
+    assert f"{C0}.name" in errors_of(appimage)
+
+
+def test_container_names_are_unique_in_a_template(appimage, container):
+    containers = appimage["spec"]["deployTemplates"][0]["spec"]["containers"]
+    containers.append({"name": container["name"]})
+    assert "duplicate container name" in errors_of(appimage)[
+        "spec.deployTemplates[0].spec.containers[1].name"]
+
+
+@pytest.mark.parametrize("name", ["a" * 16, "8080", "Http", "a--b", "-a", ""],
+                         ids=["16-chars", "no-letter", "upper", "double-dash", "leading-dash", "empty"])
+def test_port_name_must_be_an_iana_svc_name(appimage, container, name):
+    container["ports"][0]["name"] = name
+    assert f"{C0}.ports[0].name" in errors_of(appimage)
+
+
+def test_port_names_are_unique(appimage, container):
+    container["ports"].append(dict(container["ports"][0]))
+    assert "duplicate port name" in errors_of(appimage)[f"{C0}.ports[1].name"]
+
+
+@pytest.mark.parametrize(("field", "value"), [("protocol", "TCP"), ("scope", "Global")])
+def test_port_protocol_and_scope_are_enums(appimage, container, field, value):
+    container["ports"][0][field] = value
+    assert f"{C0}.ports[0].{field}" in errors_of(appimage)
+
+
+def test_probe_needs_exactly_one_handler(appimage, container):
+    container["livenessProbe"]["exec"] = {"command": ["true"]}
+    assert "has exec, httpGet" in errors_of(appimage)[f"{C0}.livenessProbe"]
+
+
+def test_probe_without_handler_is_refused(appimage, container):
+    container["livenessProbe"] = {"periodSeconds": 5}
+    assert "has none" in errors_of(appimage)[f"{C0}.livenessProbe"]
+
+
+def test_exec_probe_needs_a_command(appimage, container):
+    container["readinessProbe"]["exec"]["command"] = []
+    assert errors_of(appimage) == {f"{C0}.readinessProbe.exec.command": "must not be empty"}
+
+
+def test_http_probe_scheme_is_an_enum(appimage, container):
+    container["livenessProbe"]["httpGet"]["scheme"] = "FTP"
+    assert f"{C0}.livenessProbe.httpGet.scheme" in errors_of(appimage)
+
+
+def test_http_probe_port_must_be_a_port_name(appimage, container):
+    container["livenessProbe"]["httpGet"]["port"] = "8080"
+    assert f"{C0}.livenessProbe.httpGet.port" in errors_of(appimage)
+
+
+def test_probe_on_an_undeclared_port_is_a_warning(appimage, container):
+    container["livenessProbe"]["httpGet"]["port"] = "metrics"
+    assert errors_of(appimage) == {}
+    assert "names no port declared" in warnings_of(appimage)[f"{C0}.livenessProbe.httpGet.port"]
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_grpc_probe_port_is_a_port_number(appimage, container, port):
+    container["livenessProbe"] = {"grpc": {"port": port}}
+    assert f"{C0}.livenessProbe.grpc.port" in errors_of(appimage)
+
+
+def test_grpc_probe_on_a_number_is_accepted(appimage, container):
+    container["livenessProbe"] = {"grpc": {"port": 8080, "service": "health"}}
+    assert errors_of(appimage) == {}
+
+
+def test_probe_numbers_may_not_be_negative(appimage, container):
+    container["readinessProbe"]["periodSeconds"] = -1
+    assert f"{C0}.readinessProbe.periodSeconds" in errors_of(appimage)
+
+
+def test_probe_zero_numbers_mean_unset(appimage, container):
+    container["readinessProbe"].update(initialDelaySeconds=0, timeoutSeconds=0, periodSeconds=0,
+                                       successThreshold=0, failureThreshold=0,
+                                       terminationGracePeriodSeconds=0)
+    assert errors_of(appimage) == {}
+
+
+@pytest.mark.parametrize("probe", ["livenessProbe", "startupProbe"])
+def test_liveness_and_startup_success_threshold_must_be_one(appimage, container, probe):
+    container[probe]["successThreshold"] = 2
+    assert f"{C0}.{probe}.successThreshold" in errors_of(appimage)
+
+
+def test_readiness_success_threshold_may_exceed_one(appimage, container):
+    container["readinessProbe"]["successThreshold"] = 3
+    assert errors_of(appimage) == {}
+
+
+@pytest.mark.parametrize("quantity", ["100x", "1.2.3", "Gi", "", "--1"])
+def test_resources_must_be_quantities(appimage, container, quantity):
+    container["resources"]["limits"]["cpu"] = quantity
+    assert f"{C0}.resources.limits.cpu" in errors_of(appimage)
+
+
+def test_request_may_not_exceed_limit(appimage, container):
+    container["resources"]["requests"]["memory"] = "1Gi"
+    assert errors_of(appimage) == {
+        f"{C0}.resources.requests.memory": "request '1Gi' exceeds the limit '100Mi'"}
+
+
+def test_request_equal_to_limit_in_other_units_is_accepted(appimage, container):
+    container["resources"]["limits"]["cpu"] = "1"
+    container["resources"]["requests"]["cpu"] = "1000m"
+    assert errors_of(appimage) == {}
+
+
+def test_resources_other_than_cpu_and_memory_are_unknown(appimage, container):
+    container["resources"]["limits"]["nvidia.com/gpu"] = "1"
+    assert errors_of(appimage) == {f"{C0}.resources.limits[nvidia.com/gpu]": "unknown field"}
+
+
+def test_image_pull_policy_is_an_enum(appimage, container):
+    container["imagePullPolicy"] = "Sometimes"
+    assert f"{C0}.imagePullPolicy" in errors_of(appimage)
+
+
+@pytest.mark.parametrize("name", ["", "A=B"])
+def test_env_names_are_non_empty_without_equals(appimage, container, name):
+    container["env"][0]["name"] = name
+    assert f"{C0}.env[0].name" in errors_of(appimage)
+
+
+def test_env_from_needs_a_source(appimage, container):
+    container["envFrom"] = [{"prefix": "x"}]
+    assert errors_of(appimage) == {f"{C0}.envFrom[0]": "needs configMapRef or secretRef"}
+
+
+def test_env_from_with_both_sources_is_refused_when_not_defaulted(appimage, container):
+    container["envFrom"] = [{"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
+    assert "names both" in errors_of(appimage)[f"{C0}.envFrom[0]"]
+
+
+def test_sub_path_naming_no_config_template_is_a_warning(appimage, container):
+    container["configVolumeMounts"][0]["subPath"] = "missing.conf"
+    assert errors_of(appimage) == {}
+    assert "names no configTemplates key" in warnings_of(appimage)[
+        f"{C0}.configVolumeMounts[0].subPath"]
+
+
+@pytest.mark.parametrize("sub", ["../etc/passwd", "/abs"])
+def test_sub_path_may_not_escape(appimage, container, sub):
+    container["configVolumeMounts"][0]["subPath"] = sub
+    assert f"{C0}.configVolumeMounts[0].subPath" in errors_of(appimage)
+
+
+def test_config_template_keys_are_file_names(appimage):
+    appimage["spec"]["configTemplates"]["a/b"] = "x"
+    assert "spec.configTemplates[a/b]" in errors_of(appimage)
+
+
+def test_unknown_fields_are_named_at_their_own_path(appimage, container):
+    container["securityContext"] = {}
+    appimage["spec"]["extra"] = 1
+    assert errors_of(appimage) == {f"{C0}.securityContext": "unknown field",
+                                   "spec.extra": "unknown field"}
+
+
+def test_every_error_is_reported_at_once(appimage, container):
+    appimage["metadata"]["name"] = "Bad"
+    appimage["spec"]["image"]["name"] = ""
+    container["ports"][0]["protocol"] = "TCP"
+    container["livenessProbe"]["exec"] = {"command": ["x"]}
+    container["resources"]["requests"]["cpu"] = "2"
+    container["imagePullPolicy"] = "Sometimes"
+    assert sorted(errors_of(appimage)) == sorted([
+        "metadata.name", "spec.image.name", f"{C0}.ports[0].protocol", f"{C0}.livenessProbe",
+        f"{C0}.resources.requests.cpu", f"{C0}.imagePullPolicy"])
+
+
+def test_a_wrong_type_does_not_hide_its_neighbours_problems(appimage, container):
+    container["ports"] = "global"
+    container["name"] = "Bad"
+    found = errors_of(appimage)
+    assert found[f"{C0}.ports"] == "must be a list, not a string"
+    assert f"{C0}.name" in found
+
+
+def test_podspec_schema_problems_are_reported_on_the_template(monkeypatch, appimage):
+    from webhook import podspec
+
+    def pod_spec_without_image(image, template):
+        return {"containers": [{"name": "app", "image": 5}]}
+
+    monkeypatch.setattr(podspec, "pod_spec", pod_spec_without_image)
+    assert "as a Kubernetes" in errors_of(appimage)["spec.deployTemplates[0]"]
+
+
+def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):
+    from webhook import podspec
+
+    template = appimage["spec"]["deployTemplates"][0]
+    pod = podspec.pod_spec(appimage["spec"]["image"], template)
+    assert pod["containers"][0]["image"] == "app-image:v1.0.0"
+    assert pod["volumes"] == [{"name": "config-template", "configMap": {"name": "config-template"}}]
+    assert podspec.checker().errors(pod) == []
