@@ -8,7 +8,9 @@ whose code the caller renders; paths in messages are in the REST (snake_case) sp
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,19 +46,26 @@ class Outcome:
 
 
 def _field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
-    return [errors.FieldError(model.format_path(path), message) for path, message in problems]
+    ordered = sorted(problems, key=lambda p: model.format_path(p[0]))
+    return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
 
 
-def parse(definition: str, body: Any) -> dict[str, Any]:
-    """A request body in snake_case, checked against its REST schema;
-    ``errors.Invalid`` lists every problem (unknown fields, types, enums, duplicates)."""
+def check(definition: str, body: Any) -> tuple[dict[str, Any], list[schemas.Problem]]:
+    """A request body in snake_case and its REST-schema problems (unknown fields,
+    types, enums, names given twice), not raised: the AppImage rules still run on the
+    rest of the body, so one answer names every problem."""
     if not isinstance(body, dict):
         raise errors.Invalid([errors.FieldError("body", "must be a JSON object")])
     normalized, dupes = model.normalize(_SHAPES[definition], body)
     problems = [(path, "given twice (snake_case and lowerCamelCase)") for path in dupes]
-    problems += schemas.rest(definition).errors(normalized)
+    return normalized, problems + schemas.rest(definition).errors(normalized)
+
+
+def parse(definition: str, body: Any) -> dict[str, Any]:
+    """A request body in snake_case; ``errors.Invalid`` lists every schema problem."""
+    normalized, problems = check(definition, body)
     if problems:
-        raise errors.Invalid(_field_errors(sorted(problems, key=lambda p: model.format_path(p[0]))))
+        raise errors.Invalid(_field_errors(problems))
     return normalized
 
 
@@ -66,49 +75,78 @@ def _check_name(name: str, where: str) -> None:
         raise errors.Invalid([errors.FieldError(where, reason)])
 
 
+def _covered(path: model.Path, known: Sequence[model.Path]) -> bool:
+    return any(path[: len(k)] == k for k in known)
+
+
 class AppImages:
     """The operations, over one ``Store`` and one PodSpec checker."""
 
     def __init__(self, store: base.Store, checker: podspec.Checker) -> None:
         self.store = store
         self.checker = checker
+        # Updates of one name queue here, so they never lose compare-and-swap races to
+        # each other; the retry loop is left for writers in other processes.
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
 
-    def admit(self, obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    def admit(self, obj: Mapping[str, Any], known: Sequence[schemas.Problem] = ()
+              ) -> tuple[dict[str, Any], list[str]]:
         """The defaulted object and its warnings, or ``errors.Invalid`` naming every
-        bad field: the same defaulting and validation the admission webhook applies."""
+        bad field: the same defaulting and validation the admission webhook applies.
+        ``known`` are problems the REST schema found; a field it named is not named
+        again in the custom resource's words."""
         defaulted, defaulting_warnings = defaulting.default(obj)
         report = validation.validate(defaulted, self.checker)
-        if report.errors:
-            raise errors.Invalid([errors.FieldError(model.format_path(model.rest_path(p)), m)
-                                  for p, m in report.errors])
+        known_paths = [path for path, _ in known]
+        found = [*known, *((rest, m) for p, m in report.errors
+                           if not _covered(rest := model.rest_path(p), known_paths))]
+        if found:
+            raise errors.Invalid(_field_errors(found))
         warnings = [f"{model.format_path(model.rest_path(p))}: {m}"
                     for p, m in (*defaulting_warnings, *report.warnings)]
         return defaulted, warnings
 
+    @contextlib.asynccontextmanager
+    async def _exclusive(self, name: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(name, asyncio.Lock())
+        self._lock_users[name] = self._lock_users.get(name, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._lock_users[name] -= 1
+            if not self._lock_users[name]:
+                del self._lock_users[name], self._locks[name]
+
     async def create(self, body: Any) -> Outcome:
-        request = parse("CreateAppImageRequest", body)
-        obj, warnings = self.admit(model.to_cr(request))
+        request, problems = check("CreateAppImageRequest", body)
+        obj, warnings = self.admit(model.to_cr(request), problems)
         await self.store.create(obj)
         return Outcome(warnings=warnings)
 
     async def update(self, body: Any) -> Outcome:
         """Incremental: ``image`` replaces the stored one; ``config_templates`` and
         ``deploy_templates`` replace theirs only when present and non-empty (proto3)."""
-        request = parse("UpdateAppImageRequest", body)
-        _check_name(request["name"], "name")
+        request, problems = check("UpdateAppImageRequest", body)
+        name = request.get("name")
+        if not isinstance(name, str):
+            raise errors.Invalid(_field_errors(problems))
+        _check_name(name, "name")
         changes = model.spec_from_rest(request)
-        for _ in range(MAX_UPDATE_ATTEMPTS):
-            record = await self.store.get(request["name"])
-            merged = {**record.obj, "spec": {**record.obj.get("spec", {}), **changes}}
-            obj, warnings = self.admit(merged)
-            try:
-                await self.store.replace(obj, record.version)
-            except errors.Conflict:
-                continue
-            return Outcome(warnings=warnings)
+        async with self._exclusive(name):
+            for _ in range(MAX_UPDATE_ATTEMPTS):
+                record = await self.store.get(name)
+                merged = {**record.obj, "spec": {**record.obj.get("spec", {}), **changes}}
+                obj, warnings = self.admit(merged, problems)
+                try:
+                    await self.store.replace(obj, record.version)
+                except errors.Conflict:
+                    continue
+                return Outcome(warnings=warnings)
         raise errors.ServiceError(
-            f"appimage {request['name']!r} changed under {MAX_UPDATE_ATTEMPTS} attempts in a row; "
-            "retry", code=errors.Code.UPDATE_FAILED)
+            f"appimage {name!r} changed under {MAX_UPDATE_ATTEMPTS} attempts in a row; retry",
+            code=errors.Code.UPDATE_FAILED)
 
     async def delete(self, body: Any) -> Outcome:
         request = parse("DeleteAppImageRequest", body)

@@ -226,18 +226,24 @@ def _is_zero(node: Node, value: Any) -> bool:
 
 
 def _parse_scalar(kind: ScalarKind, value: Any) -> Any:
-    if kind in ("int64", "port"):
+    if kind in ("int64", "port") and isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
     return value
 
 
 def _build(node: Node, value: Any) -> Any:
+    # An ill-typed value is carried over as it is: the CR schema then names it, and
+    # the rules still run on its well-typed neighbours.
     if isinstance(node, Scalar):
         return _parse_scalar(node.kind, value)
     if isinstance(node, Array):
-        return [_build(node.item, item) for item in value]
+        return [_build(node.item, item) for item in value] if isinstance(value, list) else value
     if isinstance(node, Map):
+        if not isinstance(value, dict):
+            return value
         return {key: _build(node.value, item) for key, item in value.items()}
+    if not isinstance(value, dict):
+        return value
     out: dict[str, Any] = {}
     for f in node.fields:
         if f.flatten:
@@ -248,13 +254,13 @@ def _build(node: Node, value: Any) -> Any:
 
 
 def spec_from_rest(body: Mapping[str, Any]) -> dict[str, Any]:
-    """The CR ``spec`` for a schema-checked, normalized REST body (extra keys ignored)."""
+    """The CR ``spec`` for a normalized REST body (keys it does not know are ignored)."""
     spec: dict[str, Any] = _build(spec_message(), body)
     return spec
 
 
 def to_cr(body: Mapping[str, Any]) -> dict[str, Any]:
-    """A schema-checked, normalized REST AppImage as a custom resource."""
+    """A normalized REST AppImage as a custom resource."""
     return {
         "apiVersion": API_VERSION,
         "kind": KIND,
@@ -339,14 +345,37 @@ def rest_path(path: Path) -> Path:
     return path
 
 
+@functools.cache
+def _map_fields() -> frozenset[str]:
+    """Names (both spellings) of the fields whose values are maps: the token after one
+    of them is a user's key, always shown in brackets."""
+    names = {"custom_headers", "customHeaders"}
+    pending, seen = [spec_message()], set()
+    while pending:
+        message = pending.pop()
+        if id(message) in seen:
+            continue
+        seen.add(id(message))
+        for f in message.fields:
+            node = f.node.item if isinstance(f.node, Array) else f.node
+            if isinstance(node, Map):
+                names.update((f.cr, f.rest))
+            elif isinstance(node, Message):
+                pending.append(node)
+    return frozenset(names)
+
+
 def format_path(path: Iterable[Token]) -> str:
-    """``('spec', 'deployTemplates', 0, 'name')`` -> ``spec.deployTemplates[0].name``."""
-    out = ""
+    """``('spec', 'deployTemplates', 0, 'name')`` -> ``spec.deployTemplates[0].name``;
+    map keys in brackets: ``spec.configTemplates[task-config.conf]``."""
+    out, previous = "", None
+    maps = _map_fields()
     for token in path:
-        if isinstance(token, int) or (out and not _IDENT.fullmatch(token)):
+        if isinstance(token, int) or previous in maps or (out and not _IDENT.fullmatch(token)):
             out += f"[{token}]"
         else:
             out += f".{token}" if out else token
+        previous = token
     return out
 
 

@@ -74,13 +74,13 @@ def _authorized(request: web.Request) -> bool:
 
 
 async def _body(request: web.Request) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        return {}  # an empty body is an empty request, as protobuf JSON reads it
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise errors.Invalid([errors.FieldError(
             "Content-Type", f"must be application/json, not {content_type!r}")])
-    raw = await request.read()
-    if not raw.strip():
-        return {}  # an empty body is an empty request, as protobuf JSON reads it
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
