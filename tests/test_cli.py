@@ -1,0 +1,157 @@
+"""The command line (SPEC §6): validate, schema, gen-certs, serve's configuration."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from cryptography import x509
+
+from tests.conftest import doc_appimage
+from webhook import cli, settings
+
+
+def run(*args, **kw):
+    return subprocess.run([sys.executable, "-m", "webhook", *args], capture_output=True, text=True,
+                          timeout=60, check=False, **kw)
+
+
+def write_yaml(path, *docs):
+    path.write_text(yaml.safe_dump_all(docs))
+    return str(path)
+
+
+def test_validate_accepts_a_valid_manifest(tmp_path):
+    out = io.StringIO()
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", doc_appimage())], out) == 0
+    assert "appimage-template: valid" in out.getvalue()
+
+
+def test_validate_lists_every_error_and_exits_1(tmp_path):
+    bad = doc_appimage()
+    container = bad["spec"]["deployTemplates"][0]["spec"]["containers"][0]
+    container["ports"][0]["scope"] = "World"
+    container["imagePullPolicy"] = "Sometimes"
+    out = io.StringIO()
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", doc_appimage(), bad)], out) == 1
+    text = out.getvalue()
+    assert "a.yaml[0] appimage-template: valid" in text
+    assert "a.yaml[1] appimage-template: error: spec.deployTemplates[0].spec.containers[0].ports[0].scope" in text
+    assert "error: spec.deployTemplates[0].spec.containers[0].imagePullPolicy" in text
+
+
+def test_validate_applies_defaults_first_like_the_webhooks(tmp_path):
+    obj = doc_appimage()
+    del obj["spec"]["deployTemplates"][0]["replicas"]
+    obj["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"] = [
+        {"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
+    out = io.StringIO()
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0
+    assert "warning: spec.deployTemplates[0].spec.containers[0].envFrom[0]" in out.getvalue()
+
+
+def test_validate_skips_other_kinds_and_reads_json(tmp_path):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 0
+    assert "skipped (ConfigMap" in out.getvalue()
+
+
+def test_validate_reports_an_unreadable_file(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("a: [")
+    out = io.StringIO()
+    assert cli.validate_files([str(path), str(tmp_path / "missing.yaml")], out) == 1
+    assert "broken.yaml: cannot read" in out.getvalue()
+    assert "missing.yaml: cannot read" in out.getvalue()
+
+
+def test_validate_command_exit_code(tmp_path):
+    bad = doc_appimage()
+    bad["metadata"]["name"] = "Bad"
+    result = run("validate", write_yaml(tmp_path / "bad.yaml", bad))
+    assert result.returncode == 1
+    assert "error: metadata.name" in result.stdout
+
+
+def test_schema_prints_the_json_schema():
+    result = run("schema")
+    assert result.returncode == 0
+    assert json.loads(result.stdout)["title"] == "AppImage"
+
+
+def test_schema_crd_prints_a_cluster_scoped_crd():
+    result = run("schema", "--crd")
+    manifest = yaml.safe_load(result.stdout)
+    assert manifest["kind"] == "CustomResourceDefinition"
+    assert manifest["spec"]["scope"] == "Cluster"
+    assert manifest["spec"]["names"]["shortNames"] == ["aimg"]
+
+
+def test_gen_certs_writes_the_set_with_the_asked_sans(tmp_path):
+    result = run("gen-certs", "--out", str(tmp_path), "--dns", "svc.ns.svc", "--ip", "10.0.0.1")
+    assert result.returncode == 0, result.stderr
+    names = {p.name for p in tmp_path.iterdir()}
+    assert names == {"ca.crt", "ca.key", "server.crt", "server.key", "client.crt", "client.key"}
+    cert = x509.load_pem_x509_certificate((tmp_path / "server.crt").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["svc.ns.svc"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
+
+
+def test_gen_certs_refuses_to_overwrite_without_force(tmp_path):
+    assert run("gen-certs", "--out", str(tmp_path)).returncode == 0
+    again = run("gen-certs", "--out", str(tmp_path))
+    assert again.returncode == 2
+    assert "already exist" in again.stderr
+    assert run("gen-certs", "--out", str(tmp_path), "--force").returncode == 0
+
+
+def parse_serve(argv):
+    parser = argparse.ArgumentParser()
+    cli._serve_parser(parser.add_subparsers(dest="command"))
+    return cli.settings_from(parser.parse_args(["serve", *argv]))
+
+
+def test_serve_defaults_match_the_spec():
+    config = parse_serve([])
+    assert (str(config.rest_addr), str(config.webhook_addr), str(config.probe_addr)) == (
+        "0.0.0.0:8082", "0.0.0.0:9443", "0.0.0.0:8080")
+    assert config.tls_mode == "mtls"
+    assert config.store == "sqlite:///./appimage.db"
+    assert config.token_file is None
+
+
+def test_serve_flags_are_read_from_appimage_environment_variables(monkeypatch):
+    monkeypatch.setenv("APPIMAGE_REST_ADDR", "127.0.0.1:1234")
+    monkeypatch.setenv("APPIMAGE_TLS_MODE", "notls")
+    config = parse_serve(["--tls-mode", "tls"])
+    assert str(config.rest_addr) == "127.0.0.1:1234"
+    assert config.tls_mode == "tls"  # the flag wins over the variable
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--rest-addr", "8082"], "--rest-addr: expected HOST:PORT"),
+    (["--store", "postgres://x"], "--store: expected sqlite:///PATH or kubernetes"),
+    (["--request-timeout", "soon"], "--request-timeout: expected a number"),
+])
+def test_bad_serve_configuration_names_the_flag(argv, message):
+    with pytest.raises(ValueError, match=message):
+        parse_serve(argv)
+
+
+def test_serve_refuses_bad_configuration_with_exit_2(tmp_path):
+    result = run("serve", "--store", "nope", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "--store" in result.stderr
+
+
+def test_settings_refuse_tiny_body_limits():
+    with pytest.raises(ValueError, match="--rest-body-limit"):
+        settings.Settings(rest_body_limit=10)
