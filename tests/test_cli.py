@@ -41,7 +41,8 @@ def test_validate_lists_every_error_and_exits_1(tmp_path):
     assert cli.validate_files([write_yaml(tmp_path / "a.yaml", doc_appimage(), bad)], out) == 1
     text = out.getvalue()
     assert "a.yaml[0] appimage-template: valid" in text
-    assert "a.yaml[1] appimage-template: error: spec.deployTemplates[0].spec.containers[0].ports[0].scope" in text
+    c0 = "spec.deployTemplates[0].spec.containers[0]"
+    assert f"a.yaml[1] appimage-template: error: {c0}.ports[0].scope" in text
     assert "error: spec.deployTemplates[0].spec.containers[0].imagePullPolicy" in text
 
 
