@@ -30,8 +30,8 @@ LIST_MAP_KEYS = {
 }
 VALIDATIONS = {
     "Probe": [{
-        "rule": "[has(self.exec), has(self.httpGet), has(self.tcpSocket), has(self.grpc)]"
-                ".filter(h, h).size() == 1",
+        "rule": "(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + "
+                "(has(self.tcpSocket) ? 1 : 0) + (has(self.grpc) ? 1 : 0) == 1",
         "message": "a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc",
     }],
     "EnvFromSource": [{

@@ -17,6 +17,7 @@ async def open_store(url: str) -> base.Store:
 
         return await sqlite.SQLiteStore.open(url.removeprefix("sqlite:///"))
     if url == "kubernetes":
-        raise ValueError("--store kubernetes: the Kubernetes backend is not in this release "
-                         "yet; use sqlite:///PATH")
+        from webhook.store import kubernetes
+
+        return await kubernetes.KubernetesStore.open()
     raise ValueError(f"--store: expected sqlite:///PATH or kubernetes, not {url!r}")
