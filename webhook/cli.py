@@ -51,6 +51,8 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
     add("--request-timeout", str(d.request_timeout), "seconds one request may take")
     add("--shutdown-timeout", str(d.shutdown_timeout), "seconds in-flight requests get on SIGTERM")
+    add("--shutdown-delay", str(d.shutdown_delay),
+        "seconds to keep serving after SIGTERM while /readyz fails")
     add("--cert-reload-interval", str(d.cert_reload_interval),
         "seconds between checks of the certificate files")
     add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
@@ -76,6 +78,7 @@ def settings_from(args: argparse.Namespace) -> settings.Settings:
         dns_names=tuple(n for n in args.dns_name.split(",") if n),
         request_timeout=number("--request-timeout", args.request_timeout),
         shutdown_timeout=number("--shutdown-timeout", args.shutdown_timeout),
+        shutdown_delay=number("--shutdown-delay", args.shutdown_delay),
         cert_reload_interval=number("--cert-reload-interval", args.cert_reload_interval),
         log_level=args.log_level,
     )
@@ -87,11 +90,12 @@ def first_request(service: server_.Service) -> str:
     rest = service.listeners["rest"]
     parts = ["curl"]
     if rest.scheme == "https":
-        parts += ["--cacert", str(s.cert_dir / "ca.crt")]
+        certs = s.cert_dir.resolve()  # absolute: the curl works from any directory
+        parts += ["--cacert", str(certs / "ca.crt")]
         if s.tls_mode == "mtls":
-            parts += ["--cert", str(s.cert_dir / "client.crt"), "--key", str(s.cert_dir / "client.key")]
+            parts += ["--cert", str(certs / "client.crt"), "--key", str(certs / "client.key")]
     if s.token_file:
-        parts += ["-H", f'"Token: $(cat {s.token_file})"']
+        parts += ["-H", f'"Token: $(cat {s.token_file.resolve()})"']
     parts += ["-H", "'Content-Type: application/json'", "-X", "POST",
               f"{rest.url}/api/v1/appimage/list", "-d", "'{}'"]
     return " ".join(parts)

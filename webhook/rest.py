@@ -23,7 +23,9 @@ from webhook import api, errors, metrics
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/appimage/"
-JSON_TYPES = ("application/json", "")  # curl without -H sends form type; '' is no header
+# JSON bodies arrive as application/json, with no Content-Type at all, or as curl's
+# default for -d without -H (form type): the body is parsed as JSON in every case.
+JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 
 APPIMAGES = web.AppKey("appimages", api.AppImages)
 TOKEN = web.AppKey("token", bytes)  # empty: no token check
@@ -93,8 +95,8 @@ async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.R
         code = errors.Code.AUTH_FAILED
         return code, _answer(code, "auth failed: missing or wrong Token header", http_status=401)
     try:
-        body = await _body(request)
         async with asyncio.timeout(request.app[TIMEOUT]):
+            body = await _body(request)
             outcome = await operation(request.app[APPIMAGES], body)
     except errors.ServiceError as e:
         return e.code, _answer(e.code, e.message)

@@ -4,7 +4,9 @@ Explicit wiring, no globals: ``Service(settings, store=...)`` owns everything it
 and closes it in ``stop``. Listeners: REST (Kuscia API; TLS per ``tls_mode``), webhook
 (TLS without client certificates: the API server sends none) and probes (plain HTTP:
 /healthz, /readyz, /metrics). ``/readyz`` is true only once the store answers and the
-certificates are loaded, and turns false first when shutdown begins.
+certificates are loaded, and turns false first when shutdown begins. Shutdown drains:
+readiness off, stop accepting everywhere at once, finish what is in flight (answers
+close their connections), then close connections and the store.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import logging
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -22,6 +25,12 @@ from webhook.admission import http as admission_http
 from webhook.store import base, open_store
 
 log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# After the last request in flight, wait this long for one more on a kept-alive
+# connection before closing the connections.
+DRAIN_LINGER = 0.2
+DRAIN_POLL = 0.01
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +43,7 @@ class Listener:
     @property
     def url(self) -> str:
         host = "localhost" if self.host in ("0.0.0.0", "::", "127.0.0.1") else self.host
+        host = f"[{host}]" if ":" in host else host
         return f"{self.scheme}://{host}:{self.port}"
 
 
@@ -46,10 +56,13 @@ class Service:
         self.listeners: dict[str, Listener] = {}
         self._store = store
         self._owns_store = store is None
-        self._runners: list[web.AppRunner] = []
+        self._runners: dict[str, web.AppRunner] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._contexts: list[tls.ReloadingContext] = []
-        self._stopping = False
+        self._stopping = False  # readiness is off
+        self._draining = False  # every answer closes its connection
+        self._closed = False  # the store is closed: late requests get 503
+        self._in_flight = 0
 
     @property
     def store(self) -> base.Store:
@@ -73,12 +86,27 @@ class Service:
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
         return reloading.context
 
+    @web.middleware
+    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        """Counts requests in flight for the drain; during it, every answer closes its
+        connection so kept-alive clients reconnect elsewhere instead of being cut off."""
+        if self._closed:
+            return web.Response(status=503, text="shutting down", headers={"Connection": "close"})
+        self._in_flight += 1
+        try:
+            response = await handler(request)
+        finally:
+            self._in_flight -= 1
+        if self._draining:
+            response.force_close()
+        return response
+
     async def _listen(self, name: str, app: web.Application, address: settings.Address,
                       context: ssl.SSLContext | None) -> None:
-        runner = web.AppRunner(app, access_log=None,
-                               shutdown_timeout=self.settings.shutdown_timeout)
+        app.middlewares.append(self._track)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_LINGER)
         await runner.setup()
-        self._runners.append(runner)
+        self._runners[name] = runner
         site = web.TCPSite(runner, address.host, address.port, ssl_context=context,
                            reuse_address=True)
         await site.start()
@@ -118,17 +146,44 @@ class Service:
         app.router.add_get("/metrics", metrics_)
         return app
 
+    async def _drained(self, deadline: float) -> None:
+        """Until nothing has been in flight for ``DRAIN_LINGER`` (a request may still be
+        on its way over a kept-alive connection), or the deadline passes."""
+        loop = asyncio.get_running_loop()
+        quiet_since = loop.time()
+        while loop.time() < deadline:
+            if self._in_flight:
+                quiet_since = loop.time()
+            elif loop.time() - quiet_since >= DRAIN_LINGER:
+                return
+            await asyncio.sleep(DRAIN_POLL)
+        log.warning("shutdown timeout reached with requests in flight",
+                    extra={"in_flight": self._in_flight})
+
     async def stop(self) -> None:
-        """Readiness off, stop accepting, let in-flight requests finish, close."""
+        """Readiness off; after ``shutdown_delay``, stop accepting on every listener at
+        once; let in-flight requests finish (answers now close their connections); then
+        close connections, the store, and last the probe listener."""
+        s = self.settings
         self._stopping = True
+        if s.shutdown_delay:
+            await asyncio.sleep(s.shutdown_delay)
+        self._draining = True
+        serving = [r for name, r in self._runners.items() if name != "probe"]
+        for runner in serving:
+            for site in list(runner.sites):
+                await site.stop()
+        await self._drained(asyncio.get_running_loop().time() + s.shutdown_timeout)
+        for runner in serving:
+            await runner.cleanup()
+        self._closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        # The probe listener (first) closes last so /readyz answers "not ready" meanwhile.
-        for runner in reversed(self._runners):
-            await runner.cleanup()
         if self._owns_store and self._store is not None:
             await self._store.close()
+        if "probe" in self._runners:
+            await self._runners["probe"].cleanup()
         log.info("stopped")

@@ -66,6 +66,9 @@ class Settings:
     """Seconds one request may take before it is answered with an error."""
     shutdown_timeout: float = 15.0
     """Seconds in-flight requests get to finish after SIGTERM."""
+    shutdown_delay: float = 0.0
+    """Seconds to keep serving after SIGTERM with /readyz already failing, so that load
+    balancers and Service endpoints stop sending new requests first (e.g. 5 in a pod)."""
     cert_reload_interval: float = 10.0
     """Seconds between checks of the certificate files for a change."""
     dns_names: tuple[str, ...] = ()
@@ -84,6 +87,8 @@ class Settings:
         for name in ("request_timeout", "shutdown_timeout", "cert_reload_interval"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')}: must be positive")
+        if self.shutdown_delay < 0:
+            raise ValueError("--shutdown-delay: must not be negative")
 
     @property
     def sqlite_path(self) -> str:

@@ -42,6 +42,9 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
         review = reviews.parse(orjson.loads(raw))
     except web.HTTPRequestEntityTooLarge as e:
         return web.Response(status=413, text=f"body: {e.text}")
+    except TimeoutError:
+        return web.Response(status=408, text=f"body: not received within "
+                                             f"{request.app[TIMEOUT]:g} s")
     except orjson.JSONDecodeError as e:
         return web.Response(status=400, text=f"body: malformed JSON: {e}")
     except reviews.Unreadable as e:
