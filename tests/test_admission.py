@@ -230,3 +230,19 @@ async def test_rest_converted_document_example_is_admitted(webhook_client):
     mutated = await post(webhook_client, "/mutate", review(obj))
     patched = jsonpatch.apply_patch(obj, json.loads(base64.b64decode(mutated["patch"])))
     assert (await post(webhook_client, "/validate", review(patched)))["allowed"] is True
+
+
+async def test_reviews_are_counted_with_controller_runtime_metric_names(aiohttp_client, appimage):
+    from webhook import metrics, podspec
+    from webhook.admission import http as admission_http
+
+    m = metrics.Metrics()
+    client = await aiohttp_client(admission_http.create_app(
+        checker=podspec.checker(), metrics_=m, body_limit=1 << 16, timeout=5.0))
+    await post(client, "/validate", review(appimage))
+    await client.post("/validate", data=b"{", headers={"Content-Type": "application/json"})
+    exposition = m.exposition().decode()
+    assert 'controller_runtime_webhook_requests_total{code="200",webhook="/validate"} 1.0' in exposition
+    assert 'controller_runtime_webhook_requests_total{code="400",webhook="/validate"} 1.0' in exposition
+    assert 'controller_runtime_webhook_latency_seconds_bucket{le="0.001",webhook="/validate"}' in exposition
+    assert 'controller_runtime_webhook_requests_in_flight{webhook="/validate"} 0.0' in exposition

@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -29,7 +28,6 @@ JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 
 APPIMAGES = web.AppKey("appimages", api.AppImages)
 TOKEN = web.AppKey("token", bytes)  # empty: no token check
-METRICS = web.AppKey("metrics", metrics.Metrics)
 TIMEOUT = web.AppKey("timeout", float)
 
 Operation = Callable[[api.AppImages, Any], Awaitable[api.Outcome]]
@@ -115,18 +113,12 @@ async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.R
                                         warnings=outcome.warnings)
 
 
-def _handler(endpoint: str, operation: Operation) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _handler(bound: metrics.Endpoint, operation: Operation
+             ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        m = request.app[METRICS]
-        started = time.perf_counter()
-        in_flight = m.api_in_flight.labels(endpoint)
-        in_flight.inc()
-        try:
+        with bound.timed():
             code, response = await _serve(request, operation)
-        finally:
-            in_flight.dec()
-        m.api_latency.labels(endpoint).observe(time.perf_counter() - started)
-        m.api_requests.labels(endpoint, str(response.status), str(int(code))).inc()
+        bound.count(str(response.status), str(int(code)))
         return response
 
     return handle
@@ -138,8 +130,7 @@ def create_app(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: st
     app = web.Application(client_max_size=body_limit)
     app[APPIMAGES] = appimages
     app[TOKEN] = (token or "").encode()
-    app[METRICS] = metrics_
     app[TIMEOUT] = timeout
     for endpoint, operation in ENDPOINTS.items():
-        app.router.add_post(PREFIX + endpoint, _handler(endpoint, operation))
+        app.router.add_post(PREFIX + endpoint, _handler(metrics_.api(endpoint), operation))
     return app

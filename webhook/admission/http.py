@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 import orjson
@@ -22,7 +21,6 @@ from webhook.admission import handlers, responses, reviews
 log = logging.getLogger(__name__)
 
 CHECKER = web.AppKey("checker", podspec.Checker)
-METRICS = web.AppKey("metrics", metrics.Metrics)
 TIMEOUT = web.AppKey("timeout", float)
 
 Decide = Callable[[web.Application, reviews.Request], reviews.Review]
@@ -61,18 +59,12 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
-def _handler(name: str, decide: Decide) -> Callable[[web.Request], Awaitable[web.Response]]:
+def _handler(bound: metrics.Endpoint, decide: Decide
+             ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handle(request: web.Request) -> web.Response:
-        m = request.app[METRICS]
-        in_flight = m.webhook_in_flight.labels(name)
-        in_flight.inc()
-        started = time.perf_counter()
-        try:
+        with bound.timed():
             response = await _review(request, decide)
-        finally:
-            in_flight.dec()
-        m.webhook_latency.labels(name).observe(time.perf_counter() - started)
-        m.webhook_requests.labels(name, str(response.status)).inc()
+        bound.count(str(response.status))
         return response
 
     return handle
@@ -83,8 +75,7 @@ def create_app(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limi
     """The webhook application with /mutate and /validate."""
     app = web.Application(client_max_size=body_limit)
     app[CHECKER] = checker
-    app[METRICS] = metrics_
     app[TIMEOUT] = timeout
     for path, decide in WEBHOOKS.items():
-        app.router.add_post(path, _handler(path, decide))
+        app.router.add_post(path, _handler(metrics_.webhook(path), decide))
     return app

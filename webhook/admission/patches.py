@@ -22,6 +22,8 @@ def _pointer(parent: str, token: str | int) -> str:
 
 def diff(old: Any, new: Any, path: str = "") -> list[Operation]:
     """The operations that turn ``old`` into ``new``."""
+    if old == new and type(old) is type(new):
+        return []  # one C-speed comparison skips an unchanged subtree
     if isinstance(old, dict) and isinstance(new, dict):
         ops: list[Operation] = []
         for key in old:
@@ -36,6 +38,4 @@ def diff(old: Any, new: Any, path: str = "") -> list[Operation]:
     if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
         return [op for i, (a, b) in enumerate(zip(old, new, strict=True))
                 for op in diff(a, b, _pointer(path, i))]
-    if old == new and type(old) is type(new):
-        return []
     return [{"op": "replace", "path": path, "value": new}]
