@@ -2,10 +2,12 @@
 
 Pure. Each check returns ``None`` when the value is fine, else a short reason, and
 uses ``re.fullmatch`` (a ``$`` anchor would let ``"name\\n"`` through, see FACTS.md).
+Results are memoized: the same names and quantities recur in every review.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import Decimal, InvalidOperation
 
@@ -28,6 +30,9 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _IMAGE_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
+# Bounded memo for the checks below: names and quantities repeat across reviews.
+_memo = functools.lru_cache(maxsize=4096, typed=True)
+
 _SUFFIX = {
     "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),
     "k": Decimal("1e3"), "M": Decimal("1e6"), "G": Decimal("1e9"), "T": Decimal("1e12"),
@@ -37,6 +42,7 @@ _SUFFIX = {
 }
 
 
+@_memo
 def dns_label(value: str) -> str | None:
     if len(value) > DNS_LABEL_MAX:
         return f"must be at most {DNS_LABEL_MAX} characters (RFC 1123 label)"
@@ -46,12 +52,14 @@ def dns_label(value: str) -> str | None:
     return None
 
 
+@_memo
 def dns_subdomain(value: str) -> str | None:
     if len(value) > DNS_SUBDOMAIN_MAX or not _DNS_SUBDOMAIN.fullmatch(value):
         return "must be an RFC 1123 subdomain: lowercase letters, digits, '-' and '.'"
     return None
 
 
+@_memo
 def port_name(value: str) -> str | None:
     if len(value) > PORT_NAME_MAX:
         return f"must be at most {PORT_NAME_MAX} characters (IANA_SVC_NAME)"
@@ -63,6 +71,7 @@ def port_name(value: str) -> str | None:
     return None
 
 
+@_memo
 def image_name(value: str) -> str | None:
     if len(value) > IMAGE_NAME_MAX:
         return f"must be at most {IMAGE_NAME_MAX} characters"
@@ -73,18 +82,21 @@ def image_name(value: str) -> str | None:
     return None
 
 
+@_memo
 def image_tag(value: str) -> str | None:
     if len(value) > TAG_MAX or not _TAG.fullmatch(value):
         return f"must be a tag: letters, digits, '_', '.', '-', not starting with '.' or '-', ≤ {TAG_MAX}"
     return None
 
 
+@_memo
 def config_key(value: str) -> str | None:
     if len(value) > CONFIG_KEY_MAX or not _CONFIG_KEY.fullmatch(value) or value in (".", ".."):
         return "must be a file name of letters, digits, '-', '_' and '.'"
     return None
 
 
+@_memo
 def header_name(value: str) -> str | None:
     return None if _HEADER_NAME.fullmatch(value) else "must be an HTTP header name (RFC 7230 token)"
 
@@ -95,6 +107,7 @@ def env_name(value: str) -> str | None:
     return "must not contain '='" if "=" in value else None
 
 
+@_memo
 def parse_quantity(value: str | int | float) -> Decimal:
     """A Kubernetes quantity's value; ``ValueError`` with the reason if it is not one."""
     match = _QUANTITY.fullmatch(str(value)) if not isinstance(value, bool) else None
