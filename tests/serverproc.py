@@ -69,6 +69,7 @@ class ServerProcess:
         db_path: pathlib.Path | None = None,
         extra_args: Sequence[str] = (),
         name: str = "server",
+        wait_ready: bool = True,
     ) -> None:
         self.work_dir = work_dir
         self.cert_dir = cert_dir if cert_dir is not None else work_dir / "certs"
@@ -76,6 +77,8 @@ class ServerProcess:
         self.token_file = token_file
         self.db_path = db_path if db_path is not None else work_dir / "appimage.db"
         self.extra_args = tuple(extra_args)
+        self.wait_ready = wait_ready
+        """False for a server meant never to be ready (its store is down): listening is enough."""
         self.stdout_path = work_dir / f"{name}.stdout"
         self.stderr_path = work_dir / f"{name}.stderr"
         self.printed: dict[str, str] = {}
@@ -173,7 +176,8 @@ class ServerProcess:
         atexit.register(self.kill)
         try:
             self._await_listening()
-            self._await_ready()
+            if self.wait_ready:
+                self._await_ready()
         except BaseException:
             self.kill()
             raise

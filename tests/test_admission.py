@@ -112,7 +112,7 @@ async def test_validate_denies_with_422_invalid_and_every_field(webhook_client, 
     for field in fields:
         assert field in status["message"]
     assert sorted(c["field"] for c in status["details"]["causes"]) == sorted(fields)
-    assert status["message"].startswith('AppImage.kuscia.secretflow \'appimage-template\' is invalid: ')
+    assert status["message"].startswith('AppImage.kuscia.secretflow "appimage-template" is invalid: ')
 
 
 async def test_validate_returns_warnings(webhook_client, appimage, container):
@@ -246,3 +246,20 @@ async def test_reviews_are_counted_with_controller_runtime_metric_names(aiohttp_
     assert 'controller_runtime_webhook_requests_total{code="400",webhook="/validate"} 1.0' in exposition
     assert 'controller_runtime_webhook_latency_seconds_bucket{le="0.001",webhook="/validate"}' in exposition
     assert 'controller_runtime_webhook_requests_in_flight{webhook="/validate"} 0.0' in exposition
+
+
+async def test_update_is_held_only_to_rules_on_what_it_changes(webhook_client, appimage, container):
+    container["env"][0]["name"] = "A=B"  # stored while the webhook was down
+    old = copy.deepcopy(appimage)
+    appimage["metadata"]["finalizers"] = []
+    answer = await post(webhook_client, "/validate", review(appimage, operation="UPDATE", old=old))
+    assert answer["allowed"] is True
+    assert any("env[0].name" in w and "unchanged by this update" in w for w in answer["warnings"])
+
+
+async def test_update_that_touches_a_bad_field_is_denied(webhook_client, appimage, container):
+    old = copy.deepcopy(appimage)
+    container["env"][0]["name"] = "A=B"
+    answer = await post(webhook_client, "/validate", review(appimage, operation="UPDATE", old=old))
+    assert answer["allowed"] is False
+    assert "env[0].name" in answer["status"]["message"]

@@ -49,7 +49,7 @@ def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: 
         merged = {**body, **{k: v for k, v in schema.items() if k != "$ref"}}
         return _structural(merged, root, name)
     out = {k: copy.deepcopy(v) for k, v in body.items() if k not in _DROP and k != "properties"}
-    if isinstance(body.get("type"), list):  # the quantity: number or string
+    if isinstance(body.get("type"), list):  # the quantity: integer or string
         del out["type"]
         out["x-kubernetes-int-or-string"] = True
     if "properties" in body:

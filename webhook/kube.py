@@ -155,7 +155,11 @@ class Client:
                     data=None if body is None else orjson.dumps(body)) as response:
                 raw = await response.read()
                 status = response.status
-        except (aiohttp.ClientError, TimeoutError, OSError) as e:
+        except TimeoutError as e:
+            raise errors.StoreUnavailable(
+                f"Kubernetes API server {self.config.server} unreachable: no answer within "
+                f"{self._timeout.total:g} s") from e
+        except (aiohttp.ClientError, OSError) as e:
             raise errors.StoreUnavailable(
                 f"Kubernetes API server {self.config.server} unreachable: "
                 f"{type(e).__name__}: {e}".rstrip(": ")) from e

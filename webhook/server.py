@@ -31,6 +31,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # connection before closing the connections.
 DRAIN_LINGER = 0.2
 DRAIN_POLL = 0.01
+# /readyz answers within this: a kubelet's probe gives up after 1 s by default.
+READY_TIMEOUT = 0.8
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +135,11 @@ class Service:
             return web.Response(text="ok")
 
         async def readyz(_: web.Request) -> web.Response:
-            ok = await self.ready()
+            try:
+                async with asyncio.timeout(READY_TIMEOUT):
+                    ok = await self.ready()
+            except TimeoutError:
+                ok = False  # a store that does not answer in time is not ready
             return web.Response(text="ok" if ok else "not ready", status=200 if ok else 503)
 
         async def metrics_(_: web.Request) -> web.Response:

@@ -1,6 +1,7 @@
 """Mutate and validate: pure review -> response logic (no aiohttp).
 
-Only CREATE and UPDATE of ``kuscia.secretflow`` AppImages are looked at; DELETE,
+Only CREATE and UPDATE of ``kuscia.secretflow`` AppImages are looked at (an UPDATE is
+held only to the rules on what it changes, see ``ratchet``); DELETE,
 CONNECT and objects of other kinds are allowed untouched (and logged, since a webhook
 configuration that sends them is probably too broad). Dry-run requests are answered
 the same way: the webhook has no side effects (``sideEffects: None``).
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from webhook import defaulting, model, podspec, schemas, validation
 from webhook.admission import patches, responses, reviews
@@ -39,16 +41,46 @@ def mutate(request: reviews.Request) -> reviews.Review:
     return responses.patched(request["uid"], patches.diff(obj, defaulted), _texts(warnings))
 
 
+_MISSING = object()
+
+
+def _at(obj: Any, path: model.Path) -> Any:
+    for token in path:
+        if isinstance(obj, dict) and isinstance(token, str):
+            obj = obj.get(token, _MISSING)
+        elif isinstance(obj, list) and isinstance(token, int) and token < len(obj):
+            obj = obj[token]
+        else:
+            return _MISSING
+    return obj
+
+
+def ratchet(errors: Sequence[schemas.Problem], obj: Any, old: Any
+            ) -> tuple[list[schemas.Problem], list[schemas.Problem]]:
+    """Split an UPDATE's errors into those on fields it changed and those it did not.
+
+    As Kubernetes ratchets CRD validation: an object stored before a rule existed (or
+    while the webhook was down) can still be labelled, or have its finalizers removed
+    while it is deleted; only what an update touches must satisfy today's rules."""
+    changed = [e for e in errors if _at(obj, e[0]) != _at(old, e[0])]
+    unchanged = [(path, f"{message} (unchanged by this update, so allowed)")
+                 for path, message in errors if _at(obj, path) == _at(old, path)]
+    return changed, unchanged
+
+
 def validate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
     """Allowed with warnings, or denied as Invalid naming every bad field."""
     if _skipped(request):
         return responses.allowed(request["uid"])
     obj = request.get("object") or {}
     report = validation.validate(obj, checker)
-    warnings = _texts(report.warnings)
-    if not report.errors:
+    errors, tolerated = report.errors, list[schemas.Problem]()
+    if request["operation"] == "UPDATE":
+        errors, tolerated = ratchet(errors, obj, request.get("oldObject") or {})
+    warnings = _texts([*report.warnings, *tolerated])
+    if not errors:
         return responses.allowed(request["uid"], warnings)
     metadata = obj.get("metadata")
     name = str(metadata.get("name") or request.get("name", "")) if isinstance(metadata, dict) else ""
-    causes = [(model.format_path(path), message) for path, message in report.errors]
+    causes = [(model.format_path(path), message) for path, message in errors]
     return responses.denied(request["uid"], request["kind"], name, causes, warnings)

@@ -47,7 +47,7 @@ def denied(uid: str, kind: reviews.GroupVersionKind, name: str,
         "status": {
             "code": INVALID,
             "reason": "Invalid",
-            "message": f"{qualified} {name!r} is invalid: {listed}",
+            "message": f'{qualified} "{name}" is invalid: {listed}',  # as the API server quotes
             "details": {
                 "name": name,
                 "group": kind["group"],
