@@ -306,3 +306,14 @@ def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):
     assert pod["containers"][0]["image"] == "app-image:v1.0.0"
     assert pod["volumes"] == [{"name": "config-template", "configMap": {"name": "config-template"}}]
     assert podspec.checker().errors(pod) == []
+
+
+def test_integer_quantities_are_accepted(appimage, container):
+    container["resources"]["limits"]["cpu"] = 2
+    assert errors_of(appimage) == {}
+
+
+def test_fractional_json_numbers_are_not_quantities_as_for_the_api_server(appimage, container):
+    container["resources"]["limits"]["cpu"] = 0.5
+    assert errors_of(appimage) == {
+        f"{C0}.resources.limits.cpu": "must be an integer or a string, not a number"}

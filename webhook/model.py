@@ -24,7 +24,6 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from importlib import resources
 from typing import Any, Literal
 
@@ -173,10 +172,7 @@ def _zero(node: Node) -> Any:
 
 
 def _quantity_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    # A YAML number such as `cpu: 0.5`; Decimal(str()) keeps it exact and unexponented.
-    return format(Decimal(str(value)).normalize(), "f")
+    return value if isinstance(value, str) else str(value)  # `cpu: 2` in YAML is an integer
 
 
 def _render_scalar(kind: ScalarKind, value: Any) -> Any:
@@ -228,6 +224,8 @@ def _is_zero(node: Node, value: Any) -> bool:
 def _parse_scalar(kind: ScalarKind, value: Any) -> Any:
     if kind in ("int64", "port") and isinstance(value, str) and value.isascii() and value.isdigit():
         return int(value)
+    if kind in ("integer", "int64", "port") and isinstance(value, float) and value.is_integer():
+        return int(value)  # JSON Schema counts 2.0 as an integer; store and answer 2
     return value
 
 
@@ -371,7 +369,7 @@ def format_path(path: Iterable[Token]) -> str:
     out, previous = "", None
     maps = _map_fields()
     for token in path:
-        if isinstance(token, int) or previous in maps or (out and not _IDENT.fullmatch(token)):
+        if isinstance(token, int) or previous in maps or not _IDENT.fullmatch(token):
             out += f"[{token}]"
         else:
             out += f".{token}" if out else token

@@ -89,16 +89,20 @@ def rest_schema(cr: Mapping[str, Any]) -> dict[str, Any]:
     for name, body in cr["$defs"].items():
         if body.get("type") == "object" and "properties" in body and name != "DeployTemplateSpec":
             defs[name] = _message(body, cr)
+    for body in defs.values():
+        # Answers render an absent message as null (protobuf JSON); requests may send it.
+        body["type"] = ["object", "null"]
     spec = defs.pop("AppImageSpec")
     name = {"description": "AppImage name, an RFC 1123 DNS label.", "type": "string"}
     defs["AppImage"] = {
         **spec,
+        "type": "object",
         "description": "An AppImage as the REST API carries it (protobuf JSON).",
         "properties": {"name": name, **spec["properties"]},
         "required": ["name", *spec["required"]],
     }
     defs["RequestHeader"] = {
-        "type": "object",
+        "type": ["object", "null"],
         "additionalProperties": False,
         "properties": {
             "custom_headers": {"type": "object", "additionalProperties": {"type": "string"}},

@@ -49,7 +49,8 @@ def describe(keyword: str, value: Any, instance: Any, path: model.Path,
         missing = [value] if isinstance(value, str) else [r for r in value if r not in instance]
         return [((*path, name), "required") for name in missing]
     if keyword == "type":
-        types = value if isinstance(value, list) else [value]
+        # Sorted so both engines word it alike; null (an absent message) goes unsaid.
+        types = sorted(t for t in value if t != "null") if isinstance(value, list) else [value]
         wanted = " or ".join(_TYPE_NAMES.get(str(t), str(t)) for t in types)
         return [(path, f"must be {wanted}, not {_TYPE_NAMES.get(_kind_of(instance), 'that')}")]
     if keyword == "enum":
@@ -85,7 +86,7 @@ class Validator:
         found: list[Problem] = []
         for e in self._fast.iter_errors(instance):
             kind = e.kind
-            found += describe(kind.name, kind.value, e.instance, tuple(e.instance_path),
+            found += describe(kind.name, kind.value, e.instance, _keyed(instance, e.instance_path),
                               getattr(kind, "unexpected", ()))
         return _unique(found)
 
@@ -100,6 +101,20 @@ class Validator:
             found += describe(str(e.validator), e.validator_value, e.instance,
                               tuple(e.absolute_path), unexpected)
         return _unique(found)
+
+
+def _keyed(instance: Any, path: list[Any]) -> model.Path:
+    # jsonschema-rs (0.61) reports an object key made of digits as an integer; walk the
+    # instance and give keys of objects back their string form.
+    out: list[model.Token] = []
+    for token in path:
+        if isinstance(instance, dict):
+            token = str(token)
+            instance = instance.get(token)
+        elif isinstance(instance, list) and isinstance(token, int) and token < len(instance):
+            instance = instance[token]
+        out.append(token)
+    return tuple(out)
 
 
 def _unique(found: list[Problem]) -> list[Problem]:

@@ -1,0 +1,247 @@
+"""Hypothesis strategies for the two shapes of an AppImage, and broken documents.
+
+Hand-written over the compiled model (``model.spec_message()``: ``Message`` / ``Array`` /
+``Map`` / ``Scalar`` nodes) and the keywords of ``schemas/appimage.schema.json`` beside
+each field, so a field added to the schema is generated without touching this file.
+
+What "valid" means here: generated objects pass the JSON Schemas (both shapes) — every
+keyword is honoured: ``required``, ``enum``, ``minItems``, ``minimum``/``maximum``. That is
+the cheap part, read off the schema, and it lets the tests assert "no schema error at
+all" instead of sorting errors into structural and semantic kinds. The semantic rules of
+SPEC §4 (DNS labels, one probe handler, requests ≤ limits…) are *not* honoured: strings
+are arbitrary text. Only the AppImage ``name`` is a DNS label.
+
+* ``rest_appimages``: the REST shape in canonical *full* protobuf JSON form, what
+  ``model.to_rest`` emits: every field present, ``""`` / ``0`` / ``[]`` / ``{}`` for
+  empty ones and ``null`` for an absent message; int64 as a decimal string, gRPC ports
+  as a decimal string or ``""``, quantities as strings.
+* ``cr_appimages``: the custom resource in canonical *omitempty* form: no zero scalar
+  field, no empty list or map field, messages present (possibly ``{}``) or absent,
+  ``spec`` on every deploy template, quantities strings, gRPC ports ints > 0.
+* ``broken``: a document with 1 to 3 mutations (wrong type, unknown key, bad enum value,
+  deleted key or item), for comparing validators.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from hypothesis import strategies as st
+
+from webhook import model
+
+Strategy = st.SearchStrategy[Any]
+
+MAX_ITEMS = 3  # lists and maps stay small: nesting multiplies them
+
+# The REST schema's int64 pattern allows 18 digits (webhook/schemagen.py: they always
+# fit an int64), below the CR schema's maximum; stay within both.
+INT64_TEXT_MAX = 10**18 - 1
+
+TEXT = st.text(max_size=8)
+NAMES = st.from_regex(r"\A[a-z0-9]([-a-z0-9]{0,14}[a-z0-9])?\Z")
+QUANTITIES = st.one_of(
+    st.builds("{}{}".format, st.integers(0, 4096),
+              st.sampled_from(["", "m", "k", "M", "G", "Ki", "Mi", "Gi"])),
+    st.sampled_from(["0.5", "1.5Gi", "1e3", "100m"]),
+)
+
+
+def _body(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    return model.resolve(schema, model.cr_schema())[1]
+
+
+def _spec_schema() -> Mapping[str, Any]:
+    return model.cr_schema()["properties"]["spec"]
+
+
+def _fields(message: model.Message, schema: Mapping[str, Any]
+            ) -> Iterator[tuple[model.Field, Mapping[str, Any], bool]]:
+    """The CR fields of a message with their property schema and whether it is required."""
+    body = _body(schema)
+    required = set(body.get("required", ()))
+    for f in message.fields:
+        yield f, body["properties"][f.cr], f.cr in required or f.flatten
+
+
+def _rest_fields(message: model.Message, schema: Mapping[str, Any]
+                 ) -> Iterator[tuple[model.Field, Mapping[str, Any], bool]]:
+    """The REST view: fields of a flattened message (deploy template ``spec``) inlined."""
+    for f, prop, required in _fields(message, schema):
+        if f.flatten:
+            assert isinstance(f.node, model.Message)
+            yield from _rest_fields(f.node, prop)
+        else:
+            yield f, prop, required
+
+
+# --- REST, full form -------------------------------------------------------------
+
+
+def _full_scalar(kind: model.ScalarKind, schema: Mapping[str, Any], required: bool) -> Strategy:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if "enum" in schema:
+        return st.sampled_from([v for v in schema["enum"] if v or not required])
+    if kind == "string":
+        return st.text(min_size=int(required), max_size=8)
+    if kind == "integer":
+        return st.integers(low, high)
+    if kind == "int64":
+        return st.integers(max(low or 0, 0), min(high or INT64_TEXT_MAX, INT64_TEXT_MAX)).map(str)
+    if kind == "port":  # zero is "", never "0"
+        return st.just("") | st.integers(max(low or 1, 1), high).map(str)
+    return QUANTITIES if required else st.just("") | QUANTITIES
+
+
+def _full(node: model.Node, schema: Mapping[str, Any], required: bool = False) -> Strategy:
+    body = _body(schema)
+    if isinstance(node, model.Scalar):
+        return _full_scalar(node.kind, body, required)
+    if isinstance(node, model.Array):
+        return st.lists(_full(node.item, body["items"]),
+                        min_size=body.get("minItems", 0), max_size=MAX_ITEMS)
+    if isinstance(node, model.Map):
+        return st.dictionaries(TEXT, _full(node.value, body["additionalProperties"]),
+                               max_size=MAX_ITEMS)
+    fields = {}
+    for f, prop, req in _rest_fields(node, schema):
+        value = _full(f.node, prop, req)
+        optional_message = isinstance(f.node, model.Message) and not req
+        fields[f.rest] = st.none() | value if optional_message else value
+    return st.fixed_dictionaries(fields)
+
+
+def rest_appimages() -> Strategy:
+    """A REST AppImage in full protobuf JSON form, with a DNS-label ``name``."""
+    spec = _full(model.spec_message(), _spec_schema())
+    return st.tuples(NAMES, spec).map(lambda pair: {"name": pair[0], **pair[1]})
+
+
+# --- Custom resource, omitempty form ---------------------------------------------
+
+
+def _cr_scalar(kind: model.ScalarKind, schema: Mapping[str, Any], zero_ok: bool) -> Strategy:
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if "enum" in schema:
+        return st.sampled_from([v for v in schema["enum"] if v or zero_ok])
+    if kind == "string":
+        return st.text(min_size=0 if zero_ok else 1, max_size=8)
+    if kind == "integer":
+        return st.integers(low, high).filter(lambda n: zero_ok or n != 0)
+    if kind == "int64":
+        return st.integers(1, min(high or INT64_TEXT_MAX, INT64_TEXT_MAX))
+    if kind == "port":
+        return st.integers(max(low or 1, 1), high)
+    return QUANTITIES
+
+
+def _cr(node: model.Node, schema: Mapping[str, Any], *, zero_ok: bool = False) -> Strategy:
+    """``zero_ok``: a list item or map value, kept as is (omitempty drops fields only)."""
+    body = _body(schema)
+    if isinstance(node, model.Scalar):
+        return _cr_scalar(node.kind, body, zero_ok)
+    if isinstance(node, model.Array):
+        return st.lists(_cr(node.item, body["items"], zero_ok=True),
+                        min_size=max(body.get("minItems", 0), 1), max_size=MAX_ITEMS)
+    if isinstance(node, model.Map):
+        return st.dictionaries(TEXT, _cr(node.value, body["additionalProperties"], zero_ok=True),
+                               min_size=1, max_size=MAX_ITEMS)
+    required, optional = {}, {}
+    for f, prop, req in _fields(node, schema):
+        (required if req else optional)[f.cr] = _cr(f.node, prop)
+    return st.fixed_dictionaries(required, optional=optional)
+
+
+def cr_appimages() -> Strategy:
+    """An AppImage custom resource in omitempty form, with a DNS-label name."""
+    return st.fixed_dictionaries({
+        "apiVersion": st.just(model.API_VERSION),
+        "kind": st.just(model.KIND),
+        "metadata": st.fixed_dictionaries({"name": NAMES}),
+        "spec": _cr(model.spec_message(), _spec_schema()),
+    })
+
+
+# --- Broken documents ------------------------------------------------------------
+
+# Every JSON type, out-of-range numbers, and strings that fail enums and patterns
+# (copied when used: a later mutation may add a key to a {} put in the document).
+WRONG_VALUES = st.sampled_from([
+    None, True, False, -1, 0, 1.5, 2**63, "", "x", "-1", "01", [], ["x"], [1], {}, {"k": "v"},
+])
+BAD_ENUM_VALUES = st.sampled_from(["Nope", "http", "always", " HTTP"])
+
+
+def _enum_fields(schema: Any) -> Iterator[str]:
+    if isinstance(schema, dict):
+        for name, prop in schema.get("properties", {}).items():
+            if "enum" in prop:
+                yield from (name, model.snake(name))
+        for value in schema.values():
+            yield from _enum_fields(value)
+
+
+ENUM_FIELDS = frozenset(_enum_fields(model.cr_schema()))
+
+Doc = Any
+Nodes = list[tuple[model.Path, Any]]
+Draw = Callable[[Strategy], Any]
+
+
+def _walk(value: Any, path: model.Path = ()) -> Iterator[tuple[model.Path, Any]]:
+    yield path, value
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _walk(item, (*path, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            yield from _walk(item, (*path, i))
+
+
+def at(doc: Doc, path: model.Path) -> Any:
+    """The node of ``doc`` at ``path``."""
+    for token in path:
+        doc = doc[token]
+    return doc
+
+
+def _replace(draw: Draw, doc: Doc, nodes: Nodes) -> None:
+    paths = [p for p, _ in nodes if p]
+    if paths:
+        path = draw(st.sampled_from(paths))
+        at(doc, path[:-1])[path[-1]] = copy.deepcopy(draw(WRONG_VALUES))
+
+
+def _bad_enum(draw: Draw, doc: Doc, nodes: Nodes) -> None:
+    paths = [p for p, _ in nodes if p and p[-1] in ENUM_FIELDS]
+    if paths:
+        path = draw(st.sampled_from(paths))
+        at(doc, path[:-1])[path[-1]] = draw(BAD_ENUM_VALUES)
+
+
+def _unknown_key(draw: Draw, doc: Doc, nodes: Nodes) -> None:
+    parent = draw(st.sampled_from([v for _, v in nodes if isinstance(v, dict)]))
+    key = draw(st.text(min_size=1, max_size=8).filter(lambda k: k not in parent))
+    parent[key] = copy.deepcopy(draw(WRONG_VALUES))
+
+
+def _delete(draw: Draw, doc: Doc, nodes: Nodes) -> None:
+    paths = [p for p, _ in nodes if p]
+    if paths:
+        path = draw(st.sampled_from(paths))
+        del at(doc, path[:-1])[path[-1]]
+
+
+MUTATIONS = (_replace, _bad_enum, _unknown_key, _delete)
+
+
+@st.composite
+def broken(draw: Draw, documents: Strategy, max_mutations: int = 3) -> Doc:
+    """A document from ``documents`` with 1..``max_mutations`` mutations applied."""
+    doc = copy.deepcopy(draw(documents))
+    for _ in range(draw(st.integers(1, max_mutations))):
+        mutate = draw(st.sampled_from(MUTATIONS))
+        mutate(draw, doc, list(_walk(doc)))
+    return doc
