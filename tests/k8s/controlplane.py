@@ -4,11 +4,11 @@
 free ports, envtest-style (no nodes, no controller-manager, no scheduler), so
 integration tests can register admission webhooks and CRDs against a genuine
 API server. The binaries come from ``hack/k8s-bin.sh`` (or the directory named
-by ``APPIMAGE_K8S_ASSETS``); all PKI material is generated fresh with
-``cryptography``.
+by ``APPIMAGE_K8S_ASSETS``); its certificates are made fresh by the project's
+own ``webhook.tls``.
 
-Authentication: a static token (``--token-auth-file``) and an X.509 client
-certificate, both for user ``admin`` in group ``system:masters``.
+Authentication: a static token (``--token-auth-file``) for user ``admin`` in
+group ``system:masters``.
 Authorization is RBAC, so ``system:masters`` is cluster-admin.
 
 Usage::
@@ -22,9 +22,7 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import datetime
 import http.client
-import ipaddress
 import json
 import os
 import secrets
@@ -42,10 +40,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from webhook import tls
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_BIN_SCRIPT = REPO_ROOT / "hack" / "k8s-bin.sh"
@@ -128,114 +126,6 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 # PKI
 
 
-def _write_private_key(path: Path, key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> None:
-    """Write ``key`` as unencrypted PKCS#8 PEM, readable by the owner only."""
-    path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: x509.Certificate) -> None:
-    """Write ``cert`` as PEM."""
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
-class _CA:
-    """A minimal self-signed certificate authority issuing leaf certificates."""
-
-    def __init__(self, common_name: str) -> None:
-        self.key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-        now = datetime.datetime.now(datetime.UTC)
-        public_key = self.key.public_key()
-        self.cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(public_key)
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=True,
-                    crl_sign=True,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-            .sign(self.key, hashes.SHA256())
-        )
-
-    def issue(
-        self,
-        common_name: str,
-        *,
-        organizations: Sequence[str] = (),
-        dns_names: Sequence[str] = (),
-        ip_addresses: Sequence[str] = (),
-        server: bool = False,
-        client: bool = False,
-    ) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
-        """Issue a leaf certificate (server and/or client auth) and its key."""
-        key = ec.generate_private_key(ec.SECP256R1())
-        attrs = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, org) for org in organizations]
-        attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
-        usages = []
-        if server:
-            usages.append(ExtendedKeyUsageOID.SERVER_AUTH)
-        if client:
-            usages.append(ExtendedKeyUsageOID.CLIENT_AUTH)
-        now = datetime.datetime.now(datetime.UTC)
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name(attrs))
-            .issuer_name(self.cert.subject)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=False,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
-                critical=False,
-            )
-        )
-        sans: list[x509.GeneralName] = [x509.DNSName(name) for name in dns_names]
-        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        return builder.sign(self.key, hashes.SHA256()), key
-
-
 # --------------------------------------------------------------------------
 # Processes
 
@@ -309,7 +199,7 @@ class ControlPlane:
     """etcd + kube-apiserver on 127.0.0.1, started and stopped as a unit.
 
     After ``start()`` (or entering the context manager), ``url``, ``ca_path``,
-    ``token``, ``client_cert_path`` and ``client_key_path`` describe how to
+    and ``token`` (a bearer token of a system:masters user) describe how to
     reach the API server as a cluster admin. Process logs are
     ``work_dir/etcd.log`` and ``work_dir/kube-apiserver.log``.
     """
@@ -341,8 +231,6 @@ class ControlPlane:
 
         self.pki_dir = self.work_dir / "pki"
         self.ca_path = self.pki_dir / "ca.crt"
-        self.client_cert_path = self.pki_dir / "admin.crt"
-        self.client_key_path = self.pki_dir / "admin.key"
         self.etcd_log = self.work_dir / "etcd.log"
         self.apiserver_log = self.work_dir / "kube-apiserver.log"
         self.token = secrets.token_urlsafe(32)
@@ -423,8 +311,8 @@ class ControlPlane:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={secure_port}",
                 f"--cert-dir={pki}",
-                f"--tls-cert-file={pki / 'apiserver.crt'}",
-                f"--tls-private-key-file={pki / 'apiserver.key'}",
+                f"--tls-cert-file={pki / 'server.crt'}",
+                f"--tls-private-key-file={pki / 'server.key'}",
                 f"--client-ca-file={self.ca_path}",
                 f"--token-auth-file={pki / 'tokens.csv'}",
                 f"--etcd-servers={self.etcd_url}",
@@ -536,16 +424,9 @@ class ControlPlane:
         except ValueError:
             return status, raw.decode(errors="replace")
 
-    def kubeconfig(self, *, use_client_cert: bool = False) -> dict[str, Any]:
-        """Return an admin kubeconfig as a dict (token or client-cert auth)."""
-        user: dict[str, str]
-        if use_client_cert:
-            user = {
-                "client-certificate": str(self.client_cert_path),
-                "client-key": str(self.client_key_path),
-            }
-        else:
-            user = {"token": self.token}
+    def kubeconfig(self) -> dict[str, Any]:
+        """Return an admin kubeconfig (bearer token) as a dict."""
+        user = {"token": self.token}
         return {
             "apiVersion": "v1",
             "kind": "Config",
@@ -566,14 +447,14 @@ class ControlPlane:
         }
 
     def write_kubeconfig(
-        self, path: str | os.PathLike[str] | None = None, *, use_client_cert: bool = False
+        self, path: str | os.PathLike[str] | None = None
     ) -> Path:
         """Write the admin kubeconfig (JSON, valid YAML) and return its path.
 
         Defaults to ``work_dir/kubeconfig``; the file is mode 0600.
         """
         target = Path(path) if path is not None else self.work_dir / "kubeconfig"
-        target.write_text(json.dumps(self.kubeconfig(use_client_cert=use_client_cert), indent=2))
+        target.write_text(json.dumps(self.kubeconfig(), indent=2))
         target.chmod(0o600)
         return target
 
@@ -582,27 +463,13 @@ class ControlPlane:
     def _write_pki(self) -> None:
         """Create the CA, serving cert, admin identity and SA signing key."""
         self.pki_dir.mkdir(parents=True, exist_ok=True)
-        ca = _CA("appimage-test-ca")
-        _write_cert(self.ca_path, ca.cert)
-        _write_private_key(self.pki_dir / "ca.key", ca.key)
-
-        serving, serving_key = ca.issue(
-            "kube-apiserver",
-            dns_names=(
-                "localhost",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-            ),
-            ip_addresses=("127.0.0.1", "10.0.0.1"),
-            server=True,
+        # The project's own certificate code: a CA (ca.crt, which also checks client
+        # certificates) and the serving certificate (server.crt/.key).
+        tls.write_cert_set(
+            self.pki_dir,
+            ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            ["127.0.0.1", "10.0.0.1"],
         )
-        _write_cert(self.pki_dir / "apiserver.crt", serving)
-        _write_private_key(self.pki_dir / "apiserver.key", serving_key)
-
-        admin, admin_key = ca.issue(ADMIN_USER, organizations=(ADMIN_GROUP,), client=True)
-        _write_cert(self.client_cert_path, admin)
-        _write_private_key(self.client_key_path, admin_key)
 
         # Static token file: token,user,uid,"group1,group2".
         tokens = self.pki_dir / "tokens.csv"
@@ -610,7 +477,10 @@ class ControlPlane:
         tokens.chmod(0o600)
 
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        _write_private_key(self.pki_dir / "sa.key", sa_key)
+        (self.pki_dir / "sa.key").write_bytes(sa_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+        (self.pki_dir / "sa.key").chmod(0o600)
         (self.pki_dir / "sa.pub").write_bytes(
             sa_key.public_key().public_bytes(
                 serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
