@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
+import pathlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -88,9 +89,14 @@ def camel(name: str) -> str:
 
 
 def load_schema(filename: str) -> dict[str, Any]:
-    """A schema file from ``schemas/`` (shipped in the package as ``webhook.schema_files``)."""
-    text = resources.files("webhook.schema_files").joinpath(filename).read_text()
-    schema: dict[str, Any] = json.loads(text)
+    """A schema file from ``schemas/``: shipped in an installed package as
+    ``webhook.schema_files``; read from the checkout when the package runs from its
+    source tree (``python -m webhook`` in the repository shadows the installed one)."""
+    try:
+        folder: Any = resources.files("webhook.schema_files")
+    except ModuleNotFoundError:
+        folder = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+    schema: dict[str, Any] = json.loads(folder.joinpath(filename).read_text())
     return schema
 
 

@@ -1,0 +1,34 @@
+"""The README's first command: the package installs and runs, from the checkout and away."""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> pathlib.Path:
+    """A non-editable install of the project (its dependencies come from this venv)."""
+    target = tmp_path_factory.mktemp("site")
+    build = tmp_path_factory.mktemp("build")
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps",
+                    "--target", str(target), str(REPO)],
+                   check=True, timeout=300, cwd=build, env={**os.environ, "TMPDIR": str(build)})
+    return target
+
+
+@pytest.mark.parametrize("where", ["checkout", "elsewhere"])
+def test_installed_package_finds_its_schemas(installed, tmp_path, where):
+    cwd = REPO if where == "checkout" else tmp_path
+    result = subprocess.run([sys.executable, "-m", "webhook", "schema", "--rest"], cwd=cwd,
+                            capture_output=True, text=True, timeout=60, check=False,
+                            env={**os.environ, "PYTHONPATH": str(installed)})
+    assert result.returncode == 0, result.stderr
+    assert "CreateAppImageRequest" in json.loads(result.stdout)["$defs"]
