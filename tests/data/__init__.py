@@ -1,0 +1,1 @@
+"""The API document's example requests; shipped as ``webhook.examples`` (pyproject.toml)."""

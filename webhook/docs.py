@@ -1,0 +1,48 @@
+"""GET /openapi.json and the /docs explorer page, on the REST listener.
+
+HTTP glue only: the document is ``openapi.document_bytes()``; the page is three static
+files in ``webhook/explorer/`` (no CDN, so it works on a machine without internet).
+Neither needs the token: they hold nothing secret, and the page sends the token the
+user types with each API request. The listener's TLS and client-certificate check
+still apply. The page runs under a strict Content-Security-Policy: only its own script
+and style, and requests only to this origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from importlib import resources
+
+from aiohttp import web
+
+from webhook import openapi
+
+ASSETS = {  # path -> (file in webhook/explorer, content type)
+    "/docs": ("index.html", "text/html"),
+    "/docs/explorer.js": ("explorer.js", "text/javascript"),
+    "/docs/explorer.css": ("explorer.css", "text/css"),
+}
+HEADERS = {
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "connect-src 'self'; img-src 'self'; base-uri 'none'; "
+                               "form-action 'none'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-cache",
+}
+
+
+def _static(body: bytes, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def handle(_: web.Request) -> web.Response:
+        return web.Response(body=body, content_type=content_type, charset="utf-8",
+                            headers=HEADERS)
+
+    return handle
+
+
+def add_routes(app: web.Application) -> None:
+    """Add GET /openapi.json, /docs and the page's script and style to ``app``."""
+    folder = resources.files("webhook").joinpath("explorer")
+    for path, (name, content_type) in ASSETS.items():
+        app.router.add_get(path, _static(folder.joinpath(name).read_bytes(), content_type))
+    app.router.add_get("/openapi.json", _static(openapi.document_bytes(), "application/json"))

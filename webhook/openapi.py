@@ -1,0 +1,233 @@
+"""The OpenAPI 3.1 document of the REST API, built from the REST schema.
+
+Pure. Nothing in it is written by hand twice: the component schemas are the ``$defs``
+of ``schemagen.rest_schema`` (itself generated from ``schemas/appimage.schema.json``),
+the request examples are the API document's (``tests/data/doc_*.json``, shipped as
+``webhook.examples``), the paths are ``rest.ENDPOINTS``' names and the error codes are
+``errors.Code``. What is written here is what no schema holds: which codes each
+operation answers with, what they mean, and the answer envelopes.
+
+The REST listener serves the document at ``/openapi.json`` and a page that renders it
+at ``/docs``, both without the token (they hold nothing secret) but behind the
+listener's TLS and client-certificate check like everything else on it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.metadata
+import json
+from collections.abc import Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+from webhook import bodies, errors, model, schemagen
+
+PREFIX = "/api/v1/appimage/"
+VERSION = "3.1.0"
+SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# The header's name, not a secret.
+TOKEN_HEADER = "Token"  # nosec B105
+
+Code = errors.Code
+MEANING: dict[Code, str] = {
+    Code.SUCCESS: "success",
+    Code.REQUEST_INVALID: "request invalid: malformed JSON, wrong types, unknown fields or "
+                          "a broken rule; the message names every bad field",
+    Code.UNEXPECTED: "unexpected server error (storage unavailable, request timed out)",
+    Code.AUTH_FAILED: "auth failed: missing or wrong Token header (HTTP 401)",
+    Code.CREATE_FAILED: "create failed",
+    Code.QUERY_FAILED: "query failed",
+    Code.UPDATE_FAILED: "update failed: the AppImage kept changing under the update; retry",
+    Code.DELETE_FAILED: "delete failed, e.g. the AppImage does not exist",
+    Code.BATCH_QUERY_FAILED: "batch query failed",
+    Code.NOT_EXISTS: "the AppImage does not exist",
+    Code.ALREADY_EXISTS: "an AppImage of that name exists already",
+    Code.LIST_FAILED: "list failed",
+}
+
+_ANY = (Code.SUCCESS, Code.REQUEST_INVALID, Code.UNEXPECTED)
+
+
+class Operation:
+    """One endpoint as the document describes it."""
+
+    def __init__(self, path: str, summary: str, request: str, answer: str,
+                 codes: Sequence[Code], examples: Sequence[str]) -> None:
+        self.path = path
+        self.summary = summary
+        self.request = request
+        self.answer = answer
+        self.codes = codes
+        self.examples = examples
+
+
+OPERATIONS = (
+    Operation("create", "Create an AppImage", "CreateAppImageRequest", "Answer",
+              (*_ANY, Code.ALREADY_EXISTS), ("create",)),
+    Operation("update", "Update an AppImage (incremental)", "UpdateAppImageRequest", "Answer",
+              (*_ANY, Code.NOT_EXISTS, Code.UPDATE_FAILED), ("update",)),
+    Operation("delete", "Delete an AppImage", "DeleteAppImageRequest", "Answer",
+              (*_ANY, Code.DELETE_FAILED), ("delete",)),
+    Operation("query", "Query an AppImage", "QueryAppImageRequest", "QueryAnswer",
+              (*_ANY, Code.NOT_EXISTS), ("query",)),
+    Operation("batch_query", "Query several AppImages, in order", "BatchQueryAppImageRequest",
+              "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS), ("batchQuery",)),
+    Operation("batchQuery", "Query several AppImages (Kuscia's other spelling of batch_query)",
+              "BatchQueryAppImageRequest", "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS),
+              ("batchQuery",)),
+    Operation("list", "List AppImages by name, a page at a time", "ListAppImageRequest",
+              "ListAnswer", _ANY, ()),
+)
+
+DESCRIPTION = f"""\
+Kuscia's AppImage API: `POST` a JSON body to `/api/v1/appimage/{{operation}}`.
+
+Every answer that carries a Kuscia `status` is **HTTP 200**, errors included; `status.code`
+says what happened (0 is success). A missing or wrong `Token` header is HTTP 401 (code
+11102), a body over the size limit HTTP 413. Requests may use snake_case or lowerCamelCase
+names; answers use snake_case and emit every field. Unknown fields, keys given twice,
+numbers beyond int64 and JSON nested deeper than {bodies.MAX_DEPTH} levels are refused with code
+11100.
+
+This document (`/openapi.json`) and the explorer page (`/docs`) need no token; they are
+behind the listener's TLS (and client certificate, in mtls mode) like the API.
+"""
+
+
+def _refs(value: Any) -> Any:
+    """``#/$defs/X`` -> ``#/components/schemas/X`` throughout."""
+    if isinstance(value, dict):
+        return {k: (v.replace("#/$defs/", "#/components/schemas/") if k == "$ref" else _refs(v))
+                for k, v in value.items()}
+    if isinstance(value, list):
+        return [_refs(v) for v in value]
+    return value
+
+
+def _code_schema(codes: Sequence[Code]) -> dict[str, Any]:
+    return {"oneOf": [{"const": int(c), "title": c.name, "description": MEANING[c]}
+                      for c in codes]}
+
+
+def _envelope(description: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+    properties: dict[str, Any] = {"status": {"$ref": "#/components/schemas/Status"}}
+    if data is not None:
+        properties["data"] = {**data, "description": "Present on success only."}
+    return {"description": description, "type": "object", "additionalProperties": False,
+            "required": ["status"], "properties": properties}
+
+
+def _answers() -> dict[str, Any]:
+    appimage = {"$ref": "#/components/schemas/AppImage"}
+    return {
+        "Status": {
+            "description": "Kuscia's status: code 0 is success; see the code table.",
+            "type": "object", "additionalProperties": False,
+            "required": ["code", "message", "details"],
+            "properties": {
+                "code": _code_schema(list(Code)),
+                "message": {"type": "string", "description": "\"success\", or what went wrong"},
+                "details": {"type": "array", "items": {}},
+            },
+        },
+        "Answer": _envelope("An answer without data.", None),
+        "QueryAnswer": _envelope("The AppImage, every field emitted.", appimage),
+        "BatchQueryAnswer": _envelope("The AppImages, in the order asked.",
+                                      {"type": "array", "items": appimage}),
+        "ListAnswer": _envelope("One page of AppImages in name order.", {
+            "type": "object", "additionalProperties": False,
+            "required": ["appimage_list", "next_page_token"],
+            "properties": {
+                "appimage_list": {"type": "array", "items": appimage},
+                "next_page_token": {"type": "string",
+                                    "description": "Empty on the last page; else send it as "
+                                                   "page_token for the next."},
+            },
+        }),
+        "TooLarge": {
+            "description": "The body was over the listener's limit (HTTP 413).",
+            "type": "object", "required": ["message"],
+            "properties": {"message": {"type": "string"}},
+        },
+    }
+
+
+def _example_bodies() -> dict[str, Any]:
+    """The API document's request bodies by name (``doc_create.json`` -> ``create``)."""
+    folder = resources.files("webhook.examples")
+    return {entry.name.removeprefix("doc_").removesuffix(".json"): json.loads(entry.read_text())
+            for entry in folder.iterdir()
+            if entry.name.startswith("doc_") and entry.name.endswith(".json")}
+
+
+def _operation(op: Operation, bodies: Mapping[str, Any]) -> dict[str, Any]:
+    examples = {f"document-{name}": {"summary": f"The API document's {name} example",
+                                     "value": bodies[name]} for name in op.examples}
+    if not examples:
+        examples = {"first-page": {"summary": "The first page of ten", "value": {}},
+                    "page-of-two": {"summary": "Two at a time", "value": {"page_size": 2}}}
+    codes = "\n".join(f"* `{int(c)}` {c.name}: {MEANING[c]}" for c in op.codes)
+    answer = {"$ref": f"#/components/schemas/{op.answer}"}
+    return {
+        "operationId": op.path,
+        "summary": op.summary,
+        "description": f"Codes this operation answers with (HTTP 200):\n\n{codes}",
+        "tags": ["AppImage"],
+        "requestBody": {
+            "description": "An empty body is read as `{}`.",
+            "required": False,
+            "content": {"application/json": {
+                "schema": {"$ref": f"#/components/schemas/{op.request}"},
+                "examples": examples,
+            }},
+        },
+        "responses": {
+            "200": {"description": "Answered; `status.code` says how.", "content": {
+                "application/json": {"schema": {"allOf": [answer, {"properties": {
+                    "status": {"properties": {"code": _code_schema(op.codes)}}}}]}}}},
+            "401": {"description": "Missing or wrong Token header (code 11102).", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
+            "413": {"description": "Body over the listener's limit.", "content": {
+                "application/json": {"schema": {"$ref": "#/components/schemas/TooLarge"}}}},
+            "503": {"description": "Shutting down, or too many connections; retry.",
+                    "content": {"text/plain": {"schema": {"type": "string"}}}},
+        },
+    }
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("appimage-webhook")
+    except importlib.metadata.PackageNotFoundError:
+        return "0"
+
+
+@functools.cache
+def document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (built once; treat as read-only)."""
+    rest = schemagen.rest_schema(model.cr_schema())
+    components = {**_refs(rest["$defs"]), **_answers()}
+    bodies = _example_bodies()
+    return {
+        "openapi": VERSION,
+        "jsonSchemaDialect": SCHEMA_DIALECT,
+        "info": {"title": "Kuscia AppImage API", "version": _version(),
+                 "description": DESCRIPTION},
+        "servers": [{"url": "/", "description": "this server"}],
+        "security": [{"token": []}],
+        "tags": [{"name": "AppImage", "description": "kuscia.secretflow/v1alpha1 AppImage"}],
+        "paths": {PREFIX + op.path: {"post": _operation(op, bodies)} for op in OPERATIONS},
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {"token": {
+                "type": "apiKey", "in": "header", "name": TOKEN_HEADER,
+                "description": "Only when the server runs with --token-file."}},
+        },
+    }
+
+
+@functools.cache
+def document_bytes() -> bytes:
+    """The document as served: compact JSON."""
+    return json.dumps(document(), ensure_ascii=False, separators=(",", ":")).encode()
