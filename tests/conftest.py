@@ -16,6 +16,8 @@ from webhook.admission import http as admission_http
 from webhook.store import sqlite
 
 DATA = pathlib.Path(__file__).parent / "data"
+# Prints what the robustness tests measured ("guarantees") at the end of the run.
+pytest_plugins = ("tests.figures",)
 
 
 def doc(name: str) -> dict[str, Any]:

@@ -129,6 +129,14 @@ def test_serve_defaults_match_the_spec():
     assert config.token_file is None
 
 
+def test_connection_limits_have_defaults_and_flags():
+    assert (parse_serve([]).idle_timeout, parse_serve([]).handshake_timeout,
+            parse_serve([]).max_connections) == (60.0, 10.0, 1000)
+    config = parse_serve(["--idle-timeout", "5", "--handshake-timeout", "2",
+                          "--max-connections", "50"])
+    assert (config.idle_timeout, config.handshake_timeout, config.max_connections) == (5.0, 2.0, 50)
+
+
 def test_serve_flags_are_read_from_appimage_environment_variables(monkeypatch):
     monkeypatch.setenv("APPIMAGE_REST_ADDR", "127.0.0.1:1234")
     monkeypatch.setenv("APPIMAGE_TLS_MODE", "notls")
@@ -141,6 +149,10 @@ def test_serve_flags_are_read_from_appimage_environment_variables(monkeypatch):
     (["--rest-addr", "8082"], "--rest-addr: expected HOST:PORT"),
     (["--store", "postgres://x"], "--store: expected sqlite:///PATH or kubernetes"),
     (["--request-timeout", "soon"], "--request-timeout: expected a number"),
+    (["--idle-timeout", "0"], "--idle-timeout: must be positive"),
+    (["--handshake-timeout", "-1"], "--handshake-timeout: must be positive"),
+    (["--max-connections", "many"], "--max-connections: expected a whole number"),
+    (["--max-connections", "0"], "--max-connections: must be at least 1"),
 ])
 def test_bad_serve_configuration_names_the_flag(argv, message):
     with pytest.raises(ValueError, match=message):

@@ -32,3 +32,18 @@ def test_installed_package_finds_its_schemas(installed, tmp_path, where):
                             env={**os.environ, "PYTHONPATH": str(installed)})
     assert result.returncode == 0, result.stderr
     assert "CreateAppImageRequest" in json.loads(result.stdout)["$defs"]
+
+
+def test_installed_package_ships_the_api_document_examples_and_the_explorer(installed, tmp_path):
+    probe = ("import json; from importlib import resources; from webhook import openapi\n"
+             "paths = openapi.document()['paths']\n"
+             "examples = [e for p in paths.values() for e in p['post']['requestBody']['content']"
+             "['application/json']['examples']]\n"
+             "page = [resources.files('webhook').joinpath('explorer', n).is_file()"
+             " for n in ('index.html', 'explorer.js', 'explorer.css')]\n"
+             "print(json.dumps({'examples': len(examples), 'page': page}))\n")
+    result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={**os.environ, "PYTHONPATH": str(installed)})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {"examples": 8, "page": [True, True, True]}

@@ -33,7 +33,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests import serverproc
+from tests import figures, serverproc
 from webhook import tls
 
 DATA = pathlib.Path(__file__).parent / "data"
@@ -482,12 +482,11 @@ def test_replaced_certificate_is_served_to_new_connections_without_failed_reques
         assert post(server.rest_url, API + "list", {}, ctx=ctx).serial == old
 
         failures: list[str] = []
-        answered = 0
+        answered: list[int] = []  # appended to by every thread (atomic under the GIL)
         stop = threading.Event()
 
         def traffic() -> None:
             # Requests on new connections all through the swap; none may fail.
-            nonlocal answered
             while not stop.is_set():
                 try:
                     answer = post(server.rest_url, API + "list", {}, ctx=ctx)
@@ -496,10 +495,33 @@ def test_replaced_certificate_is_served_to_new_connections_without_failed_reques
                     continue
                 if answer.status != 200 or answer.body["status"]["code"] != 0:
                     failures.append(f"{answer.status} {answer.body}")
-                answered += 1
+                answered.append(1)
 
-        thread = threading.Thread(target=traffic, daemon=True)
-        thread.start()
+        def kept_alive() -> None:
+            # One connection for every request: its handshake was made with the old
+            # certificate, and the swap must not disturb it.
+            conn = http.client.HTTPSConnection(*host_port(server.rest_url), context=ctx,
+                                               timeout=DEADLINE)
+            try:
+                while not stop.is_set():
+                    conn.request("POST", API + "list", body="{}",
+                                 headers={"Content-Type": "application/json"})
+                    response = conn.getresponse()
+                    body = json.loads(response.read())
+                    if response.status != 200 or body["status"]["code"] != 0:
+                        failures.append(f"kept alive: {response.status} {body}")
+                    answered.append(1)
+            except (OSError, http.client.HTTPException) as e:
+                failures.append(f"kept alive: {e!r}")
+            finally:
+                conn.close()
+
+        # Sustained load: three clients handshaking for every request, two on one
+        # kept-alive connection each.
+        threads = [threading.Thread(target=traffic, daemon=True) for _ in range(3)]
+        threads += [threading.Thread(target=kept_alive, daemon=True) for _ in range(2)]
+        for thread in threads:
+            thread.start()
         try:
             tls.issue_server_cert(certs.ca, certs.ca.parent / "ca.key", certs.ca.parent,
                                   ["localhost"], ["127.0.0.1"])
@@ -515,12 +537,17 @@ def test_replaced_certificate_is_served_to_new_connections_without_failed_reques
                      "the REST listener serving the new certificate")
             wait_for(lambda: serving_new(server.webhook_url, "/mutate", admission_review("r")),
                      "the webhook listener serving the new certificate")
-            wait_for(lambda: answered > 0, "traffic during the swap")
+            during = len(answered)
+            wait_for(lambda: len(answered) > during + 50, "traffic after the swap")
         finally:
             stop.set()
-            thread.join(DEADLINE)
+            for thread in threads:
+                thread.join(DEADLINE)
         assert failures == []
         assert server.stop() == 0
+    figures.record("certificate rotation under load",
+                   f"{len(answered)} requests from 5 clients, 0 failed; new handshakes "
+                   "got the new certificate")
 
 
 # --- graceful shutdown -------------------------------------------------------------
@@ -537,21 +564,52 @@ def in_flight(server: serverproc.ServerProcess, endpoint: str) -> float:
 
 
 @contextlib.asynccontextmanager
-async def _session(ctx: ssl.SSLContext) -> AsyncIterator[aiohttp.ClientSession]:
-    # A new connection per request: an idle keep-alive connection that the server closes
-    # while the client reuses it is a client-side race, not a lost request.
-    connector = aiohttp.TCPConnector(ssl=ctx, force_close=True, limit=0)
+async def _session(ctx: ssl.SSLContext, *, keep_alive: bool = False
+                   ) -> AsyncIterator[aiohttp.ClientSession]:
+    # keep_alive=False: a new connection per request. keep_alive=True: connections are
+    # reused; the server's answers during the drain close them, so no request is ever
+    # sent on a connection the server is about to close.
+    connector = aiohttp.TCPConnector(ssl=ctx, force_close=not keep_alive, limit=0)
     async with aiohttp.ClientSession(connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=20)) as session:
         yield session
+
+
+SHUTDOWN_DELAY = 0.3
+"""Seconds the server keeps serving with /readyz already 503 after SIGTERM."""
 
 
 @pytest.fixture
 def draining_server(tmp_path: pathlib.Path) -> Iterator[serverproc.ServerProcess]:
     """A server of its own, since the test ends it, with a short shutdown timeout."""
     with serverproc.ServerProcess(
-            tmp_path, extra_args=["--shutdown-timeout", str(SHUTDOWN_TIMEOUT)]) as server:
+            tmp_path, extra_args=["--shutdown-timeout", str(SHUTDOWN_TIMEOUT),
+                                  "--shutdown-delay", str(SHUTDOWN_DELAY)]) as server:
         yield server
+
+
+def _idle_connection(server: serverproc.ServerProcess) -> ssl.SSLSocket:
+    """A kept-alive connection that made one request and now sits idle."""
+    conn = server.client_context().wrap_socket(
+        socket.create_connection(host_port(server.rest_url), timeout=DEADLINE),
+        server_hostname="localhost")
+    conn.sendall(f"POST {API}list HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n"
+                 "Content-Type: application/json\r\n\r\n{}".encode())
+    answer = b""
+    while not answer.endswith(b"}}"):
+        answer += conn.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 200 ")
+    assert b"Connection: close" not in answer
+    return conn
+
+
+def _closed_by_server(conn: ssl.SSLSocket) -> bool:
+    """True if the server closed ``conn`` without sending anything more."""
+    conn.settimeout(DEADLINE)
+    try:
+        return conn.recv(65536) == b""
+    except (ConnectionError, ssl.SSLError):
+        return True
 
 
 async def _await_not_ready(server: serverproc.ServerProcess) -> int | None:
@@ -561,25 +619,31 @@ async def _await_not_ready(server: serverproc.ServerProcess) -> int | None:
     return status
 
 
+@pytest.mark.parametrize("keep_alive", [False, True], ids=["new-connections", "kept-alive"])
 async def test_sigterm_answers_every_request_sent_and_exits_zero(
-        draining_server: serverproc.ServerProcess) -> None:
+        draining_server: serverproc.ServerProcess, keep_alive: bool) -> None:
     server = draining_server
     list_url = server.rest_url + API + "list"
     answered = 0
+    after_not_ready = 0  # answered once /readyz said 503: readiness went first
     refused = 0
     failures: list[str] = []
+    not_ready = asyncio.Event()
     exited = asyncio.Event()
     busy = asyncio.Event()  # traffic is flowing: three answers per client, on average
+    idle = [_idle_connection(server) for _ in range(3)]
 
     async def client(session: aiohttp.ClientSession) -> None:
-        nonlocal answered, refused
+        nonlocal answered, after_not_ready, refused
         while True:
             last = exited.is_set()
+            late = not_ready.is_set()
             try:
                 async with session.post(list_url, json={"page_size": 10}) as r:
                     answer = await r.json()
                 if r.status == 200 and answer["status"]["code"] == 0:
                     answered += 1
+                    after_not_ready += late
                 else:
                     failures.append(f"{r.status} {answer}")
             except aiohttp.ClientConnectorError:
@@ -592,7 +656,7 @@ async def test_sigterm_answers_every_request_sent_and_exits_zero(
             if last:
                 return
 
-    async with _session(server.client_context()) as session:
+    async with _session(server.client_context(), keep_alive=keep_alive) as session:
         for i in range(10):  # something for list to render
             async with session.post(server.rest_url + API + "create",
                                     json=app_image(f"busy-{i}")) as r:
@@ -603,17 +667,25 @@ async def test_sigterm_answers_every_request_sent_and_exits_zero(
         signalled = time.monotonic()
         server.terminate()
         assert await _await_not_ready(server) in (503, None)
+        not_ready.set()
         code = await asyncio.to_thread(server.wait, SHUTDOWN_TIMEOUT + EXIT_SLACK)
         took = time.monotonic() - signalled
         exited.set()
         await asyncio.wait_for(asyncio.gather(*clients), DEADLINE)
 
     assert answered > 0
+    assert after_not_ready > 0  # still serving while readiness said no
     assert refused == LOOPS  # each client ended on the closed listener
     assert code == 0, server.stderr()
-    assert took < SHUTDOWN_TIMEOUT + EXIT_SLACK
+    assert took < SHUTDOWN_TIMEOUT + EXIT_SLACK  # idle connections did not hold it up
     assert server.readyz(timeout=1.0) is None
     assert failures == []
+    for conn in idle:  # idle kept-alive connections were closed, with nothing sent
+        with conn:
+            assert _closed_by_server(conn)
+    figures.record(f"SIGTERM under load ({'kept-alive' if keep_alive else 'new'} connections)",
+                   f"{LOOPS} clients, {answered} answered ({after_not_ready} after /readyz "
+                   f"turned 503), 0 client errors, 3 idle connections closed, exit in {took:.1f} s")
 
 
 async def test_sigterm_finishes_a_request_whose_body_is_still_arriving(

@@ -285,6 +285,62 @@ async def test_tls11_client_is_refused(certs, make_server):
         assert not await accepted(port, tls11_client(certs.ca))
 
 
+def tls12_client(ca: pathlib.Path, ciphers: str) -> ssl.SSLContext:
+    ctx = tls.client_context(ca)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(ciphers)
+    return ctx
+
+
+@pytest.mark.parametrize(("ciphers", "ok"), [
+    ("ECDHE-ECDSA-AES128-GCM-SHA256", True),
+    ("ECDHE-ECDSA-CHACHA20-POLY1305", True),
+    ("ECDHE-ECDSA-AES128-SHA", False),  # CBC with a SHA-1 MAC: OpenSSL's default allows it
+    ("ECDHE-ECDSA-AES256-SHA384", False),  # CBC
+], ids=["aes-gcm", "chacha20", "cbc-sha1", "cbc-sha384"])
+async def test_tls12_clients_get_only_forward_secret_aead_suites(certs, make_server, ciphers, ok):
+    async with serving(make_server(certs, "tls")) as port:
+        assert await accepted(port, tls12_client(certs.ca, ciphers)) is ok
+
+
+def expired_client_cert(certs: tls.CertPaths, out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+    """A client certificate from our own CA that expired yesterday."""
+    ca_cert = x509.load_pem_x509_certificate(certs.ca.read_bytes())
+    ca_key = serialization.load_pem_private_key((certs.ca.parent / "ca.key").read_bytes(), None)
+    key = ec.generate_private_key(ec.SECP256R1())
+    now = datetime.datetime.now(datetime.UTC)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "expired-client")])
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(ca_cert.subject)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=30))
+            .not_valid_after(now - datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.ExtendedKeyUsage([x509.ExtendedKeyUsageOID.CLIENT_AUTH]),
+                           critical=False)
+            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ca_cert.public_key()), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    cert_path, key_path = out / "expired.crt", out / "expired.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_path, key_path
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3],
+                         ids=["tls1.2", "tls1.3"])
+async def test_mtls_refuses_an_expired_client_certificate_of_its_own_ca(
+        certs, make_server, tmp_path, version):
+    cert, key = expired_client_cert(certs, tmp_path)
+    ctx = tls.client_context(certs.ca, cert, key)
+    ctx.minimum_version = ctx.maximum_version = version
+    async with serving(make_server(certs, "mtls")) as port:
+        assert not await accepted(port, ctx)
+        # Control: the same CA's valid client certificate gets in.
+        assert await accepted(port, tls.client_context(certs.ca, certs.client_cert, certs.client_key))
+
+
 # --- reload ---------------------------------------------------------------------------
 
 

@@ -317,3 +317,17 @@ def test_fractional_json_numbers_are_not_quantities_as_for_the_api_server(appima
     container["resources"]["limits"]["cpu"] = 0.5
     assert errors_of(appimage) == {
         f"{C0}.resources.limits.cpu": "must be an integer or a string, not a number"}
+
+
+@pytest.mark.parametrize(("asked", "used"), [("1.33", "1.33.0"), ("v1.30.0", "1.30.0"), ("1.37.0", "1.37.0")])
+def test_kubernetes_version_may_be_given_as_minor_or_with_a_v(asked, used):
+    from webhook import podspec
+
+    assert podspec.Checker(asked).version == used
+
+
+def test_an_unknown_kubernetes_version_is_refused_naming_the_flag():
+    from webhook import podspec
+
+    with pytest.raises(ValueError, match=r"--kubernetes-version: no PodSpec schema for Kubernetes 1\.99"):
+        podspec.Checker("1.99")

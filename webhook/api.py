@@ -178,7 +178,8 @@ class AppImages:
 
     async def list(self, body: Any) -> Outcome:
         request = parse("ListAppImageRequest", body)
-        page = await self.store.list(request.get("page_size") or DEFAULT_PAGE_SIZE,
+        # int(): JSON Schema counts 2.0 as an integer, and a store slices by it.
+        page = await self.store.list(int(request.get("page_size") or DEFAULT_PAGE_SIZE),
                                      request.get("page_token", ""))
         return Outcome(data={"appimage_list": [model.to_rest(r.obj) for r in page.records],
                              "next_page_token": page.next_token})

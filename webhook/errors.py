@@ -39,6 +39,17 @@ class FieldError:
         return f"{self.path}: {self.message}" if self.path else self.message
 
 
+# A message names every problem up to this many; 100,000 bad keys in one 4 MiB body
+# would otherwise make an answer of megabytes that nobody reads to the end.
+MAX_LISTED = 100
+
+
+def listed(texts: Sequence[str]) -> str:
+    """``texts`` joined by "; ", the first ``MAX_LISTED`` of them and how many more."""
+    shown = "; ".join(texts[:MAX_LISTED])
+    return shown if len(texts) <= MAX_LISTED else f"{shown}; and {len(texts) - MAX_LISTED} more"
+
+
 class ServiceError(Exception):
     """Base of every error the service maps to an answer; carries a Kuscia code."""
 
@@ -58,7 +69,7 @@ class Invalid(ServiceError):
 
     def __init__(self, errors: Sequence[FieldError]) -> None:
         self.errors = tuple(errors)
-        super().__init__("; ".join(str(e) for e in self.errors))
+        super().__init__(listed([str(e) for e in self.errors]))
 
 
 class NotFound(ServiceError):

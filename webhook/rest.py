@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from webhook import api, errors, metrics
+from webhook import api, bodies, docs, errors, metrics, model
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +25,8 @@ PREFIX = "/api/v1/appimage/"
 # JSON bodies arrive as application/json, with no Content-Type at all, or as curl's
 # default for -d without -H (form type): the body is parsed as JSON in every case.
 JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
+
+WARNING_MAX = 1024  # characters of one Warning header's text (see warning_header)
 
 APPIMAGES = web.AppKey("appimages", api.AppImages)
 TOKEN = web.AppKey("token", bytes)  # empty: no token check
@@ -60,7 +62,11 @@ def _answer(code: int, message: str, data: Any = None, *, http_status: int = 200
 
 def warning_header(text: str) -> str:
     """RFC 7234 ``Warning: 299 - "text"``, as the Kubernetes API server sends; the text
-    is made ASCII and its quotes escaped so any field value can travel in a header."""
+    is made ASCII and its quotes escaped so any field value can travel in a header, and
+    cut at ``WARNING_MAX`` characters: clients refuse long header lines (64 KiB in
+    Python's http.client, less in others)."""
+    if len(text) > WARNING_MAX:
+        text = text[:WARNING_MAX] + "…"
     safe = text.encode("ascii", "backslashreplace").decode().replace("\\", "\\\\").replace('"', '\\"')
     return f'299 - "{" ".join(safe.split())}"'
 
@@ -82,9 +88,10 @@ async def _body(request: web.Request) -> Any:
         raise errors.Invalid([errors.FieldError(
             "Content-Type", f"must be application/json, not {content_type!r}")])
     try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise errors.Invalid([errors.FieldError("body", f"malformed JSON: {e}")]) from e
+        return bodies.parse(raw, strict=True)
+    except bodies.Unreadable as e:
+        where = model.format_path(e.path) if e.path else "body"
+        raise errors.Invalid([errors.FieldError(where, e.message)]) from e
 
 
 async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.Response]:
@@ -126,11 +133,13 @@ def _handler(bound: metrics.Endpoint, operation: Operation
 
 def create_app(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
                body_limit: int, timeout: float) -> web.Application:
-    """The REST application: POST /api/v1/appimage/{create,update,delete,query,...}."""
+    """The REST application: POST /api/v1/appimage/{create,update,delete,query,...},
+    and GET /openapi.json and /docs (``webhook.docs``; no token needed)."""
     app = web.Application(client_max_size=body_limit)
     app[APPIMAGES] = appimages
     app[TOKEN] = (token or "").encode()
     app[TIMEOUT] = timeout
     for endpoint, operation in ENDPOINTS.items():
         app.router.add_post(PREFIX + endpoint, _handler(metrics_.api(endpoint), operation))
+    docs.add_routes(app)
     return app

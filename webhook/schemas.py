@@ -23,6 +23,8 @@ Problem = tuple[model.Path, str]
 
 
 def _json(value: Any) -> str:
+    if isinstance(value, str) and len(value) > model.LONGEST_SHOWN:
+        return json.dumps(model.abbreviate(value), ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False)
 
 

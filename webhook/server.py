@@ -4,7 +4,8 @@ Explicit wiring, no globals: ``Service(settings, store=...)`` owns everything it
 and closes it in ``stop``. Listeners: REST (Kuscia API; TLS per ``tls_mode``), webhook
 (TLS without client certificates: the API server sends none) and probes (plain HTTP:
 /healthz, /readyz, /metrics). ``/readyz`` is true only once the store answers and the
-certificates are loaded, and turns false first when shutdown begins. Shutdown drains:
+certificates are loaded (with ``cert_secret``, once ``selfcert`` has written them), and
+turns false first when shutdown begins. Shutdown drains:
 readiness off, stop accepting everywhere at once, finish what is in flight (answers
 close their connections), then close connections and the store.
 """
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import ssl
 from collections.abc import Awaitable, Callable
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from webhook import api, metrics, podspec, rest, settings, tls
+from webhook import api, connections, kube, metrics, podspec, rest, selfcert, settings, tls
 from webhook.admission import http as admission_http
 from webhook.store import base, open_store
 
@@ -65,6 +67,7 @@ class Service:
         self._draining = False  # every answer closes its connection
         self._closed = False  # the store is closed: late requests get 503
         self._in_flight = 0
+        self._selfcert: selfcert.Manager | None = None
 
     @property
     def store(self) -> base.Store:
@@ -82,7 +85,12 @@ class Service:
     def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
         if self.settings.tls_mode == "notls":
             return None
-        paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
+        if self._selfcert is not None:  # written by the manager; until then not ready
+            paths = tls.CertPaths.in_dir(self.settings.cert_dir)
+        else:
+            paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
+        if mode == "mtls" and self.settings.client_ca_file is not None:
+            paths = dataclasses.replace(paths, ca=self.settings.client_ca_file)
         reloading = tls.ReloadingContext(paths, mode)
         self._contexts.append(reloading)
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
@@ -106,11 +114,16 @@ class Service:
     async def _listen(self, name: str, app: web.Application, address: settings.Address,
                       context: ssl.SSLContext | None) -> None:
         app.middlewares.append(self._track)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_LINGER)
+        s = self.settings
+        # keepalive_timeout also bounds the wait for a new connection's first headers
+        # (see ``connections``): trickled headers are cut after idle_timeout.
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_LINGER,
+                               keepalive_timeout=s.idle_timeout)
         await runner.setup()
         self._runners[name] = runner
-        site = web.TCPSite(runner, address.host, address.port, ssl_context=context,
-                           reuse_address=True)
+        site = connections.Site(runner, address.host, address.port, ssl_context=context,
+                                max_connections=s.max_connections,
+                                handshake_timeout=s.handshake_timeout, name=name)
         await site.start()
         port = runner.addresses[0][1]  # the bound port, also when asked for port 0
         self.listeners[name] = Listener(name, address.host, port, "https" if context else "http")
@@ -126,9 +139,20 @@ class Service:
         webhook_app = admission_http.create_app(checker=checker, metrics_=self.metrics,
                                                 body_limit=s.webhook_body_limit,
                                                 timeout=s.request_timeout)
+        if s.cert_secret:
+            namespace, secret = s.cert_secret_ref
+            target = selfcert.Target(namespace, secret, s.webhook_config_name, s.cert_dns_names,
+                                     s.cert_dir)
+            self._selfcert = selfcert.Manager(kube.Client(kube.load_config()), target,
+                                              on_files=self._reload_certificates)
+            self._tasks.append(asyncio.create_task(self._selfcert.run(s.cert_reload_interval)))
         await self._listen("probe", self._probe_app(), s.probe_addr, None)
         await self._listen("rest", rest_app, s.rest_addr, self._tls(s.tls_mode))
         await self._listen("webhook", webhook_app, s.webhook_addr, self._tls("tls"))
+
+    def _reload_certificates(self) -> None:
+        for context in self._contexts:
+            context.poll()
 
     def _probe_app(self) -> web.Application:
         async def healthz(_: web.Request) -> web.Response:
@@ -188,6 +212,8 @@ class Service:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._selfcert is not None:
+            await self._selfcert.close()
         if self._owns_store and self._store is not None:
             await self._store.close()
         if "probe" in self._runners:

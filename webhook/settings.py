@@ -64,6 +64,15 @@ class Settings:
     """Largest AdmissionReview accepted, in bytes."""
     request_timeout: float = 10.0
     """Seconds one request may take before it is answered with an error."""
+    idle_timeout: float = 60.0
+    """Seconds a connection may go without a complete request before it is closed: idle
+    between requests, and from opening to the end of its first request's headers (so
+    headers trickled a byte at a time are cut too)."""
+    handshake_timeout: float = 10.0
+    """Seconds a TLS handshake may take."""
+    max_connections: int = 1000
+    """Open connections per listener; past it a new one is answered 503 and closed
+    (keep the process's file-descriptor limit above three times this)."""
     shutdown_timeout: float = 15.0
     """Seconds in-flight requests get to finish after SIGTERM."""
     shutdown_delay: float = 0.0
@@ -73,6 +82,19 @@ class Settings:
     """Seconds between checks of the certificate files for a change."""
     dns_names: tuple[str, ...] = ()
     """Extra DNS names for the dev serving certificate (e.g. the Service's names)."""
+    client_ca_file: pathlib.Path | None = None
+    """CA certificates REST client certificates must chain to (mtls); None: ca.crt of
+    cert_dir."""
+    cert_secret: str = ""
+    """NAMESPACE/NAME of the Secret holding self-managed certificates: when set, the
+    service makes its CA and serving certificate, keeps them there, renews them and
+    writes them into cert_dir (see ``selfcert``); '' = certificates come from cert_dir."""
+    webhook_config_name: str = ""
+    """Name of the Mutating- and ValidatingWebhookConfiguration whose caBundle the
+    self-managed CA is published to; '' publishes none."""
+    cert_dns_names: tuple[str, ...] = ()
+    """Names (DNS, or IP addresses) of the self-managed serving certificate: the
+    Service's DNS names."""
     log_level: str = "INFO"
     """Log level of the JSON logs on stderr."""
 
@@ -84,11 +106,30 @@ class Settings:
         for name in ("rest_body_limit", "webhook_body_limit"):
             if getattr(self, name) < 1024:
                 raise ValueError(f"--{name.replace('_', '-')}: must be at least 1024 bytes")
-        for name in ("request_timeout", "shutdown_timeout", "cert_reload_interval"):
+        if self.max_connections < 1:
+            raise ValueError("--max-connections: must be at least 1")
+        for name in ("request_timeout", "shutdown_timeout", "cert_reload_interval",
+                     "idle_timeout", "handshake_timeout"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"--{name.replace('_', '-')}: must be positive")
         if self.shutdown_delay < 0:
             raise ValueError("--shutdown-delay: must not be negative")
+        if self.cert_secret:
+            namespace, sep, name = self.cert_secret.partition("/")
+            if not (sep and namespace and name) or "/" in name:
+                raise ValueError(f"--cert-secret: expected NAMESPACE/NAME, not {self.cert_secret!r}")
+            if self.tls_mode == "notls":
+                raise ValueError("--cert-secret: self-managed certificates need TLS, not --tls-mode notls")
+            if not self.cert_dns_names:
+                raise ValueError("--cert-secret: needs --cert-dns-name (the Service's DNS names)")
+        elif self.webhook_config_name or self.cert_dns_names:
+            raise ValueError("--webhook-config-name and --cert-dns-name need --cert-secret")
+
+    @property
+    def cert_secret_ref(self) -> tuple[str, str]:
+        """(namespace, name) of ``cert_secret``."""
+        namespace, _, name = self.cert_secret.partition("/")
+        return namespace, name
 
     @property
     def sqlite_path(self) -> str:

@@ -42,6 +42,10 @@ _ISSUER_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25
 LOCAL_DNS_NAMES = ("localhost",)
 LOCAL_IP_ADDRESSES = ("127.0.0.1", "::1")
 CLIENT_COMMON_NAME = "appimage-webhook-client"
+# TLS 1.2 suites: forward-secret key exchange and AEAD only (Mozilla's "intermediate"
+# profile, which Go's crypto/tls of the API server and every current client speak);
+# no CBC, no RSA key exchange, no SHA-1 MACs.
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 # Backdate certificates: a node whose clock runs a little behind the issuer's would
 # otherwise reject a certificate that is "not yet valid" for its first minutes.
 _CLOCK_SKEW = datetime.timedelta(minutes=5)
@@ -260,6 +264,23 @@ def _write_atomic(path: pathlib.Path, data: bytes, mode: int) -> None:
         raise
 
 
+def write_if_changed(path: pathlib.Path, data: bytes, mode: int) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it holds exactly that already
+    (so a reloader sees no change); True if written."""
+    try:
+        if path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    _write_atomic(path, data, mode)
+    return True
+
+
+def issued_at(cert: x509.Certificate) -> datetime.datetime:
+    """When a certificate made here was issued (its notBefore is backdated)."""
+    return cert.not_valid_before_utc + _CLOCK_SKEW
+
+
 # --- contexts -------------------------------------------------------------------------
 
 
@@ -293,6 +314,7 @@ def _handshake_policy(mode: TLSMode) -> ssl.SSLContext:
         raise ValueError(f"TLS mode {mode!r} has no SSL context; expected 'tls' or 'mtls'")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.set_ciphers(TLS12_CIPHERS)  # TLS 1.3 has only modern suites; it is not affected
     ctx.verify_mode = ssl.CERT_REQUIRED if mode == "mtls" else ssl.CERT_NONE
     return ctx
 

@@ -158,7 +158,7 @@ def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, A
         if sub.startswith("/") or ".." in sub.split("/"):
             report.error((*where, "subPath"), "must be a relative path without '..'")
         elif sub not in templates:
-            report.warn((*where, "subPath"), f"names no configTemplates key ({sub!r})")
+            report.warn((*where, "subPath"), f"names no configTemplates key ({model.abbreviate(sub)!r})")
 
 
 def _container(report: Report, container: dict[str, Any], ports: dict[str, model.Path],

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import orjson
 
+from webhook import errors
 from webhook.admission import patches, reviews
 
 # A denial for an invalid object, as the API server's own validation answers one.
@@ -38,8 +39,9 @@ def patched(uid: str, ops: Sequence[patches.Operation], warnings: Sequence[str] 
 
 def denied(uid: str, kind: reviews.GroupVersionKind, name: str,
            causes: Sequence[tuple[str, str]], warnings: Sequence[str] = ()) -> reviews.Review:
-    """Refused as Invalid (422) with every (field, message) in the message and causes."""
-    listed = "; ".join(f"{field}: {message}" if field else message for field, message in causes)
+    """Refused as Invalid (422) with every (field, message) in the message and causes
+    (up to ``errors.MAX_LISTED``; the message says how many more)."""
+    listed = errors.listed([f"{field}: {message}" if field else message for field, message in causes])
     qualified = f"{kind['kind']}.{kind['group']}" if kind["group"] else kind["kind"]
     response: reviews.Response = {
         "uid": uid,
@@ -53,7 +55,7 @@ def denied(uid: str, kind: reviews.GroupVersionKind, name: str,
                 "group": kind["group"],
                 "kind": kind["kind"],
                 "causes": [{"reason": "FieldValueInvalid", "message": message, "field": field}
-                           for field, message in causes],
+                           for field, message in causes[:errors.MAX_LISTED]],
             },
         },
     }
