@@ -1,13 +1,13 @@
 """The framework's limit: a bare aiohttp app that echoes a JSON body, over TLS.
 
-Run by ``bench/run.py`` as the baseline its ratios are measured against:
+Run by ``bench/run`` as the baseline its ratios are measured against:
 ``python bench/bare.py --port PORT --cert-dir DIR``. One POST handler on ``/`` reads
 the body, parses it with orjson and answers it serialized with orjson — the least any
-JSON endpoint does. Same aiohttp, same one process, same default asyncio event loop
-(the service does not install uvloop) and the same TLS handshake policy as the
-service's webhook listener (TLS 1.2 floor, no client certificate, ``server.crt`` and
-``server.key`` of the given directory), so what the service costs beyond this is its
-own work: metrics, review/request handling, schemas, rules and the store.
+JSON endpoint does. Same aiohttp, same one process, the same event loop as ``serve``
+(uvloop) and the same TLS handshake policy as the service's webhook listener (TLS 1.2
+floor, no client certificate, ``server.crt`` and ``server.key`` of the given
+directory), so what the service costs beyond this is its own work: metrics,
+review/request handling, schemas, rules and the store.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import pathlib
 import ssl
 
 import orjson
+import uvloop
 from aiohttp import web
 
 
@@ -42,7 +43,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/", echo)
     web.run_app(app, host=args.host, port=args.port, ssl_context=tls_context(args.cert_dir),
-                access_log=None, print=None)
+                access_log=None, print=None, loop=uvloop.new_event_loop())
 
 
 if __name__ == "__main__":

@@ -1,22 +1,25 @@
--- wrk script for bench/run.py: POST one JSON body and check every answer.
+-- wrk script for bench/run: POST one JSON body, check every answer, report percentiles.
 --
---   wrk ... -s bench/wrk/post.lua URL -- BODY_FILE EXPECT [NAME_TAG]
+--   wrk ... -s bench/wrk/post.lua URL -- BODY_FILE EXPECT [NAMES [TAG]]
 --
 -- BODY_FILE  the request body (JSON).
 -- EXPECT     text every good answer's body contains (e.g. {"status":{"code":0,);
 --            an answer with another HTTP status than 200, or without it, is counted bad.
--- NAME_TAG   when given, BODY_FILE holds the placeholder __NAME__ and every request
---            gets a fresh name "bench-<NAME_TAG>-<thread>-<n>" (REST create must not
---            collide with earlier rows: a duplicate answers 13106, not success).
+-- NAMES      "fresh": BODY_FILE holds the placeholder __NAME__ and every request gets a
+--            new name "bench-TAG-<thread>-<n>" (REST create must not collide with earlier
+--            rows: a duplicate answers 13106, not success);
+--            "pool:PREFIX:COUNT": __NAME__ becomes PREFIX followed by n mod COUNT in six
+--            digits, cycling through names stored before the run (REST update).
 --
 -- A benchmark that measures errors is worthless, so every response is checked (string.find
 -- on a few hundred bytes costs wrk far less than the server spends on the request), and
--- done() prints one machine-readable line for run.py:
+-- done() prints machine-readable lines for bench/run:
 --   bench-check checked=N bad_status=N bad_body=N
+--   bench-latency P:MICROSECONDS ...   (percentiles of wrk's latency histogram)
 -- plus the first bad answer of each thread as "bench-check-sample: ...".
 --
 -- wrk builds the request once when the script defines no global request(); init()
--- defines one only for NAME_TAG, so the fixed-body cases stay on wrk's static path.
+-- defines one only for NAMES, so the fixed-body cases stay on wrk's static path.
 
 local threads = {}
 
@@ -40,17 +43,29 @@ function init(args)
    expect = args[2]
    wrk.method = "POST"
    wrk.headers["Content-Type"] = "application/json"
-   if args[3] == nil then
+   if args[3] == nil or args[3] == "" then
       wrk.body = body
       return
    end
    local head, tail = body:match("^(.-)__NAME__(.*)$")
-   assert(head, "NAME_TAG given but " .. args[1] .. " has no __NAME__ placeholder")
-   local prefix = "bench-" .. args[3] .. "-" .. id .. "-"
+   assert(head, "NAMES given but " .. args[1] .. " has no __NAME__ placeholder")
    local n = 0
+   if args[3] == "fresh" then
+      local prefix = "bench-" .. (args[4] or "x") .. "-" .. id .. "-"
+      request = function()
+         n = n + 1
+         return wrk.format(nil, nil, nil, head .. prefix .. n .. tail)
+      end
+      return
+   end
+   local prefix, count = args[3]:match("^pool:(.-):(%d+)$")
+   assert(prefix, "NAMES must be fresh or pool:PREFIX:COUNT, not " .. args[3])
+   count = tonumber(count)
+   -- Threads (their count is unknown here) start at different places in the pool.
+   n = (id - 1) * 100003
    request = function()
       n = n + 1
-      return wrk.format(nil, nil, nil, head .. prefix .. n .. tail)
+      return wrk.format(nil, nil, nil, head .. prefix .. string.format("%06d", n % count) .. tail)
    end
 end
 
@@ -69,6 +84,9 @@ function response(status, headers, body)
    end
 end
 
+local PERCENTILES = {1, 5, 10, 20, 30, 40, 50, 60, 70, 75, 80, 85, 90, 95, 97, 98, 99,
+                     99.5, 99.9, 99.95, 99.99, 100}
+
 function done(summary, latency, requests)
    local c, s, b = 0, 0, 0
    for _, thread in ipairs(threads) do
@@ -81,4 +99,10 @@ function done(summary, latency, requests)
       end
    end
    io.write(string.format("bench-check checked=%d bad_status=%d bad_body=%d\n", c, s, b))
+   local parts = {}
+   for _, p in ipairs(PERCENTILES) do
+      local us = p == 100 and latency.max or latency:percentile(p)
+      table.insert(parts, string.format("%g:%d", p, us))
+   end
+   io.write("bench-latency ", table.concat(parts, " "), "\n")
 end

@@ -1,0 +1,168 @@
+"""End to end through a real kube-apiserver: the latency our webhooks add to a create.
+
+A throwaway etcd + kube-apiserver (tests/k8s/controlplane.py, binaries from
+hack/k8s-bin.sh) with the AppImage CRD; our service as a subprocess (tests/serverproc.py)
+on CPU 0. Clients create AppImages through the API server at 1 and at 10 concurrent
+clients, with our mutating and validating webhooks registered and with none registered,
+alternating, in rounds (tests/e2e/conftest.py's ``Webhooks`` switches them and returns
+only once the API server calls, or stops calling, our server). The object is the
+document's example made valid for the CRD alone (its envFrom entry split in two), so
+both modes store the same thing; every create must answer 201, and with webhooks the
+service's own metrics must have counted a mutate and a validate call per create.
+
+The API server and etcd are not pinned: they share both CPUs with our server and the
+clients, as on a small node. The added latency is the difference of the medians over
+rounds of each percentile, with and without.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+
+from bench import openloop, workloads
+from tests.e2e import conftest as e2e
+from tests.k8s import controlplane
+from tests.serverproc import ServerProcess
+
+CONCURRENCY = (1, 10)
+WARMUP = 5  # unrecorded creates before each measurement: connections, caches
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    mode: str  # "webhooks" or "none"
+    clients: int
+    creates: int
+    latency_ms: dict[str, float]
+    rate: float
+    review_ms: float
+    """Mean time our server spent per review (its own latency histogram; 0 without)."""
+
+
+def appimage(name: str) -> dict[str, Any]:
+    obj = workloads.defaulted(workloads.appimage())
+    obj["metadata"] = {"name": name}
+    for template in obj["spec"]["deployTemplates"]:
+        template.pop("replicas", None)  # the CRD's default or the mutating webhook fills it
+    return obj
+
+
+async def _creates(plane: controlplane.ControlPlane, count: int, clients: int,
+                   tag: str) -> tuple[list[float], list[str]]:
+    url = plane.url + e2e.APPIMAGES
+    headers = {"Authorization": f"Bearer {plane.token}", "Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(ssl=plane.ssl_context(), limit=clients)
+    latencies: list[float] = []
+    problems: list[str] = []
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
+
+        async def create(name: str, record: bool) -> None:
+            body = orjson.dumps(appimage(name))
+            started = time.perf_counter()
+            async with session.post(url, data=body) as response:
+                answer = await response.read()
+            if record:
+                latencies.append(time.perf_counter() - started)
+            if response.status != 201:
+                problems.append(f"{name}: HTTP {response.status}: {answer[:300]!r}")
+
+        async def client(i: int, share: int, record: bool) -> None:
+            for n in range(share):
+                await create(f"e2e-{tag}-{'r' if record else 'w'}-{i}-{n}", record)
+
+        await asyncio.gather(*(client(i, max(WARMUP // clients, 1), False) for i in range(clients)))
+        await asyncio.gather(*(client(i, count // clients, True) for i in range(clients)))
+    return latencies, problems
+
+
+def _review_seconds(server: ServerProcess) -> tuple[float, float]:
+    """(sum, count) of the server's webhook latency histogram, both webhooks together."""
+    total = count = 0.0
+    for line in server.metrics().splitlines():
+        if line.startswith("controller_runtime_webhook_latency_seconds_sum{"):
+            total += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("controller_runtime_webhook_latency_seconds_count{"):
+            count += float(line.rsplit(" ", 1)[1])
+    return total, count
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    ordered = sorted(latencies)
+    return {str(p): openloop.percentile(ordered, p) * 1000 for p in (50, 90, 99, 100)}
+
+
+def measure(work_dir: Path, *, rounds: int, creates: int, log: Any = print) -> list[Sample]:
+    """``rounds`` x (webhooks, none) x CONCURRENCY measurements of ``creates`` creates."""
+    assets = controlplane.find_assets()
+    samples: list[Sample] = []
+    with controlplane.ControlPlane(assets, work_dir=work_dir / "k8s") as plane:
+        e2e.install_crd(plane)
+        with ServerProcess(work_dir / "server", tls_mode="tls") as server:
+            os.sched_setaffinity(server.pid, {0})
+            hooks = e2e.Webhooks(plane)
+            for r in range(1, rounds + 1):
+                modes = ("webhooks", "none") if r % 2 else ("none", "webhooks")
+                for mode in modes:
+                    if mode == "webhooks":
+                        hooks.register(server)
+                    elif hooks.server is not None:
+                        hooks.unregister()
+                    for clients in CONCURRENCY:
+                        calls = e2e.webhook_calls(server)
+                        spent = _review_seconds(server)
+                        started = time.perf_counter()
+                        latencies, problems = asyncio.run(
+                            _creates(plane, creates, clients, f"{r}{mode[0]}{clients}"))
+                        elapsed = time.perf_counter() - started
+                        made = e2e.webhook_calls(server)
+                        spent_after = _review_seconds(server)
+                        reviews = spent_after[1] - spent[1]
+                        review_ms = (spent_after[0] - spent[0]) / reviews * 1000 if reviews else 0.0
+                        expected = (len(latencies) + max(WARMUP // clients, 1) * clients
+                                    if mode == "webhooks" else 0)
+                        for path in e2e.WEBHOOKS:
+                            if made[path] - calls[path] != expected:
+                                problems.append(f"{path}: {made[path] - calls[path]:g} calls for "
+                                                f"{expected} creates ({mode})")
+                        if problems:
+                            raise RuntimeError(f"end to end, {mode}, {clients} clients: "
+                                               f"{len(problems)} problems, first: {problems[0]}")
+                        sample = Sample(mode, clients, len(latencies), _summary(latencies),
+                                        len(latencies) / elapsed, review_ms)
+                        samples.append(sample)
+                        log(f"round {r}/{rounds} e2e {mode:8} {clients:2} clients  "
+                            f"p50 {sample.latency_ms['50']:6.2f} ms  p99 {sample.latency_ms['99']:6.2f} ms  "
+                            f"{sample.rate:6.0f} creates/s"
+                            + (f"  {review_ms:.2f} ms per review in our server" if reviews else ""))
+            if hooks.server is not None:
+                hooks.unregister()
+    return samples
+
+
+def added(samples: list[Sample]) -> dict[int, dict[str, float]]:
+    """Per client count: p50/p99 with and without webhooks (medians over rounds) and the
+    difference."""
+    out: dict[int, dict[str, float]] = {}
+    for clients in CONCURRENCY:
+        row: dict[str, float] = {}
+        for mode in ("none", "webhooks"):
+            mine = [s for s in samples if s.mode == mode and s.clients == clients]
+            for p in ("50", "99"):
+                row[f"{mode} p{p}"] = statistics.median(s.latency_ms[p] for s in mine)
+            row[f"{mode} creates/s"] = statistics.median(s.rate for s in mine)
+        row["review ms"] = statistics.median(
+            s.review_ms for s in samples if s.mode == "webhooks" and s.clients == clients)
+        for p in ("50", "99"):
+            row[f"added p{p}"] = row[f"webhooks p{p}"] - row[f"none p{p}"]
+        out[clients] = row
+    return out
+
