@@ -8,6 +8,9 @@ One validation core, two front ends, one store:
   functions on the custom-resource shape: the single implementation of every rule;
 * ``api`` runs Kuscia's operations (parse, convert, default, validate, store) and
   ``rest`` serves them over HTTP; ``admission`` answers the API server's reviews;
-* ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API);
-* ``server`` wires listeners, TLS (``tls``), probes and metrics; ``cli`` is the command.
+* ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API
+  through the small client in ``kube``);
+* ``server`` wires listeners (``connections``: limits), TLS (``tls``, and ``selfcert`` for
+  certificates kept in a Secret), strict bodies (``bodies``), probes, metrics and the
+  API document (``openapi``, ``docs``); ``cli`` is the command.
 """
