@@ -47,3 +47,13 @@ def test_installed_package_ships_the_api_document_examples_and_the_explorer(inst
                             env={**os.environ, "PYTHONPATH": str(installed)})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout) == {"examples": 8, "page": [True, True, True]}
+
+
+def test_installed_package_serves_the_explorer_page(installed, tmp_path):
+    script = ("from importlib import resources; "
+              "print(resources.files('webhook').joinpath('explorer', 'index.html').read_text()[:15])")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={**os.environ, "PYTHONPATH": str(installed)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.lower().startswith("<!doctype html")
