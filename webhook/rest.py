@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from webhook import api, bodies, docs, errors, metrics, model
+from webhook import api, bodies, docs, errors, instrument, metrics, model
 
 log = logging.getLogger(__name__)
 
@@ -120,26 +120,22 @@ async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.R
                                         warnings=outcome.warnings)
 
 
-def _handler(bound: metrics.Endpoint, operation: Operation
-             ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        with bound.timed():
-            code, response = await _serve(request, operation)
-        bound.count(str(response.status), str(int(code)))
-        return response
-
-    return handle
-
-
 def create_app(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
-               body_limit: int, timeout: float) -> web.Application:
+               body_limit: int, timeout: float, drain: instrument.Drain | None = None
+               ) -> web.Application:
     """The REST application: POST /api/v1/appimage/{create,update,delete,query,...},
     and GET /openapi.json and /docs (``webhook.docs``; no token needed)."""
     app = web.Application(client_max_size=body_limit)
     app[APPIMAGES] = appimages
     app[TOKEN] = (token or "").encode()
     app[TIMEOUT] = timeout
+    drain = drain or instrument.Drain()
     for endpoint, operation in ENDPOINTS.items():
-        app.router.add_post(PREFIX + endpoint, _handler(metrics_.api(endpoint), operation))
+        async def serve(request: web.Request, operation: Operation = operation
+                        ) -> tuple[instrument.Labels, web.Response]:
+            code, response = await _serve(request, operation)
+            return (str(response.status), str(int(code))), response
+
+        app.router.add_post(PREFIX + endpoint, instrument.handler(serve, metrics_.api(endpoint), drain))
     docs.add_routes(app)
     return app

@@ -17,18 +17,16 @@ import contextlib
 import dataclasses
 import logging
 import ssl
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from webhook import api, connections, kube, metrics, podspec, rest, selfcert, settings, tls
+from webhook import api, connections, instrument, kube, metrics, podspec, rest, selfcert, settings, tls
 from webhook.admission import http as admission_http
 from webhook.store import base, open_store
 
 log = logging.getLogger(__name__)
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 # After the last request in flight, wait this long for one more on a kept-alive
 # connection before closing the connections.
 DRAIN_LINGER = 0.2
@@ -64,9 +62,7 @@ class Service:
         self._tasks: list[asyncio.Task[None]] = []
         self._contexts: list[tls.ReloadingContext] = []
         self._stopping = False  # readiness is off
-        self._draining = False  # every answer closes its connection
-        self._closed = False  # the store is closed: late requests get 503
-        self._in_flight = 0
+        self._drain = instrument.Drain()
         self._selfcert: selfcert.Manager | None = None
 
     @property
@@ -96,24 +92,8 @@ class Service:
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
         return reloading.context
 
-    @web.middleware
-    async def _track(self, request: web.Request, handler: Handler) -> web.StreamResponse:
-        """Counts requests in flight for the drain; during it, every answer closes its
-        connection so kept-alive clients reconnect elsewhere instead of being cut off."""
-        if self._closed:
-            return web.Response(status=503, text="shutting down", headers={"Connection": "close"})
-        self._in_flight += 1
-        try:
-            response = await handler(request)
-        finally:
-            self._in_flight -= 1
-        if self._draining:
-            response.force_close()
-        return response
-
     async def _listen(self, name: str, app: web.Application, address: settings.Address,
                       context: ssl.SSLContext | None) -> None:
-        app.middlewares.append(self._track)
         s = self.settings
         # keepalive_timeout also bounds the wait for a new connection's first headers
         # (see ``connections``): trickled headers are cut after idle_timeout.
@@ -135,10 +115,10 @@ class Service:
             self._store = await open_store(s.store)
         rest_app = rest.create_app(api.AppImages(self._store, checker), metrics_=self.metrics,
                                    token=s.token, body_limit=s.rest_body_limit,
-                                   timeout=s.request_timeout)
+                                   timeout=s.request_timeout, drain=self._drain)
         webhook_app = admission_http.create_app(checker=checker, metrics_=self.metrics,
                                                 body_limit=s.webhook_body_limit,
-                                                timeout=s.request_timeout)
+                                                timeout=s.request_timeout, drain=self._drain)
         if s.cert_secret:
             namespace, secret = s.cert_secret_ref
             target = selfcert.Target(namespace, secret, s.webhook_config_name, s.cert_dns_names,
@@ -182,13 +162,13 @@ class Service:
         loop = asyncio.get_running_loop()
         quiet_since = loop.time()
         while loop.time() < deadline:
-            if self._in_flight:
+            if self._drain.in_flight:
                 quiet_since = loop.time()
             elif loop.time() - quiet_since >= DRAIN_LINGER:
                 return
             await asyncio.sleep(DRAIN_POLL)
         log.warning("shutdown timeout reached with requests in flight",
-                    extra={"in_flight": self._in_flight})
+                    extra={"in_flight": self._drain.in_flight})
 
     async def stop(self) -> None:
         """Readiness off; after ``shutdown_delay``, stop accepting on every listener at
@@ -198,7 +178,7 @@ class Service:
         self._stopping = True
         if s.shutdown_delay:
             await asyncio.sleep(s.shutdown_delay)
-        self._draining = True
+        self._drain.draining = True
         serving = [r for name, r in self._runners.items() if name != "probe"]
         for runner in serving:
             for site in list(runner.sites):
@@ -206,7 +186,7 @@ class Service:
         await self._drained(asyncio.get_running_loop().time() + s.shutdown_timeout)
         for runner in serving:
             await runner.cleanup()
-        self._closed = True
+        self._drain.closed = True
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

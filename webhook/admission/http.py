@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import orjson
 from aiohttp import web
 
-from webhook import bodies, metrics, podspec
+from webhook import bodies, instrument, metrics, podspec
 from webhook.admission import handlers, responses, reviews
 
 log = logging.getLogger(__name__)
@@ -62,23 +62,18 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
-def _handler(bound: metrics.Endpoint, decide: Decide
-             ) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(request: web.Request) -> web.Response:
-        with bound.timed():
-            response = await _review(request, decide)
-        bound.count(str(response.status))
-        return response
-
-    return handle
-
-
 def create_app(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limit: int,
-               timeout: float) -> web.Application:
+               timeout: float, drain: instrument.Drain | None = None) -> web.Application:
     """The webhook application with /mutate and /validate."""
     app = web.Application(client_max_size=body_limit)
     app[CHECKER] = checker
     app[TIMEOUT] = timeout
+    drain = drain or instrument.Drain()
     for path, decide in WEBHOOKS.items():
-        app.router.add_post(path, _handler(metrics_.webhook(path), decide))
+        async def serve(request: web.Request, decide: Decide = decide
+                        ) -> tuple[instrument.Labels, web.Response]:
+            response = await _review(request, decide)
+            return (str(response.status),), response
+
+        app.router.add_post(path, instrument.handler(serve, metrics_.webhook(path), drain))
     return app
