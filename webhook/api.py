@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook import defaulting, errors, formats, model, podspec, schemas, validation
+from webhook import defaulting, errors, formats, model, podspec, rendered, schemas, validation
 from webhook.store import base
 
 DEFAULT_PAGE_SIZE = 10  # Kuscia's default
@@ -85,6 +85,7 @@ class AppImages:
     def __init__(self, store: base.Store, checker: podspec.Checker) -> None:
         self.store = store
         self.checker = checker
+        self.rendered = rendered.Cache()
         # Updates of one name queue here, so they never lose compare-and-swap races to
         # each other; the retry loop is left for writers in other processes.
         self._locks: dict[str, asyncio.Lock] = {}
@@ -161,7 +162,7 @@ class AppImages:
         request = parse("QueryAppImageRequest", body)
         _check_name(request["name"], "name")
         record = await self.store.get(request["name"])
-        return Outcome(data=model.to_rest(record.obj))
+        return Outcome(data=self.rendered.answer(record))
 
     async def batch_query(self, body: Any) -> Outcome:
         request = parse("BatchQueryAppImageRequest", body)
@@ -174,12 +175,12 @@ class AppImages:
         missing = [name for name, record in zip(names, records, strict=True) if record is None]
         if missing:
             raise errors.NotFound(f"appimage {', '.join(map(repr, missing))} does not exist")
-        return Outcome(data=[model.to_rest(r.obj) for r in records if r is not None])
+        return Outcome(data=[self.rendered.answer(r) for r in records if r is not None])
 
     async def list(self, body: Any) -> Outcome:
         request = parse("ListAppImageRequest", body)
         # int(): JSON Schema counts 2.0 as an integer, and a store slices by it.
         page = await self.store.list(int(request.get("page_size") or DEFAULT_PAGE_SIZE),
                                      request.get("page_token", ""))
-        return Outcome(data={"appimage_list": [model.to_rest(r.obj) for r in page.records],
+        return Outcome(data={"appimage_list": [self.rendered.answer(r) for r in page.records],
                              "next_page_token": page.next_token})
