@@ -15,7 +15,6 @@ import os
 import pathlib
 import re
 import subprocess
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -32,7 +31,6 @@ CI_VALUES = tuple(sorted((CHART / "ci").glob("*-values.yaml")))
 RELEASE = "appimage-webhook"
 NAMESPACE = "appimage-system"
 HELM_TIMEOUT = 30.0
-CRD_READY_TIMEOUT = 30.0
 FIELD_MANAGER = "chart-test"
 
 
@@ -47,19 +45,8 @@ def _kube_version_range() -> tuple[str, str]:
 LOWEST, HIGHEST = _kube_version_range()
 
 
-def _missing(reason: str) -> None:
-    if os.environ.get("REQUIRE_E2E") == "1":
-        pytest.fail(f"REQUIRE_E2E=1 but {reason}")
-    pytest.skip(f"{reason}; build the binaries with "
-                "`export APPIMAGE_K8S_ASSETS=$(hack/k8s-bin.sh | tail -1)`")
-
-
 def assets() -> pathlib.Path:
-    try:
-        return controlplane.find_assets(os.environ.get(controlplane.ASSETS_ENV) or None)
-    except controlplane.ControlPlaneError as e:
-        _missing(f"the control-plane binaries are missing: {e}")
-        raise  # unreachable: _missing skips or fails
+    return controlplane.required_assets()
 
 
 # --- helm ---------------------------------------------------------------------------------
@@ -120,10 +107,7 @@ def _template(helm: Helm, values: tuple[pathlib.Path, ...], set_: tuple[str, ...
 
 @pytest.fixture(scope="session")
 def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
-    binary = assets() / "helm"
-    if not os.access(binary, os.X_OK):
-        _missing(f"{binary} is missing")
-    return Helm(binary, tmp_path_factory.mktemp("helm-home"))
+    return Helm(assets() / "helm", tmp_path_factory.mktemp("helm-home"))
 
 
 def find(objects: Sequence[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
@@ -210,14 +194,7 @@ class Kube:
         return answer.body
 
     def await_established(self, crd: dict[str, Any]) -> None:
-        deadline = time.monotonic() + CRD_READY_TIMEOUT
-        while time.monotonic() < deadline:
-            conditions = {c["type"]: c["status"]
-                          for c in (self.get(crd).get("status") or {}).get("conditions") or []}
-            if conditions.get("Established") == "True":
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"CRD {crd['metadata']['name']} not established in {CRD_READY_TIMEOUT:g} s")
+        self.plane.await_crd(crd["metadata"]["name"])
 
 
 @pytest.fixture(scope="session")

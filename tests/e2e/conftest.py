@@ -9,7 +9,6 @@ Without the binaries these tests skip with the command that builds them; CI sets
 from __future__ import annotations
 
 import base64
-import os
 import time
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -23,7 +22,6 @@ from webhook import crd, kube, model
 from webhook.store import kubernetes
 
 CRD_NAME = crd.manifest()["metadata"]["name"]
-CRD_READY_TIMEOUT = 30.0
 APPIMAGES = f"/apis/{model.API_VERSION}/{model.PLURAL}"
 ADMISSION_API = "/apis/admissionregistration.k8s.io/v1"
 WEBHOOK_CONFIGURATION = "appimage-e2e"
@@ -37,33 +35,16 @@ WEBHOOK_SWITCH_TIMEOUT = 30.0
 PROBE_NAME = "e2e-webhook-probe"
 
 
-def _assets() -> str:
-    try:
-        return str(controlplane.find_assets(os.environ.get(controlplane.ASSETS_ENV) or None))
-    except controlplane.ControlPlaneError as e:
-        if os.environ.get("REQUIRE_E2E") == "1":
-            pytest.fail(f"REQUIRE_E2E=1 but the control-plane binaries are missing: {e}")
-        pytest.skip(f"no kube-apiserver/etcd: {e}; build them with "
-                    "`export APPIMAGE_K8S_ASSETS=$(hack/k8s-bin.sh | tail -1)`")
-
-
 def install_crd(plane: controlplane.ControlPlane) -> None:
     status, body = plane.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
                                  crd.manifest())
     assert status in (201, 409), body
-    deadline = time.monotonic() + CRD_READY_TIMEOUT
-    while time.monotonic() < deadline:
-        _, got = plane.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{CRD_NAME}")
-        conditions = {c["type"]: c["status"] for c in (got.get("status") or {}).get("conditions") or []}
-        if conditions.get("Established") == "True":
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"CRD not established in {CRD_READY_TIMEOUT}s: {got}")
+    plane.await_crd(CRD_NAME)
 
 
 @pytest.fixture(scope="session")
 def control_plane() -> Iterator[controlplane.ControlPlane]:
-    with controlplane.ControlPlane(_assets()) as plane:
+    with controlplane.ControlPlane(controlplane.required_assets()) as plane:
         install_crd(plane)
         yield plane
 

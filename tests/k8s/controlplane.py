@@ -48,7 +48,7 @@ from webhook import tls
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_BIN_SCRIPT = REPO_ROOT / "hack" / "k8s-bin.sh"
 ASSETS_ENV = "APPIMAGE_K8S_ASSETS"
-BINARIES = ("kube-apiserver", "etcd")
+BINARIES = ("kube-apiserver", "etcd", "helm")  # hack/k8s-bin.sh builds the three together
 
 ADMIN_USER = "admin"
 ADMIN_GROUP = "system:masters"
@@ -90,6 +90,20 @@ def find_assets(assets_dir: str | os.PathLike[str] | None = None) -> Path:
     path = Path(lines[-1])
     _check_binaries(path)
     return path
+
+
+def required_assets() -> Path:
+    """``find_assets()`` for a test: a skip saying how to get the binaries when they are
+    missing, or a failure under ``REQUIRE_E2E=1`` (CI), where tests must not skip."""
+    import pytest  # only tests call this; the module itself runs without pytest
+
+    try:
+        return find_assets(os.environ.get(ASSETS_ENV) or None)
+    except ControlPlaneError as e:
+        if os.environ.get("REQUIRE_E2E") == "1":
+            pytest.fail(f"REQUIRE_E2E=1 but the control-plane binaries are missing: {e}")
+        pytest.skip(f"no kube-apiserver/etcd/helm: {e}; build them with "
+                    "`export APPIMAGE_K8S_ASSETS=$(hack/k8s-bin.sh | tail -1)`")
 
 
 def _check_binaries(path: Path) -> None:
@@ -423,6 +437,19 @@ class ControlPlane:
             return status, json.loads(raw)
         except ValueError:
             return status, raw.decode(errors="replace")
+
+    def await_crd(self, name: str, timeout: float = 30.0) -> None:
+        """Wait until the CustomResourceDefinition ``name`` is Established."""
+        deadline = time.monotonic() + timeout
+        got: Any = {}
+        while time.monotonic() < deadline:
+            _, got = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+            status = got.get("status") if isinstance(got, dict) else None
+            conditions = {c["type"]: c["status"] for c in (status or {}).get("conditions") or []}
+            if conditions.get("Established") == "True":
+                return
+            time.sleep(0.05)
+        raise ControlPlaneError(f"CRD {name} not established in {timeout:g} s: {got}")
 
     def kubeconfig(self) -> dict[str, Any]:
         """Return an admin kubeconfig (bearer token) as a dict."""
