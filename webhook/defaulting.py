@@ -12,7 +12,7 @@ entries with the same prefix, ConfigMap first.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from webhook import model
@@ -33,13 +33,6 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                yield i, item
-
-
 def _split_env_from(entries: list[Any], path: model.Path) -> tuple[list[Any], list[Warning_]]:
     out: list[Any] = []
     warnings: list[Warning_] = []
@@ -56,7 +49,7 @@ def _split_env_from(entries: list[Any], path: model.Path) -> tuple[list[Any], li
 
 
 def _default_container(container: dict[str, Any], path: model.Path) -> list[Warning_]:
-    for _, port in _items(container.get("ports")):
+    for _, port in model.objects_in(container.get("ports")):
         if port.get("protocol") in (None, ""):
             port["protocol"] = DEFAULT_PROTOCOL
         if port.get("scope") in (None, ""):
@@ -75,13 +68,13 @@ def default(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Warning_]]:
     if not isinstance(spec, dict):
         return out, []
     warnings: list[Warning_] = []
-    for t, template in _items(spec.get("deployTemplates")):
+    for t, template in model.objects_in(spec.get("deployTemplates")):
         if "replicas" not in template or template["replicas"] is None:
             template["replicas"] = DEFAULT_REPLICAS
         pod = template.get("spec")
         if not isinstance(pod, dict):
             continue
-        for c, container in _items(pod.get("containers")):
+        for c, container in model.objects_in(pod.get("containers")):
             path = ("spec", "deployTemplates", t, "spec", "containers", c)
             warnings += _default_container(container, path)
     return out, warnings

@@ -23,7 +23,7 @@ import functools
 import json
 import pathlib
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any, Literal
@@ -348,6 +348,15 @@ def normalize(shape: Message, body: Mapping[str, Any]) -> tuple[dict[str, Any], 
     dupes: list[Path] = []
     normalized: dict[str, Any] = _normalize(shape, body, (), dupes)
     return normalized, dupes
+
+
+def objects_in(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(index, item)`` for the objects of a list, skipping ill-typed items (and
+    nothing for a value that is not a list): rules walk input the schema may refuse."""
+    if isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict):
+                yield i, item
 
 
 # --- Paths ------------------------------------------------------------------------

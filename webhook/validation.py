@@ -11,7 +11,7 @@ undeclared port, zero replicas) are passed back to the caller and change nothing
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -45,13 +45,6 @@ class Report:
         reason = "must not be empty" if value == "" else rule(value)
         if reason:
             self.error(path, reason)
-
-
-def _items(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
-    if isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, dict):
-                yield i, item
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -116,7 +109,7 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
         action = probe.get(handler)
         if isinstance(action, dict):
             _named_port(report, action.get("port", ""), declared, (*path, handler, "port"))
-    for h, header in _items(_dict(probe.get("httpGet")).get("httpHeaders")):
+    for h, header in model.objects_in(_dict(probe.get("httpGet")).get("httpHeaders")):
         report.check((*path, "httpGet", "httpHeaders", h, "name"), header.get("name"),
                      formats.header_name)
     grpc = probe.get("grpc")
@@ -130,9 +123,9 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
 
 
 def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
-    for e, env in _items(container.get("env")):
+    for e, env in model.objects_in(container.get("env")):
         report.check((*path, "env", e, "name"), env.get("name"), formats.env_name)
-    for e, source in _items(container.get("envFrom")):
+    for e, source in model.objects_in(container.get("envFrom")):
         where = (*path, "envFrom", e)
         refs = [r for r in ("configMapRef", "secretRef") if source.get(r) is not None]
         if not refs:
@@ -149,7 +142,7 @@ def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
 
 def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, Any],
             path: model.Path) -> None:
-    for m, mount in _items(container.get("configVolumeMounts")):
+    for m, mount in model.objects_in(container.get("configVolumeMounts")):
         where = (*path, "configVolumeMounts", m)
         report.check((*where, "mountPath"), mount.get("mountPath"), lambda _: None)
         sub = mount.get("subPath")
@@ -165,7 +158,7 @@ def _container(report: Report, container: dict[str, Any], ports: dict[str, model
                templates: Mapping[str, Any], path: model.Path) -> None:
     report.check((*path, "name"), container.get("name"), formats.dns_label)
     declared: set[str] = set()
-    for p, port in _items(container.get("ports")):
+    for p, port in model.objects_in(container.get("ports")):
         name = port.get("name")
         report.check((*path, "ports", p, "name"), name, formats.port_name)
         _unique(report, ports, name, (*path, "ports", p, "name"), "port name")
@@ -186,7 +179,7 @@ def _template(report: Report, template: dict[str, Any], templates: Mapping[str, 
         report.warn((*path, "replicas"), "is 0: this template starts no pods")
     names: dict[str, model.Path] = {}
     ports: dict[str, model.Path] = {}
-    for c, container in _items(_dict(template.get("spec")).get("containers")):
+    for c, container in model.objects_in(_dict(template.get("spec")).get("containers")):
         where = (*path, "spec", "containers", c)
         _unique(report, names, container.get("name"), (*where, "name"), "container name")
         _container(report, container, ports, templates, where)
@@ -204,7 +197,7 @@ def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> 
     for key in templates:
         report.check(("spec", "configTemplates", key), key, formats.config_key)
     names: dict[str, model.Path] = {}
-    for t, template in _items(spec.get("deployTemplates")):
+    for t, template in model.objects_in(spec.get("deployTemplates")):
         path = ("spec", "deployTemplates", t)
         _unique(report, names, template.get("name"), (*path, "name"), "deploy template name")
         _template(report, template, templates, path)
@@ -212,6 +205,6 @@ def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> 
         # Only a clean object is worth the PodSpec check: on a broken one it would
         # repeat what the rules above said in Kubernetes' words.
         checker = checker or podspec.checker()
-        for t, template in _items(spec.get("deployTemplates")):
+        for t, template in model.objects_in(spec.get("deployTemplates")):
             report.errors += podspec.problems(checker, image, template, ("spec", "deployTemplates", t))
     return report

@@ -108,19 +108,31 @@ def _collection(path: str) -> str:
     return f"{ADMISSION_API}/{WEBHOOKS[path][0].lower()}s"
 
 
-def probe_appimage() -> dict[str, Any]:
-    """An AppImage the CRD accepts and only our validating webhook refuses: an env name
-    with '='."""
+def minimal(name: str) -> dict[str, Any]:
+    """A valid AppImage without replicas, port protocol or scope, and no envFrom: what the
+    CRD accepts on its own, too."""
     return {
         "apiVersion": model.API_VERSION,
         "kind": model.KIND,
-        "metadata": {"name": PROBE_NAME},
+        "metadata": {"name": name},
         "spec": {
             "image": {"name": "secretflow/app", "tag": "1.0"},
-            "deployTemplates": [{"name": "app", "spec": {"containers": [
-                {"name": "app", "env": [{"name": "A=B", "value": "x"}]}]}}],
+            "configTemplates": {"task.conf": "x"},
+            "deployTemplates": [{"name": "app", "spec": {"containers": [{
+                "name": "app",
+                "ports": [{"name": "global"}],
+                "configVolumeMounts": [{"mountPath": "/etc/kuscia/task.conf", "subPath": "task.conf"}],
+            }]}}],
         },
     }
+
+
+def probe_appimage() -> dict[str, Any]:
+    """An AppImage the CRD accepts and only our validating webhook refuses: an env name
+    with '='."""
+    obj = minimal(PROBE_NAME)
+    obj["spec"]["deployTemplates"][0]["spec"]["containers"][0]["env"] = [{"name": "A=B", "value": "x"}]
+    return obj
 
 
 def probe_webhooks(plane: controlplane.ControlPlane) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all
+from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, minimal
 from tests.k8s.controlplane import ControlPlane
 from tests.serverproc import ServerProcess
 from webhook import api, model
@@ -100,25 +100,6 @@ def doc_appimage(name: str = "") -> dict[str, Any]:
     if name:
         obj["metadata"]["name"] = name
     return obj
-
-
-def minimal(name: str) -> dict[str, Any]:
-    """A valid AppImage without replicas, port protocol or scope, and no envFrom: what the
-    CRD accepts on its own, too."""
-    return {
-        "apiVersion": model.API_VERSION,
-        "kind": model.KIND,
-        "metadata": {"name": name},
-        "spec": {
-            "image": {"name": "secretflow/app", "tag": "1.0"},
-            "configTemplates": {"task.conf": "x"},
-            "deployTemplates": [{"name": "app", "spec": {"containers": [{
-                "name": "app",
-                "ports": [{"name": "global"}],
-                "configVolumeMounts": [{"mountPath": "/etc/kuscia/task.conf", "subPath": "task.conf"}],
-            }]}}],
-        },
-    }
 
 
 def container(obj: dict[str, Any]) -> dict[str, Any]:
