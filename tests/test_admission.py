@@ -10,6 +10,7 @@ import jsonpatch
 import pytest
 
 from webhook import defaulting, model
+from webhook.admission import patches
 
 
 def review(obj, *, operation="CREATE", uid="0df28fbd-5f5f-11e8-bc74-36e6bb280816", old=None,
@@ -216,7 +217,7 @@ async def test_a_handler_bug_is_a_well_formed_denial_not_a_500(webhook_client, a
     def broken(obj):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(defaulting, "default", broken)
+    monkeypatch.setattr(defaulting, "edits", broken)
     answer = await post(webhook_client, "/mutate", review(appimage))
     assert answer["allowed"] is False
     assert answer["status"]["code"] == 500
@@ -263,3 +264,14 @@ async def test_update_that_touches_a_bad_field_is_denied(webhook_client, appimag
     answer = await post(webhook_client, "/validate", review(appimage, operation="UPDATE", old=old))
     assert answer["allowed"] is False
     assert "env[0].name" in answer["status"]["message"]
+
+
+def test_patch_replaces_a_key_set_to_null_and_adds_a_missing_one():
+    obj = {"ports": [{"name": "a", "protocol": None}]}
+    ops = patches.operations(obj, [(("ports", 0, "protocol"), "HTTP"), (("ports", 0, "scope"), "Local")])
+    assert ops == [{"op": "replace", "path": "/ports/0/protocol", "value": "HTTP"},
+                   {"op": "add", "path": "/ports/0/scope", "value": "Local"}]
+
+
+def test_patch_pointers_escape_tilde_and_slash():
+    assert patches.pointer(("metadata", "annotations", "a/b~c")) == "/metadata/annotations/a~1b~0c"

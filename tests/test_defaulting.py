@@ -72,3 +72,14 @@ def test_ill_typed_input_is_left_for_validation():
     out, _ = defaulting.default(obj)
     assert out["spec"]["deployTemplates"][0]["spec"]["containers"] == "oops"
     assert out["spec"]["deployTemplates"][1] == "not-a-template"
+
+
+def test_edits_say_what_default_sets_and_where():
+    edits, _ = defaulting.edits(bare(ports=[{"name": "a", "protocol": "GRPC"}]))
+    assert edits == [(("spec", "deployTemplates", 0, "replicas"), 1),
+                     ((*CONTAINER, "ports", 0, "scope"), "Local")]
+
+
+def test_a_complete_object_needs_no_edits():
+    once, _ = defaulting.default(bare(ports=[{"name": "a"}]))
+    assert defaulting.edits(once) == ([], [])

@@ -1,8 +1,10 @@
-"""Defaulting: an AppImage custom resource in, a defaulted copy out.
+"""Defaulting: what an AppImage custom resource lacks, as edits, and the defaulted copy.
 
-Pure, no I/O; never mutates its input, so the admission layer can diff the two into a
-JSON Patch ("nothing changed" is "no patch"). Tolerates ill-typed input by leaving it
-alone: validation names those fields afterwards.
+Pure, no I/O; never mutates its input. ``edits`` is the one place the rules live: it
+reads the object and says what to set where; the admission layer turns the edits
+straight into a JSON Patch (no copy of the object, no diff), and ``default`` applies
+them to a copy for the REST API. No edits is "nothing to change", i.e. no patch.
+Tolerates ill-typed input by leaving it alone: validation names those fields afterwards.
 
 Defaults are Kuscia's CRD defaults: ``replicas`` 1, port ``protocol`` HTTP and
 ``scope`` Local. An ``envFrom`` entry naming both a ConfigMap and a Secret (the API
@@ -22,6 +24,8 @@ DEFAULT_PROTOCOL = "HTTP"
 DEFAULT_SCOPE = "Local"
 
 Warning_ = tuple[model.Path, str]
+Edit = tuple[model.Path, Any]
+"""Set the value at a path; its parent object exists (the key itself may not)."""
 
 
 def _copy(value: Any) -> Any:
@@ -33,48 +37,58 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _split_env_from(entries: list[Any], path: model.Path) -> tuple[list[Any], list[Warning_]]:
+def _split_env_from(entries: list[Any], path: model.Path, edits: list[Edit],
+                    warnings: list[Warning_]) -> None:
     out: list[Any] = []
-    warnings: list[Warning_] = []
     for i, entry in enumerate(entries):
         if isinstance(entry, dict) and "configMapRef" in entry and "secretRef" in entry:
-            rest = {k: v for k, v in entry.items() if k != "secretRef"}
-            out.append(rest)
+            out.append({k: v for k, v in entry.items() if k != "secretRef"})
             out.append({k: v for k, v in entry.items() if k != "configMapRef"})
             warnings.append(((*path, i), "names both configMapRef and secretRef; split into two "
                              "entries with the same prefix (Kubernetes takes one source per entry)"))
         else:
             out.append(entry)
-    return out, warnings
+    if len(out) != len(entries):
+        edits.append((path, out))
 
 
-def _default_container(container: dict[str, Any], path: model.Path) -> list[Warning_]:
-    for _, port in model.objects_in(container.get("ports")):
+def _container(container: dict[str, Any], path: model.Path, edits: list[Edit],
+               warnings: list[Warning_]) -> None:
+    for p, port in model.objects_in(container.get("ports")):
         if port.get("protocol") in (None, ""):
-            port["protocol"] = DEFAULT_PROTOCOL
+            edits.append(((*path, "ports", p, "protocol"), DEFAULT_PROTOCOL))
         if port.get("scope") in (None, ""):
-            port["scope"] = DEFAULT_SCOPE
+            edits.append(((*path, "ports", p, "scope"), DEFAULT_SCOPE))
     env_from = container.get("envFrom")
     if isinstance(env_from, list):
-        container["envFrom"], warnings = _split_env_from(env_from, (*path, "envFrom"))
-        return warnings
-    return []
+        _split_env_from(env_from, (*path, "envFrom"), edits, warnings)
+
+
+def edits(obj: Mapping[str, Any]) -> tuple[list[Edit], list[Warning_]]:
+    """What defaulting sets in ``obj`` (read, never written), and what it warns of."""
+    found: list[Edit] = []
+    warnings: list[Warning_] = []
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return found, warnings
+    for t, template in model.objects_in(spec.get("deployTemplates")):
+        path = ("spec", "deployTemplates", t)
+        if template.get("replicas") is None:
+            found.append(((*path, "replicas"), DEFAULT_REPLICAS))
+        pod = template.get("spec")
+        if isinstance(pod, dict):
+            for c, container in model.objects_in(pod.get("containers")):
+                _container(container, (*path, "spec", "containers", c), found, warnings)
+    return found, warnings
 
 
 def default(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Warning_]]:
     """The defaulted copy of an AppImage custom resource, and what defaulting warns of."""
     out: dict[str, Any] = _copy(dict(obj))
-    spec = out.get("spec")
-    if not isinstance(spec, dict):
-        return out, []
-    warnings: list[Warning_] = []
-    for t, template in model.objects_in(spec.get("deployTemplates")):
-        if "replicas" not in template or template["replicas"] is None:
-            template["replicas"] = DEFAULT_REPLICAS
-        pod = template.get("spec")
-        if not isinstance(pod, dict):
-            continue
-        for c, container in model.objects_in(pod.get("containers")):
-            path = ("spec", "deployTemplates", t, "spec", "containers", c)
-            warnings += _default_container(container, path)
+    changes, warnings = edits(out)
+    for path, value in changes:
+        parent: Any = out
+        for token in path[:-1]:
+            parent = parent[token]
+        parent[path[-1]] = value
     return out, warnings

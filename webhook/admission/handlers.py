@@ -37,8 +37,8 @@ def mutate(request: reviews.Request) -> reviews.Review:
     if _skipped(request):
         return responses.allowed(request["uid"])
     obj = request.get("object") or {}
-    defaulted, warnings = defaulting.default(obj)
-    return responses.patched(request["uid"], patches.diff(obj, defaulted), _texts(warnings))
+    edits, warnings = defaulting.edits(obj)
+    return responses.patched(request["uid"], patches.operations(obj, edits), _texts(warnings))
 
 
 _MISSING = object()
