@@ -9,9 +9,9 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
-from aiohttp import test_utils
+from aiohttp import test_utils, web
 
-from webhook import api, defaulting, metrics, model, podspec, rest
+from webhook import api, defaulting, metrics, model, podspec, rest, routing
 from webhook.admission import http as admission_http
 from webhook.store import sqlite
 
@@ -55,18 +55,39 @@ async def store(tmp_path: pathlib.Path) -> AsyncIterator[sqlite.SQLiteStore]:
 ClientFactory = Callable[..., Any]
 
 
+class RoutesServer(test_utils.BaseTestServer):
+    """aiohttp's test server for a listener's ``routing.Routes`` (it has ones for a
+    ``web.Application`` and a bare handler)."""
+
+    def __init__(self, routes: routing.Routes) -> None:
+        self.routes = routes
+        super().__init__()
+
+    async def _make_runner(self, **kwargs: Any) -> web.ServerRunner:
+        return web.ServerRunner(self.routes.server(**kwargs))
+
+
 @pytest.fixture
-async def rest_client(aiohttp_client: ClientFactory, store: sqlite.SQLiteStore) -> test_utils.TestClient:
-    """The REST app over a fresh SQLite store, no token, a small body limit."""
-    app = rest.create_app(api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(),
-                          token=None, body_limit=64 * 1024, timeout=5.0)
-    client: test_utils.TestClient = await aiohttp_client(app)
+def routes_client(aiohttp_client: ClientFactory) -> Callable[[routing.Routes], Any]:
+    """A coroutine function: the test client of a listener's routes."""
+    async def client(routes: routing.Routes) -> test_utils.TestClient:
+        made: test_utils.TestClient = await aiohttp_client(RoutesServer(routes))
+        return made
+
     return client
 
 
 @pytest.fixture
-async def webhook_client(aiohttp_client: ClientFactory) -> test_utils.TestClient:
-    app = admission_http.create_app(checker=podspec.checker(), metrics_=metrics.Metrics(),
-                                    body_limit=64 * 1024, timeout=5.0)
-    client: test_utils.TestClient = await aiohttp_client(app)
+async def rest_client(routes_client: ClientFactory, store: sqlite.SQLiteStore) -> test_utils.TestClient:
+    """The REST routes over a fresh SQLite store, no token, a small body limit."""
+    client: test_utils.TestClient = await routes_client(rest.routes(
+        api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(), token=None,
+        body_limit=64 * 1024, timeout=5.0))
+    return client
+
+
+@pytest.fixture
+async def webhook_client(routes_client: ClientFactory) -> test_utils.TestClient:
+    client: test_utils.TestClient = await routes_client(admission_http.routes(
+        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=64 * 1024, timeout=5.0))
     return client

@@ -233,12 +233,12 @@ async def test_rest_converted_document_example_is_admitted(webhook_client):
     assert (await post(webhook_client, "/validate", review(patched)))["allowed"] is True
 
 
-async def test_reviews_are_counted_with_controller_runtime_metric_names(aiohttp_client, appimage):
+async def test_reviews_are_counted_with_controller_runtime_metric_names(routes_client, appimage):
     from webhook import metrics, podspec
     from webhook.admission import http as admission_http
 
     m = metrics.Metrics()
-    client = await aiohttp_client(admission_http.create_app(
+    client = await routes_client(admission_http.routes(
         checker=podspec.checker(), metrics_=m, body_limit=1 << 16, timeout=5.0))
     await post(client, "/validate", review(appimage))
     await client.post("/validate", data=b"{", headers={"Content-Type": "application/json"})

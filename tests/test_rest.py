@@ -351,10 +351,10 @@ async def test_racing_updates_all_land_and_the_last_state_is_one_of_them(rest_cl
 
 
 @pytest.fixture
-async def token_client(aiohttp_client, store):
-    app = rest.create_app(api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(),
-                          token="s3cret", body_limit=64 * 1024, timeout=5.0)
-    return await aiohttp_client(app)
+async def token_client(routes_client, store):
+    return await routes_client(rest.routes(api.AppImages(store, podspec.checker()),
+                                           metrics_=metrics.Metrics(), token="s3cret",
+                                           body_limit=64 * 1024, timeout=5.0))
 
 
 @pytest.mark.parametrize("headers", [{}, {"Token": "wrong"}, {"Token": "S3CRET"}],
@@ -393,20 +393,19 @@ class FailingStore:
     ("hang", "longer than 0.2 s"),
     ("bug", "unexpected server error"),
 ])
-async def test_store_faults_are_11101_never_500(aiohttp_client, store, fault, message):
-    app = rest.create_app(api.AppImages(FailingStore(store, fault), podspec.checker()),
-                          metrics_=metrics.Metrics(), token=None, body_limit=1 << 16, timeout=0.2)
-    client = await aiohttp_client(app)
+async def test_store_faults_are_11101_never_500(routes_client, store, fault, message):
+    client = await routes_client(rest.routes(api.AppImages(FailingStore(store, fault), podspec.checker()),
+                                             metrics_=metrics.Metrics(), token=None, body_limit=1 << 16,
+                                             timeout=0.2))
     answer = await call(client, "query", {"name": "x"})
     assert code(answer) == errors.Code.UNEXPECTED
     assert message in answer["status"]["message"]
 
 
-async def test_requests_are_counted_per_endpoint_and_code(aiohttp_client, store):
+async def test_requests_are_counted_per_endpoint_and_code(routes_client, store):
     m = metrics.Metrics()
-    app = rest.create_app(api.AppImages(store, podspec.checker()), metrics_=m, token=None,
-                          body_limit=1 << 16, timeout=5.0)
-    client = await aiohttp_client(app)
+    client = await routes_client(rest.routes(api.AppImages(store, podspec.checker()), metrics_=m,
+                                             token=None, body_limit=1 << 16, timeout=5.0))
     await call(client, "query", {"name": "ghost"})
     exposition = m.exposition().decode()
     assert 'appimage_api_requests_total{code="13105",endpoint="query",http_status="200"} 1.0' in exposition

@@ -72,6 +72,17 @@ async def test_file_is_in_wal_mode_and_writes_sync_fully(store: sqlite.SQLiteSto
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
+async def test_a_stored_body_that_is_not_json_reads_as_store_unavailable(
+        store: sqlite.SQLiteStore, tmp_path: Path):
+    await store.create(appimage("broken"))
+    with contextlib.closing(sqlite3.connect(tmp_path / "data" / "appimage.db")) as conn:
+        conn.execute("UPDATE appimages SET body = ? WHERE name = 'broken'", (b"{not json",))
+        conn.commit()
+    record = await store.get("broken")
+    with pytest.raises(errors.StoreUnavailable, match="stored appimage 'broken' is not valid JSON"):
+        record.obj  # noqa: B018 - decoded on first use
+
+
 async def test_open_creates_missing_parent_directories(tmp_path: Path):
     path = tmp_path / "a" / "b" / "c" / "appimage.db"
 

@@ -72,7 +72,7 @@ def parse(raw: bytes, *, strict: bool) -> Any:
             raise Unreadable(f"nested deeper than {MAX_DEPTH} levels") from None
     if strict and _maybe_big(raw):
         _check_numbers(value)
-    if strict and b"{" in raw:
+    if strict and raw.count(b":") > 1:  # two keys in one object need two colons
         try:
             json.loads(raw, object_pairs_hook=_no_duplicates)
         except _Duplicate as e:

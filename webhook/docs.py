@@ -15,7 +15,7 @@ from importlib import resources
 
 from aiohttp import web
 
-from webhook import openapi
+from webhook import openapi, routing
 
 ASSETS = {  # path -> (file in webhook/explorer, content type)
     "/docs": ("index.html", "text/html"),
@@ -32,17 +32,17 @@ HEADERS = {
 }
 
 
-def _static(body: bytes, content_type: str) -> Callable[[web.Request], Awaitable[web.Response]]:
-    async def handle(_: web.Request) -> web.Response:
+def _static(body: bytes, content_type: str) -> Callable[[web.BaseRequest], Awaitable[web.Response]]:
+    async def handle(_: web.BaseRequest) -> web.Response:
         return web.Response(body=body, content_type=content_type, charset="utf-8",
                             headers=HEADERS)
 
     return handle
 
 
-def add_routes(app: web.Application) -> None:
-    """Add GET /openapi.json, /docs and the page's script and style to ``app``."""
+def add_routes(routes: routing.Routes) -> None:
+    """Add GET /openapi.json, /docs and the page's script and style to ``routes``."""
     folder = resources.files("webhook").joinpath("explorer")
     for path, (name, content_type) in ASSETS.items():
-        app.router.add_get(path, _static(folder.joinpath(name).read_bytes(), content_type))
-    app.router.add_get("/openapi.json", _static(openapi.document_bytes(), "application/json"))
+        routes.add("GET", path, _static(folder.joinpath(name).read_bytes(), content_type))
+    routes.add("GET", "/openapi.json", _static(openapi.document_bytes(), "application/json"))

@@ -9,15 +9,16 @@ which cost about 8% of a review's CPU under load.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
 from webhook import metrics
 
-Labels = tuple[str, ...]
-Serve = Callable[[web.Request], Awaitable[tuple[Labels, web.Response]]]
-Handler = Callable[[web.Request], Awaitable[web.Response]]
+Labels = metrics.Labels
+Serve = Callable[[web.BaseRequest], Awaitable[tuple[Labels, web.Response]]]
+Handler = Callable[[web.BaseRequest], Awaitable[web.Response]]
 
 
 class Drain:
@@ -33,15 +34,18 @@ class Drain:
 
 def handler(serve: Serve, bound: metrics.Endpoint, drain: Drain) -> Handler:
     """``serve`` answering with the labels to count the answer by, instrumented."""
-    async def handle(request: web.Request) -> web.Response:
+    async def handle(request: web.BaseRequest) -> web.Response:
         if drain.closed:
             return web.Response(status=503, text="shutting down", headers={"Connection": "close"})
         drain.in_flight += 1
+        bound.in_flight += 1
+        started = time.perf_counter()
         try:
-            with bound.timed():
-                labels, response = await serve(request)
+            labels, response = await serve(request)
         finally:
             drain.in_flight -= 1
+            bound.in_flight -= 1
+            bound.observe(time.perf_counter() - started)
         bound.count(*labels)
         if drain.draining:
             response.force_close()

@@ -12,12 +12,13 @@ import asyncio
 import hmac
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from webhook import api, bodies, docs, errors, instrument, metrics, model
+from webhook import api, bodies, docs, errors, instrument, metrics, model, routing
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,6 @@ PREFIX = "/api/v1/appimage/"
 JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
 
 WARNING_MAX = 1024  # characters of one Warning header's text (see warning_header)
-
-APPIMAGES = web.AppKey("appimages", api.AppImages)
-TOKEN = web.AppKey("token", bytes)  # empty: no token check
-TIMEOUT = web.AppKey("timeout", float)
 
 Operation = Callable[[api.AppImages, Any], Awaitable[api.Outcome]]
 ENDPOINTS: dict[str, Operation] = {
@@ -71,15 +68,14 @@ def warning_header(text: str) -> str:
     return f'299 - "{" ".join(safe.split())}"'
 
 
-def _authorized(request: web.Request) -> bool:
-    token = request.app[TOKEN]
+def _authorized(request: web.BaseRequest, token: bytes) -> bool:
     if not token:
         return True
     given = request.headers.get("Token", "").encode()
     return hmac.compare_digest(given, token)
 
 
-async def _body(request: web.Request) -> Any:
+async def _body(request: web.BaseRequest) -> Any:
     raw = await request.read()
     if not raw.strip():
         return {}  # an empty body is an empty request, as protobuf JSON reads it
@@ -94,15 +90,24 @@ async def _body(request: web.Request) -> Any:
         raise errors.Invalid([errors.FieldError(where, e.message)]) from e
 
 
-async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.Response]:
+@dataclass(frozen=True, slots=True)
+class _Config:
+    appimages: api.AppImages
+    token: bytes
+    """Empty: no token check."""
+    timeout: float
+
+
+async def _serve(request: web.BaseRequest, operation: Operation, config: _Config
+                 ) -> tuple[int, web.Response]:
     """The Kuscia code (0 for the HTTP-level refusals) and the response."""
-    if not _authorized(request):
+    if not _authorized(request, config.token):
         code = errors.Code.AUTH_FAILED
         return code, _answer(code, "auth failed: missing or wrong Token header", http_status=401)
     try:
-        async with asyncio.timeout(request.app[TIMEOUT]):
+        async with asyncio.timeout(config.timeout):
             body = await _body(request)
-            outcome = await operation(request.app[APPIMAGES], body)
+            outcome = await operation(config.appimages, body)
     except errors.ServiceError as e:
         return e.code, _answer(e.code, e.message)
     except web.HTTPRequestEntityTooLarge as e:
@@ -110,7 +115,7 @@ async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.R
     except TimeoutError:
         log.warning("request timed out", extra={"path": request.path})
         code = errors.Code.UNEXPECTED
-        return code, _answer(code, f"request took longer than {request.app[TIMEOUT]:g} s "
+        return code, _answer(code, f"request took longer than {config.timeout:g} s "
                                    "and was abandoned")
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
@@ -120,22 +125,20 @@ async def _serve(request: web.Request, operation: Operation) -> tuple[int, web.R
                                         warnings=outcome.warnings)
 
 
-def create_app(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
-               body_limit: int, timeout: float, drain: instrument.Drain | None = None
-               ) -> web.Application:
-    """The REST application: POST /api/v1/appimage/{create,update,delete,query,...},
+def routes(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
+           body_limit: int, timeout: float, drain: instrument.Drain | None = None
+           ) -> routing.Routes:
+    """The REST listener's routes: POST /api/v1/appimage/{create,update,delete,query,...},
     and GET /openapi.json and /docs (``webhook.docs``; no token needed)."""
-    app = web.Application(client_max_size=body_limit)
-    app[APPIMAGES] = appimages
-    app[TOKEN] = (token or "").encode()
-    app[TIMEOUT] = timeout
+    config = _Config(appimages, (token or "").encode(), timeout)
+    table = routing.Routes(body_limit)
     drain = drain or instrument.Drain()
     for endpoint, operation in ENDPOINTS.items():
-        async def serve(request: web.Request, operation: Operation = operation
+        async def serve(request: web.BaseRequest, operation: Operation = operation
                         ) -> tuple[instrument.Labels, web.Response]:
-            code, response = await _serve(request, operation)
+            code, response = await _serve(request, operation, config)
             return (str(response.status), str(int(code))), response
 
-        app.router.add_post(PREFIX + endpoint, instrument.handler(serve, metrics_.api(endpoint), drain))
-    docs.add_routes(app)
-    return app
+        table.add("POST", PREFIX + endpoint, instrument.handler(serve, metrics_.api(endpoint), drain))
+    docs.add_routes(table)
+    return table

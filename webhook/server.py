@@ -21,7 +21,19 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from webhook import api, connections, instrument, kube, metrics, podspec, rest, selfcert, settings, tls
+from webhook import (
+    api,
+    connections,
+    instrument,
+    kube,
+    metrics,
+    podspec,
+    rest,
+    routing,
+    selfcert,
+    settings,
+    tls,
+)
 from webhook.admission import http as admission_http
 from webhook.store import base, open_store
 
@@ -58,7 +70,7 @@ class Service:
         self.listeners: dict[str, Listener] = {}
         self._store = store
         self._owns_store = store is None
-        self._runners: dict[str, web.AppRunner] = {}
+        self._runners: dict[str, web.ServerRunner] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._contexts: list[tls.ReloadingContext] = []
         self._stopping = False  # readiness is off
@@ -92,13 +104,13 @@ class Service:
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
         return reloading.context
 
-    async def _listen(self, name: str, app: web.Application, address: settings.Address,
+    async def _listen(self, name: str, routes: routing.Routes, address: settings.Address,
                       context: ssl.SSLContext | None) -> None:
         s = self.settings
         # keepalive_timeout also bounds the wait for a new connection's first headers
         # (see ``connections``): trickled headers are cut after idle_timeout.
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=DRAIN_LINGER,
-                               keepalive_timeout=s.idle_timeout)
+        server = routes.server(access_log=None, keepalive_timeout=s.idle_timeout)
+        runner = web.ServerRunner(server, shutdown_timeout=DRAIN_LINGER)
         await runner.setup()
         self._runners[name] = runner
         site = connections.Site(runner, address.host, address.port, ssl_context=context,
@@ -113,12 +125,12 @@ class Service:
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
             self._store = await open_store(s.store)
-        rest_app = rest.create_app(api.AppImages(self._store, checker), metrics_=self.metrics,
-                                   token=s.token, body_limit=s.rest_body_limit,
-                                   timeout=s.request_timeout, drain=self._drain)
-        webhook_app = admission_http.create_app(checker=checker, metrics_=self.metrics,
-                                                body_limit=s.webhook_body_limit,
-                                                timeout=s.request_timeout, drain=self._drain)
+        rest_routes = rest.routes(api.AppImages(self._store, checker), metrics_=self.metrics,
+                                  token=s.token, body_limit=s.rest_body_limit,
+                                  timeout=s.request_timeout, drain=self._drain)
+        webhook_routes = admission_http.routes(checker=checker, metrics_=self.metrics,
+                                               body_limit=s.webhook_body_limit,
+                                               timeout=s.request_timeout, drain=self._drain)
         if s.cert_secret:
             namespace, secret = s.cert_secret_ref
             target = selfcert.Target(namespace, secret, s.webhook_config_name, s.cert_dns_names,
@@ -126,19 +138,19 @@ class Service:
             self._selfcert = selfcert.Manager(kube.Client(kube.load_config()), target,
                                               on_files=self._reload_certificates)
             self._tasks.append(asyncio.create_task(self._selfcert.run(s.cert_reload_interval)))
-        await self._listen("probe", self._probe_app(), s.probe_addr, None)
-        await self._listen("rest", rest_app, s.rest_addr, self._tls(s.tls_mode))
-        await self._listen("webhook", webhook_app, s.webhook_addr, self._tls("tls"))
+        await self._listen("probe", self._probe_routes(), s.probe_addr, None)
+        await self._listen("rest", rest_routes, s.rest_addr, self._tls(s.tls_mode))
+        await self._listen("webhook", webhook_routes, s.webhook_addr, self._tls("tls"))
 
     def _reload_certificates(self) -> None:
         for context in self._contexts:
             context.poll()
 
-    def _probe_app(self) -> web.Application:
-        async def healthz(_: web.Request) -> web.Response:
+    def _probe_routes(self) -> routing.Routes:
+        async def healthz(_: web.BaseRequest) -> web.Response:
             return web.Response(text="ok")
 
-        async def readyz(_: web.Request) -> web.Response:
+        async def readyz(_: web.BaseRequest) -> web.Response:
             try:
                 async with asyncio.timeout(READY_TIMEOUT):
                     ok = await self.ready()
@@ -146,15 +158,15 @@ class Service:
                 ok = False  # a store that does not answer in time is not ready
             return web.Response(text="ok" if ok else "not ready", status=200 if ok else 503)
 
-        async def metrics_(_: web.Request) -> web.Response:
+        async def metrics_(_: web.BaseRequest) -> web.Response:
             return web.Response(body=self.metrics.exposition(),
                                 headers={"Content-Type": "text/plain; version=0.0.4"})
 
-        app = web.Application()
-        app.router.add_get("/healthz", healthz)
-        app.router.add_get("/readyz", readyz)
-        app.router.add_get("/metrics", metrics_)
-        return app
+        routes = routing.Routes()
+        routes.add("GET", "/healthz", healthz)
+        routes.add("GET", "/readyz", readyz)
+        routes.add("GET", "/metrics", metrics_)
+        return routes
 
     async def _drained(self, deadline: float) -> None:
         """Until nothing has been in flight for ``DRAIN_LINGER`` (a request may still be

@@ -15,22 +15,15 @@ from collections.abc import Callable
 import orjson
 from aiohttp import web
 
-from webhook import bodies, instrument, metrics, podspec
+from webhook import bodies, instrument, metrics, podspec, routing
 from webhook.admission import handlers, responses, reviews
 
 log = logging.getLogger(__name__)
 
-CHECKER = web.AppKey("checker", podspec.Checker)
-TIMEOUT = web.AppKey("timeout", float)
-
-Decide = Callable[[web.Application, reviews.Request], reviews.Review]
-WEBHOOKS: dict[str, Decide] = {
-    "/mutate": lambda app, request: handlers.mutate(request),
-    "/validate": lambda app, request: handlers.validate(request, app[CHECKER]),
-}
+Decide = Callable[[reviews.Request], reviews.Review]
 
 
-async def _review(request: web.Request, decide: Decide) -> web.Response:
+async def _review(request: web.BaseRequest, decide: Decide, body_timeout: float) -> web.Response:
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type != "application/json":
         return web.Response(status=400, text=f"Content-Type: must be application/json, "
@@ -39,13 +32,13 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
         # A body that has all arrived (the usual case) is read without a timer: wait_for
         # costs a task and a timer handle per review (~4% of a /validate's CPU).
         raw = await (request.read() if request.content.is_eof()
-                     else asyncio.wait_for(request.read(), request.app[TIMEOUT]))
+                     else asyncio.wait_for(request.read(), body_timeout))
         review = reviews.parse(bodies.parse(raw, strict=False))
     except web.HTTPRequestEntityTooLarge as e:
         return web.Response(status=413, text=f"body: {e.text}")
     except TimeoutError:
         return web.Response(status=408, text=f"body: not received within "
-                                             f"{request.app[TIMEOUT]:g} s")
+                                             f"{body_timeout:g} s")
     except bodies.Unreadable as e:
         return web.Response(status=400, text=f"body: {e}")
     except reviews.Unreadable as e:
@@ -53,7 +46,7 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
     if review.get("dryRun"):
         log.debug("dry-run review", extra={"uid": review["uid"]})
     try:
-        answer = decide(request.app, review)
+        answer = decide(review)
     except Exception:
         # A bug must not become a 500 the API server retries into a stuck write:
         # answer a well-formed review that refuses, and log the cause.
@@ -62,18 +55,20 @@ async def _review(request: web.Request, decide: Decide) -> web.Response:
     return web.Response(body=orjson.dumps(answer), content_type="application/json")
 
 
-def create_app(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limit: int,
-               timeout: float, drain: instrument.Drain | None = None) -> web.Application:
-    """The webhook application with /mutate and /validate."""
-    app = web.Application(client_max_size=body_limit)
-    app[CHECKER] = checker
-    app[TIMEOUT] = timeout
+def routes(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limit: int,
+           timeout: float, drain: instrument.Drain | None = None) -> routing.Routes:
+    """The webhook listener's routes: POST /mutate and /validate."""
+    webhooks: dict[str, Decide] = {
+        "/mutate": handlers.mutate,
+        "/validate": lambda request: handlers.validate(request, checker),
+    }
+    table = routing.Routes(body_limit)
     drain = drain or instrument.Drain()
-    for path, decide in WEBHOOKS.items():
-        async def serve(request: web.Request, decide: Decide = decide
+    for path, decide in webhooks.items():
+        async def serve(request: web.BaseRequest, decide: Decide = decide
                         ) -> tuple[instrument.Labels, web.Response]:
-            response = await _review(request, decide)
+            response = await _review(request, decide, timeout)
             return (str(response.status),), response
 
-        app.router.add_post(path, instrument.handler(serve, metrics_.webhook(path), drain))
-    return app
+        table.add("POST", path, instrument.handler(serve, metrics_.webhook(path), drain))
+    return table

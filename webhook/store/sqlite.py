@@ -399,11 +399,14 @@ def _plain(value: Any) -> Any:
 
 def _record(name: str, version: Any, body: bytes) -> base.Record:
     # Decoding the stored bytes gives every caller a fresh dict of its own.
-    try:
-        obj = orjson.loads(body)
-    except orjson.JSONDecodeError as e:
-        raise errors.StoreUnavailable(f"stored appimage {name!r} is not valid JSON: {e}") from e
-    return base.Record(name=name, obj=obj, version=str(version))
+    def decode() -> dict[str, Any]:
+        try:
+            obj: dict[str, Any] = orjson.loads(body)
+        except orjson.JSONDecodeError as e:
+            raise errors.StoreUnavailable(f"stored appimage {name!r} is not valid JSON: {e}") from e
+        return obj
+
+    return base.Record(name, str(version), decode=decode)
 
 
 def _parse_version(version: str) -> int | None:
