@@ -15,9 +15,27 @@ from webhook import api, defaulting, metrics, model, podspec, rest, routing
 from webhook.admission import http as admission_http
 from webhook.store import sqlite
 
-DATA = pathlib.Path(__file__).parent / "data"
+ROOT = pathlib.Path(__file__).parent.parent
+DATA = ROOT / "tests" / "data"
 # Prints what the robustness tests measured ("guarantees") at the end of the run.
 pytest_plugins = ("tests.figures",)
+
+
+def stale_extensions(package: pathlib.Path) -> list[pathlib.Path]:
+    """The extension modules under ``package`` older than the source they were built from."""
+    return sorted(so for so in package.rglob("*.so")
+                  if (source := so.with_name(so.name.split(".")[0] + ".py")).exists()
+                  and source.stat().st_mtime > so.stat().st_mtime)
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Refuse to test an extension module older than its source: an editable install
+    compiles the hot path next to the sources (setup.py), and Python imports the
+    extension first, so an edit not yet rebuilt would go untested."""
+    stale = [str(so.relative_to(ROOT)) for so in stale_extensions(ROOT / "webhook")]
+    if stale:
+        pytest.exit(f"compiled modules older than their sources: {', '.join(stale)}; "
+                    "rebuild with `pip install -e .` (scripts/test does)", returncode=2)
 
 
 def doc(name: str) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import json
 import jsonpatch
 import pytest
 
-from webhook import defaulting, model
+from webhook import model
 from webhook.admission import patches
 
 
@@ -213,12 +213,19 @@ async def test_a_body_over_the_limit_is_a_413(webhook_client, appimage):
     assert response.status == 413
 
 
-async def test_a_handler_bug_is_a_well_formed_denial_not_a_500(webhook_client, appimage, monkeypatch):
-    def broken(obj):
+async def test_a_handler_bug_is_a_well_formed_denial_not_a_500(routes_client, appimage, monkeypatch):
+    from webhook import metrics, podspec
+    from webhook.admission import handlers
+    from webhook.admission import http as admission_http
+
+    def broken(request):
         raise RuntimeError("bug")
 
-    monkeypatch.setattr(defaulting, "edits", broken)
-    answer = await post(webhook_client, "/mutate", review(appimage))
+    # Patched where the HTTP glue looks the handler up (the handlers may be compiled).
+    monkeypatch.setattr(handlers, "mutate", broken)
+    client = await routes_client(admission_http.routes(
+        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=1 << 16, timeout=5.0))
+    answer = await post(client, "/mutate", review(appimage))
     assert answer["allowed"] is False
     assert answer["status"]["code"] == 500
 

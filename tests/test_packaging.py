@@ -57,3 +57,41 @@ def test_installed_package_serves_the_explorer_page(installed, tmp_path):
                             env={**os.environ, "PYTHONPATH": str(installed)})
     assert result.returncode == 0, result.stderr
     assert result.stdout.lower().startswith("<!doctype html")
+
+
+def compiled(module: str, path: pathlib.Path | None = None) -> bool:
+    """Whether ``module`` imports as an extension module (from ``path`` when given)."""
+    probe = (f"import importlib.machinery, {module}; "
+             f"print({module}.__file__.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES)))")
+    env = {**os.environ, "PYTHONPATH": str(path)} if path else dict(os.environ)
+    result = subprocess.run([sys.executable, "-c", probe], cwd=path or REPO, capture_output=True,
+                            text=True, timeout=60, check=True, env=env)
+    return result.stdout.strip() == "True"
+
+
+HOT_PATH = ("webhook.validation", "webhook.defaulting", "webhook.admission.handlers")
+PURE = os.environ.get("APPIMAGE_WEBHOOK_PURE_PYTHON") == "1"
+
+
+@pytest.mark.parametrize("module", HOT_PATH)
+def test_an_install_compiles_the_review_hot_path(installed, module):
+    assert compiled(module, installed) is not PURE
+
+
+@pytest.mark.parametrize("module", HOT_PATH)
+def test_the_checkout_under_test_runs_the_compiled_hot_path(module):
+    assert compiled(module) is not PURE
+
+
+def test_an_extension_older_than_its_source_is_found_stale(tmp_path):
+    from tests.conftest import stale_extensions
+
+    suffix = ".cpython-311-x86_64-linux-gnu.so"
+    for name, source_age, extension_age in (("fresh", 20, 10), ("stale", 10, 20)):
+        source, extension = tmp_path / f"{name}.py", tmp_path / f"{name}{suffix}"
+        source.write_text("")
+        extension.write_bytes(b"")
+        os.utime(source, (1000 - source_age, 1000 - source_age))
+        os.utime(extension, (1000 - extension_age, 1000 - extension_age))
+    (tmp_path / f"pure_extension{suffix}").write_bytes(b"")  # no source next to it: not ours
+    assert stale_extensions(tmp_path) == [tmp_path / f"stale{suffix}"]

@@ -288,14 +288,18 @@ def test_a_wrong_type_does_not_hide_its_neighbours_problems(appimage, container)
     assert f"{C0}.name" in found
 
 
-def test_podspec_schema_problems_are_reported_on_the_template(monkeypatch, appimage):
+def test_podspec_schema_problems_are_reported_on_the_template(appimage):
     from webhook import podspec
 
-    def pod_spec_without_image(image, template):
-        return {"containers": [{"name": "app", "image": 5}]}
-
-    monkeypatch.setattr(podspec, "pod_spec", pod_spec_without_image)
-    assert "as a Kubernetes" in errors_of(appimage)["spec.deployTemplates[0]"]
+    # Ill-typed where only the PodSpec check looks (the AppImage schema would name it
+    # first in a full validation).
+    template = appimage["spec"]["deployTemplates"][0]
+    template["spec"]["containers"][0]["workingDir"] = 5
+    found = podspec.problems(podspec.checker(), appimage["spec"]["image"], template,
+                             ("spec", "deployTemplates", 0))
+    assert [path for path, _ in found] == [("spec", "deployTemplates", 0)]
+    assert "as a Kubernetes" in found[0][1]
+    assert "containers[0].workingDir" in found[0][1]
 
 
 def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):

@@ -33,30 +33,38 @@ _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _IMAGE_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
 _QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
 # Bounded memo for the checks below: names and quantities repeat across reviews. Only
-# short values are kept: a value longer than any valid one is checked each time, else
-# 4096 distinct 4 MiB names (one per request) would pin 16 GiB in the cache.
+# short strings are kept: a value longer than any valid one is checked each time, else
+# 4096 distinct 4 MiB names (one per request) would pin 16 GiB in the cache. A full
+# memo starts over: cheaper per lookup than an LRU (a plain dict, no wrapper), and the
+# names of a cluster's AppImages fit many times over.
 MEMO_SIZE = 4096
 MEMO_MAX_LENGTH = 256
 _R = TypeVar("_R")
-_caches: list[Any] = []
+_caches: list[dict[Any, Any]] = []
 
 
 def _memo(check: Callable[[Any], _R]) -> Callable[[Any], _R]:
-    cached = functools.lru_cache(maxsize=MEMO_SIZE, typed=True)(check)
-    _caches.append(cached)
+    cache: dict[str, _R] = {}
+    _caches.append(cache)
 
     @functools.wraps(check)
     def memoized(value: Any) -> _R:
-        if isinstance(value, str) and len(value) > MEMO_MAX_LENGTH:
+        if type(value) is not str or len(value) > MEMO_MAX_LENGTH:
             return check(value)
-        return cached(value)
+        if value in cache:
+            return cache[value]
+        if len(cache) >= MEMO_SIZE:
+            cache.clear()
+        result = cache[value] = check(value)
+        return result
 
     return memoized
 
 
 def memoized_values() -> int:
     """How many values the memos of the checks hold, all together."""
-    return sum(cache.cache_info().currsize for cache in _caches)
+    return sum(len(cache) for cache in _caches)
+
 
 _SUFFIX = {
     "": Decimal(1), "n": Decimal("1e-9"), "u": Decimal("1e-6"), "m": Decimal("1e-3"),

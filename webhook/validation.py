@@ -38,17 +38,23 @@ class Report:
     def warn(self, path: model.Path, message: str) -> None:
         self.warnings.append((path, message))
 
-    def check(self, path: model.Path, value: Any, rule: Callable[[str], str | None]) -> None:
-        """Apply a ``formats`` rule to a string value; empty strings are "required"."""
-        if not isinstance(value, str):
+    def check(self, path: model.Path, key: model.Token, value: Any,
+              rule: Callable[[str], str | None]) -> None:
+        """Apply a ``formats`` rule to the string at ``path + (key,)``; an empty string
+        is "required". The path is built only for an error: most values are fine."""
+        if type(value) is not str:
             return  # the schema names wrong types
-        reason = "must not be empty" if value == "" else rule(value)
+        reason = rule(value) if value else "must not be empty"
         if reason:
-            self.error(path, reason)
+            self.error((*path, key), reason)
 
 
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
+
+
+def _any(_: str) -> None:
+    """The rule of a string that only must not be empty."""
 
 
 def _unique(report: Report, seen: dict[str, model.Path], name: Any, path: model.Path,
@@ -62,10 +68,10 @@ def _unique(report: Report, seen: dict[str, model.Path], name: Any, path: model.
 
 
 def _image(report: Report, image: dict[str, Any], path: model.Path) -> None:
-    report.check((*path, "name"), image.get("name"), formats.image_name)
+    report.check(path, "name", image.get("name"), formats.image_name)
     tag = image.get("tag")
     if tag:
-        report.check((*path, "tag"), tag, formats.image_tag)
+        report.check(path, "tag", tag, formats.image_tag)
 
 
 def _resources(report: Report, resources: dict[str, Any], path: model.Path) -> None:
@@ -92,9 +98,9 @@ def _resources(report: Report, resources: dict[str, Any], path: model.Path) -> N
 
 
 def _named_port(report: Report, port: Any, declared: set[str], path: model.Path) -> None:
-    report.check(path, port, formats.port_name)
+    report.check(path, "port", port, formats.port_name)
     if isinstance(port, str) and port and port not in declared and not formats.port_name(port):
-        report.warn(path, f"names no port declared by this container ({port!r})")
+        report.warn((*path, "port"), f"names no port declared by this container ({port!r})")
 
 
 def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
@@ -108,9 +114,9 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
     for handler in ("httpGet", "tcpSocket"):
         action = probe.get(handler)
         if isinstance(action, dict):
-            _named_port(report, action.get("port", ""), declared, (*path, handler, "port"))
+            _named_port(report, action.get("port", ""), declared, (*path, handler))
     for h, header in model.objects_in(_dict(probe.get("httpGet")).get("httpHeaders")):
-        report.check((*path, "httpGet", "httpHeaders", h, "name"), header.get("name"),
+        report.check((*path, "httpGet", "httpHeaders", h), "name", header.get("name"),
                      formats.header_name)
     grpc = probe.get("grpc")
     if isinstance(grpc, dict):
@@ -124,7 +130,7 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
 
 def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
     for e, env in model.objects_in(container.get("env")):
-        report.check((*path, "env", e, "name"), env.get("name"), formats.env_name)
+        report.check((*path, "env", e), "name", env.get("name"), formats.env_name)
     for e, source in model.objects_in(container.get("envFrom")):
         where = (*path, "envFrom", e)
         refs = [r for r in ("configMapRef", "secretRef") if source.get(r) is not None]
@@ -134,7 +140,7 @@ def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
             report.error(where, "names both configMapRef and secretRef; set one per entry "
                          "(the mutating webhook splits such entries)")
         for ref in refs:
-            report.check((*where, ref, "name"), _dict(source.get(ref)).get("name"),
+            report.check((*where, ref), "name", _dict(source.get(ref)).get("name"),
                          formats.dns_subdomain)
         if "=" in str(source.get("prefix", "")):
             report.error((*where, "prefix"), "must not contain '='")
@@ -144,7 +150,7 @@ def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, A
             path: model.Path) -> None:
     for m, mount in model.objects_in(container.get("configVolumeMounts")):
         where = (*path, "configVolumeMounts", m)
-        report.check((*where, "mountPath"), mount.get("mountPath"), lambda _: None)
+        report.check(where, "mountPath", mount.get("mountPath"), _any)
         sub = mount.get("subPath")
         if not isinstance(sub, str) or not sub:
             continue
@@ -156,11 +162,11 @@ def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, A
 
 def _container(report: Report, container: dict[str, Any], ports: dict[str, model.Path],
                templates: Mapping[str, Any], path: model.Path) -> None:
-    report.check((*path, "name"), container.get("name"), formats.dns_label)
+    report.check(path, "name", container.get("name"), formats.dns_label)
     declared: set[str] = set()
     for p, port in model.objects_in(container.get("ports")):
         name = port.get("name")
-        report.check((*path, "ports", p, "name"), name, formats.port_name)
+        report.check((*path, "ports", p), "name", name, formats.port_name)
         _unique(report, ports, name, (*path, "ports", p, "name"), "port name")
         if isinstance(name, str):
             declared.add(name)
@@ -174,7 +180,7 @@ def _container(report: Report, container: dict[str, Any], ports: dict[str, model
 
 def _template(report: Report, template: dict[str, Any], templates: Mapping[str, Any],
               path: model.Path) -> None:
-    report.check((*path, "name"), template.get("name"), lambda _: None)
+    report.check(path, "name", template.get("name"), _any)
     if template.get("replicas") == 0:
         report.warn((*path, "replicas"), "is 0: this template starts no pods")
     names: dict[str, model.Path] = {}
@@ -188,14 +194,13 @@ def _template(report: Report, template: dict[str, Any], templates: Mapping[str, 
 def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> Report:
     """Every error and warning of an AppImage custom resource (defaulted or not)."""
     report = Report(errors=schemas.appimage().errors(obj))
-    report.check(("metadata", "name"), _dict(obj.get("metadata")).get("name", ""),
-                 formats.dns_label)
+    report.check(("metadata",), "name", _dict(obj.get("metadata")).get("name", ""), formats.dns_label)
     spec = _dict(obj.get("spec"))
     image = _dict(spec.get("image"))
     _image(report, image, ("spec", "image"))
     templates = _dict(spec.get("configTemplates"))
     for key in templates:
-        report.check(("spec", "configTemplates", key), key, formats.config_key)
+        report.check(("spec", "configTemplates"), key, key, formats.config_key)
     names: dict[str, model.Path] = {}
     for t, template in model.objects_in(spec.get("deployTemplates")):
         path = ("spec", "deployTemplates", t)
