@@ -25,8 +25,11 @@ NATIVE = [
     "webhook/bodies.py",
     "webhook/defaulting.py",
     "webhook/formats.py",
+    "webhook/metrics.py",
     "webhook/model.py",
     "webhook/podspec.py",
+    "webhook/rendered.py",
+    "webhook/schemas.py",
     "webhook/validation.py",
 ]
 

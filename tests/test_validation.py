@@ -295,8 +295,7 @@ def test_podspec_schema_problems_are_reported_on_the_template(appimage):
     # first in a full validation).
     template = appimage["spec"]["deployTemplates"][0]
     template["spec"]["containers"][0]["workingDir"] = 5
-    found = podspec.problems(podspec.checker(), appimage["spec"]["image"], template,
-                             ("spec", "deployTemplates", 0))
+    found = podspec.problems(podspec.checker(), template, ("spec", "deployTemplates", 0))
     assert [path for path, _ in found] == [("spec", "deployTemplates", 0)]
     assert "as a Kubernetes" in found[0][1]
     assert "containers[0].workingDir" in found[0][1]
@@ -306,9 +305,32 @@ def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):
     from webhook import podspec
 
     template = appimage["spec"]["deployTemplates"][0]
-    pod = podspec.pod_spec(appimage["spec"]["image"], template)
-    assert pod["containers"][0]["image"] == "app-image:v1.0.0"
-    assert pod["volumes"] == [{"name": "config-template", "configMap": {"name": "config-template"}}]
+    pod = podspec.pod_spec(template)
+    assert pod["containers"][0] is template["spec"]["containers"][0]  # checked in place
+    assert pod["restartPolicy"] == "Never"
+    assert podspec.checker().errors(pod) == []
+
+
+def test_kuscia_shaped_ports_and_config_mounts_are_left_to_the_appimage_schema(appimage):
+    from webhook import podspec
+
+    container = appimage["spec"]["deployTemplates"][0]["spec"]["containers"][0]
+    assert container["ports"] == [{"name": "global", "protocol": "HTTP", "scope": "Cluster"}]
+    assert "configVolumeMounts" in container
+    assert podspec.checker().errors(podspec.pod_spec(appimage["spec"]["deployTemplates"][0])) == []
+
+
+def test_fields_left_empty_are_left_out_of_the_podspec_without_touching_the_template(appimage):
+    from webhook import podspec
+
+    template = appimage["spec"]["deployTemplates"][0]
+    container = template["spec"]["containers"][0]
+    container["imagePullPolicy"] = ""
+    container["workingDir"] = None
+    pod = podspec.pod_spec(template)
+    assert "imagePullPolicy" not in pod["containers"][0]
+    assert "workingDir" not in pod["containers"][0]
+    assert container["imagePullPolicy"] == ""
     assert podspec.checker().errors(pod) == []
 
 

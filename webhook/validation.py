@@ -211,5 +211,5 @@ def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> 
         # repeat what the rules above said in Kubernetes' words.
         checker = checker or podspec.checker()
         for t, template in model.objects_in(spec.get("deployTemplates")):
-            report.errors += podspec.problems(checker, image, template, ("spec", "deployTemplates", t))
+            report.errors += podspec.problems(checker, template, ("spec", "deployTemplates", t))
     return report
