@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import pathlib
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -21,21 +22,32 @@ DATA = ROOT / "tests" / "data"
 pytest_plugins = ("tests.figures",)
 
 
-def stale_extensions(package: pathlib.Path) -> list[pathlib.Path]:
-    """The extension modules under ``package`` older than the source they were built from."""
-    return sorted(so for so in package.rglob("*.so")
-                  if (source := so.with_name(so.name.split(".")[0] + ".py")).exists()
-                  and source.stat().st_mtime > so.stat().st_mtime)
+def native_sources() -> set[pathlib.Path]:
+    """The sources setup.py compiles (pyproject.toml's [tool.appimage-webhook] native)."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return {ROOT / path for path in config["tool"]["appimage-webhook"]["native"]}
+
+
+def stale_extensions(package: pathlib.Path, native: set[pathlib.Path]) -> list[pathlib.Path]:
+    """The extension modules under ``package`` built from a source that has changed
+    since, or that is no longer compiled (``native`` lists the ones that are)."""
+    stale = []
+    for so in package.rglob("*.so"):
+        source = so.with_name(so.name.split(".")[0] + ".py")
+        if source.exists() and (source not in native or source.stat().st_mtime > so.stat().st_mtime):
+            stale.append(so)
+    return sorted(stale)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Refuse to test an extension module older than its source: an editable install
     compiles the hot path next to the sources (setup.py), and Python imports the
     extension first, so an edit not yet rebuilt would go untested."""
-    stale = [str(so.relative_to(ROOT)) for so in stale_extensions(ROOT / "webhook")]
+    stale = [str(so.relative_to(ROOT)) for so in stale_extensions(ROOT / "webhook", native_sources())]
     if stale:
-        pytest.exit(f"compiled modules older than their sources: {', '.join(stale)}; "
-                    "rebuild with `pip install -e .` (scripts/test does)", returncode=2)
+        pytest.exit(f"compiled modules older than their sources, or no longer compiled: "
+                    f"{', '.join(stale)}; delete them and rebuild with `pip install -e .` "
+                    "(scripts/test does)", returncode=2)
 
 
 def doc(name: str) -> dict[str, Any]:

@@ -83,15 +83,23 @@ def test_the_checkout_under_test_runs_the_compiled_hot_path(module):
     assert compiled(module) is not PURE
 
 
-def test_an_extension_older_than_its_source_is_found_stale(tmp_path):
+def test_an_extension_older_than_its_source_or_no_longer_compiled_is_stale(tmp_path):
     from tests.conftest import stale_extensions
 
     suffix = ".cpython-311-x86_64-linux-gnu.so"
-    for name, source_age, extension_age in (("fresh", 20, 10), ("stale", 10, 20)):
+    for name, source_age, extension_age in (("fresh", 20, 10), ("stale", 10, 20), ("dropped", 20, 10)):
         source, extension = tmp_path / f"{name}.py", tmp_path / f"{name}{suffix}"
         source.write_text("")
         extension.write_bytes(b"")
         os.utime(source, (1000 - source_age, 1000 - source_age))
         os.utime(extension, (1000 - extension_age, 1000 - extension_age))
     (tmp_path / f"pure_extension{suffix}").write_bytes(b"")  # no source next to it: not ours
-    assert stale_extensions(tmp_path) == [tmp_path / f"stale{suffix}"]
+    native = {tmp_path / "fresh.py", tmp_path / "stale.py"}
+    assert stale_extensions(tmp_path, native) == [tmp_path / f"dropped{suffix}", tmp_path / f"stale{suffix}"]
+
+
+def test_setup_compiles_the_listed_sources_that_exist():
+    from tests.conftest import native_sources
+
+    assert native_sources()
+    assert all(source.is_file() for source in native_sources())

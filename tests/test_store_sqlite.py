@@ -83,6 +83,25 @@ async def test_a_stored_body_that_is_not_json_reads_as_store_unavailable(
         record.obj  # noqa: B018 - decoded on first use
 
 
+@pytest.mark.parametrize("given", [{}, {"obj": {}, "decode": dict}], ids=["neither", "both"])
+def test_a_record_holds_its_object_or_decodes_it_not_both_nor_neither(given: dict[str, Any]):
+    with pytest.raises(TypeError, match="exactly one of obj and decode"):
+        base.Record("a", "1", **given)
+
+
+def test_a_record_decodes_once_on_first_use():
+    calls: list[int] = []
+
+    def decode() -> dict[str, Any]:
+        calls.append(1)
+        return {"metadata": {"name": "a"}}
+
+    record = base.Record("a", "1", decode=decode)
+    assert calls == []
+    assert record.obj is record.obj
+    assert calls == [1]
+
+
 async def test_open_creates_missing_parent_directories(tmp_path: Path):
     path = tmp_path / "a" / "b" / "c" / "appimage.db"
 
