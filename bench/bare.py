@@ -7,7 +7,10 @@ JSON endpoint does. Same aiohttp, same one process, the same event loop as ``ser
 (uvloop) and the same TLS handshake policy as the service's webhook listener (TLS 1.2
 floor, no client certificate, ``server.crt`` and ``server.key`` of the given
 directory), so what the service costs beyond this is its own work: metrics,
-review/request handling, schemas, rules and the store.
+review/request handling, schemas, rules and the store. It is an ordinary aiohttp app
+(``web.Application``); the service's listeners route on the low-level ``web.Server``
+(webhook/routing.py), which saves this echo ~8 µs of its ~70 µs per request, so the
+service's ratios include that saving.
 """
 
 from __future__ import annotations
