@@ -2,25 +2,55 @@
 declarative).
 
 The modules in ``NATIVE`` are plain typed Python, compiled to C extension modules
-when the package is built: a /validate review's own work drops from ~27 to ~13 µs in
-a loop (README, Performance). The ``.py`` files stay the source, and the package works
-without the extensions: ``APPIMAGE_WEBHOOK_PURE_PYTHON=1`` builds none (for a platform
-without a C compiler). An editable install (``pip install -e .``, as scripts/test does)
-builds them next to the sources, where they take precedence over the ``.py`` files, so
-after editing one of these modules reinstall; the test suite refuses to run on a stale
-extension (tests/conftest.py).
+when the package is built, which halves a /validate review's own work (README,
+Performance; bench/results). The ``.py`` files stay the source, and the package works
+without the extensions, so the build never fails for want of them: when they cannot be
+compiled (no C compiler, no Python headers) the install goes on in pure Python and says
+so in one line, as PyYAML and msgpack do. ``APPIMAGE_WEBHOOK_PURE_PYTHON=1`` skips them
+on purpose. An editable install (``pip install -e .``, as scripts/test does) builds them
+next to the sources, where they take precedence over the ``.py`` files, so after editing
+one of these modules reinstall; the test suite refuses to run on a stale extension
+(tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import os
+import sys
 import tomllib
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_ext import build_ext
+from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError, PlatformError
 
 # pyproject.toml's [tool.appimage-webhook] native: the one list (tests/conftest.py reads it too).
 NATIVE: list[str] = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["appimage-webhook"]["native"]
+FALLBACK = ("appimage-webhook: the compiled hot path could not be built ({reason}); "
+            "installing pure Python, which works the same, only slower")
+# What a missing or failing compiler raises: the fallback covers these and nothing else.
+NO_COMPILER = (CCompilerError, CompileError, ExecError, LinkError, PlatformError, OSError)
+
+
+def reason(error: Exception) -> str:
+    """The failure in a few words: a compiler's message can be a page long."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 100 else text[:99] + "…"
+
+
+class OptionalBuildExt(build_ext):
+    """``build_ext`` that leaves the package pure Python when compiling fails, removing
+    whatever part of the extensions it had built (a shim without its shared library
+    would not import)."""
+
+    def run(self) -> None:
+        try:
+            super().run()
+        except NO_COMPILER as e:
+            for built in self.get_outputs():
+                Path(built).unlink(missing_ok=True)
+            print(FALLBACK.format(reason=reason(e)), file=sys.stderr)
+
 
 if os.environ.get("APPIMAGE_WEBHOOK_PURE_PYTHON") == "1":
     setup()
@@ -30,4 +60,5 @@ else:
     # Types only steer the compiled code: the build environment need not hold the
     # runtime dependencies, whose types are then Any (mypy itself checks them in CI).
     setup(ext_modules=mypycify(["--config-file=", "--ignore-missing-imports", *NATIVE],
-                               opt_level="3"))
+                               opt_level="3"),
+          cmdclass={"build_ext": OptionalBuildExt})

@@ -17,7 +17,8 @@ from webhook.admission import http as admission_http
 from webhook.store import sqlite
 
 ROOT = pathlib.Path(__file__).parent.parent
-DATA = ROOT / "tests" / "data"
+# The API document's example requests, as the package ships them (webhook/examples).
+EXAMPLES = ROOT / "webhook" / "examples"
 # Prints what the robustness tests measured ("guarantees") at the end of the run.
 pytest_plugins = ("tests.figures",)
 
@@ -51,8 +52,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def doc(name: str) -> dict[str, Any]:
-    """A request body of the API document (tests/data/doc_<name>.json)."""
-    body: dict[str, Any] = json.loads((DATA / f"doc_{name}.json").read_text())
+    """A request body of the API document (webhook/examples/doc_<name>.json)."""
+    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
     return body
 
 

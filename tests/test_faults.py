@@ -36,7 +36,6 @@ import pytest
 
 from tests import figures, serverproc
 
-DATA = pathlib.Path(__file__).parent / "data"
 API = "/api/v1/appimage/"
 ROUNDS = 20
 WORKERS = 8

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import pathlib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -19,16 +18,16 @@ from typing import Any
 import pytest
 
 from tests import figures, serverproc
+from tests.conftest import EXAMPLES
 from webhook import bodies, errors, formats
 
-DATA = pathlib.Path(__file__).parent / "data"
 API = "/api/v1/appimage/"
 TIMEOUT = 60.0
 MB = 1_000_000
 
 
 def create_body(**changes: Any) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((DATA / "doc_create.json").read_text())
+    body: dict[str, Any] = json.loads((EXAMPLES / "doc_create.json").read_text())
     return {**body, **changes}
 
 

@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
 import pytest
+
+from tests import serverproc
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -32,6 +35,65 @@ def test_installed_package_finds_its_schemas(installed, tmp_path, where):
                             env={**os.environ, "PYTHONPATH": str(installed)})
     assert result.returncode == 0, result.stderr
     assert "CreateAppImageRequest" in json.loads(result.stdout)["$defs"]
+
+
+class ServeAsWritten(serverproc.ServerProcess):
+    """``python3 -m webhook serve`` exactly as the README writes it: no flag, so the
+    listeners are on their default ports and the store and certificates go to the
+    working directory."""
+
+    @property
+    def argv(self) -> list[str]:
+        return [sys.executable, "-m", "webhook", "serve"]
+
+
+def fresh_clone(destination: pathlib.Path) -> pathlib.Path:
+    """The checkout's tracked and new files, as a clone has them: nothing built, nothing
+    that ``.gitignore`` keeps out (no compiled modules, no venv, no database)."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=REPO, capture_output=True, check=True, timeout=60).stdout
+    for name in filter(None, listed.decode().split("\0")):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+    return destination
+
+
+def test_readmes_first_command_serves_from_a_fresh_clones_root(installed, tmp_path, monkeypatch):
+    # With -m, Python imports the clone's own webhook/ ahead of the installed copy: the
+    # package must run from its source tree as it is committed.
+    clone = fresh_clone(tmp_path / "clone")
+    monkeypatch.setenv("PYTHONPATH", str(installed))
+    with ServeAsWritten(clone) as server:
+        pasted = subprocess.run(["sh", "-c", server.first_request], cwd=clone, capture_output=True,
+                                text=True, timeout=30, check=False)
+        assert pasted.returncode == 0, f"{server.first_request}\n{pasted.stderr}"
+        assert json.loads(pasted.stdout)["status"]["code"] == 0
+        assert (clone / "appimage.db").is_file()
+        assert (clone / "certs" / "ca.crt").is_file()
+    assert server.process.returncode == 0, server.stderr()
+
+
+@pytest.mark.slow
+def test_an_install_without_a_c_compiler_falls_back_to_pure_python(tmp_path):
+    # From a clone: the checkout's build/ may hold objects compiled before, which the
+    # build would reuse instead of calling the compiler.
+    clone, target, build = fresh_clone(tmp_path / "clone"), tmp_path / "site", tmp_path / "build"
+    build.mkdir()
+    # setuptools compiles with $CC: a compiler that always fails stands for none at all.
+    env = {k: v for k, v in os.environ.items() if k != "APPIMAGE_WEBHOOK_PURE_PYTHON"}
+    env.update(TMPDIR=str(build), CC="false")
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "-v", "--no-deps", "--target",
+                             str(target), str(clone)], capture_output=True, text=True, timeout=600,
+                            cwd=build, check=False, env=env)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
+    said = [line.strip() for line in (result.stdout + result.stderr).splitlines()
+            if "appimage-webhook: the compiled" in line]
+    assert len(said) == 1, said
+    assert "installing pure Python" in said[0]
+    assert not list(target.rglob("*.so"))
+    assert not compiled("webhook.validation", target)
 
 
 def test_installed_package_ships_the_api_document_examples_and_the_explorer(installed, tmp_path):

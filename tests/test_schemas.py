@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import strategies
+from tests.conftest import EXAMPLES
 from webhook import api, model, schemagen, schemas
 
-DATA = pathlib.Path(__file__).parent / "data"
 SCHEMAS = pathlib.Path(__file__).parent.parent / "schemas"
 REQUEST = model.request_shape({"name": model.Scalar("string")}, with_spec=True)
 
@@ -25,8 +25,8 @@ PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
 
 
 def doc(name: str) -> dict[str, Any]:
-    """A request body of the API document (tests/data/doc_<name>.json)."""
-    body: dict[str, Any] = json.loads((DATA / f"doc_{name}.json").read_text())
+    """A request body of the API document (webhook/examples/doc_<name>.json)."""
+    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
     return body
 
 

@@ -34,9 +34,9 @@ import pytest
 from cryptography import x509
 
 from tests import figures, serverproc
+from tests.conftest import EXAMPLES
 from webhook import tls
 
-DATA = pathlib.Path(__file__).parent / "data"
 TOKEN = "kuscia-api-token-3f9c2e"
 API = "/api/v1/appimage/"
 DEADLINE = 10.0
@@ -271,7 +271,7 @@ def doc_curl(server: serverproc.ServerProcess, root: pathlib.Path, endpoint: str
 
 def run_doc_curl(server: serverproc.ServerProcess, root: pathlib.Path,
                  endpoint: str) -> dict[str, Any]:
-    body = (DATA / f"doc_{endpoint}.json").read_text()
+    body = (EXAMPLES / f"doc_{endpoint}.json").read_text()
     result = subprocess.run(doc_curl(server, root, endpoint, body), capture_output=True,
                             text=True, timeout=CURL_TIMEOUT, check=False)
     assert result.returncode == 0, f"curl {endpoint}: exit {result.returncode}: {result.stderr}"
@@ -295,7 +295,7 @@ def test_document_curl_examples_succeed_in_order_with_the_documented_shapes(
     assert data["image"] == {"name": "app-image", "tag": "v1.0.0", "id": "adlipoidu8yuahd6",
                              "sign": "nkdy7pad09iuadjd"}
     # The update sent "config_templates": {} which, in proto3, is "not given": kept.
-    created = json.loads((DATA / "doc_create.json").read_text())
+    created = json.loads((EXAMPLES / "doc_create.json").read_text())
     assert data["config_templates"] == created["config_templates"]
     # The update's deploy templates replaced the created ones (no env, no probes).
     [template] = data["deploy_templates"]

@@ -2,8 +2,8 @@
 
 Pure. Nothing in it is written by hand twice: the component schemas are the ``$defs``
 of ``schemagen.rest_schema`` (itself generated from ``schemas/appimage.schema.json``),
-the request examples are the API document's (``tests/data/doc_*.json``, shipped as
-``webhook.examples``), the paths are ``rest.ENDPOINTS``' names and the error codes are
+the request examples are the API document's (``webhook/examples/doc_*.json``), the
+paths are ``rest.ENDPOINTS``' names and the error codes are
 ``errors.Code``. What is written here is what no schema holds: which codes each
 operation answers with, what they mean, and the answer envelopes.
 

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EXAMPLES
 from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, minimal
 from tests.k8s.controlplane import ControlPlane
 from tests.serverproc import ServerProcess
@@ -28,7 +29,6 @@ from webhook import api, model
 
 pytestmark = pytest.mark.e2e
 
-DATA = pathlib.Path(__file__).parents[1] / "data"
 MUTATE = WEBHOOKS["/mutate"][1]
 VALIDATE = WEBHOOKS["/validate"][1]
 CONTAINER = "spec.deployTemplates[0].spec.containers[0]"
@@ -95,7 +95,7 @@ def stored(plane: ControlPlane, name: str) -> dict[str, Any] | None:
 def doc_appimage(name: str = "") -> dict[str, Any]:
     """The API document's create example as a custom resource, not defaulted: its
     envFrom entry still names a ConfigMap and a Secret."""
-    body = json.loads((DATA / "doc_create.json").read_text())
+    body = json.loads((EXAMPLES / "doc_create.json").read_text())
     obj = model.to_cr(api.parse("CreateAppImageRequest", body))
     if name:
         obj["metadata"]["name"] = name

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import EXAMPLES
 from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, webhook_calls
 from tests.k8s.controlplane import ControlPlane, free_ports
 from tests.serverproc import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
-DATA = pathlib.Path(__file__).parents[1] / "data"
 API = "/api/v1/appimage/"
 REST_TIMEOUT = 30.0
 OUTAGE_DEADLINE = 5.0
@@ -31,7 +31,7 @@ SUCCESS = {"code": 0, "message": "success", "details": []}
 
 
 def doc(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((DATA / f"doc_{name}.json").read_text())
+    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
     return body
 
 

@@ -1,1 +1,0 @@
-"""The API document's example requests; shipped as ``webhook.examples`` (pyproject.toml)."""
