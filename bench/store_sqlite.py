@@ -39,7 +39,8 @@ def appimage(name: str) -> dict[str, Any]:
             "image": {"name": "secretflow/app", "tag": "1.0"},
             "configTemplates": {"task-config.conf": ""},
             "deployTemplates": [
-                {"name": "default", "replicas": 1, "spec": {"containers": [{"name": "app"}]}}
+                {"name": "default", "replicas": 1,
+                 "spec": {"containers": [{"name": "app", "workingDir": "/app"}]}}
             ],
         },
     }

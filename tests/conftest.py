@@ -63,10 +63,22 @@ def doc_appimage() -> dict[str, Any]:
     return obj
 
 
+# An image ID as Kuscia's agent compares it (the API document's example has another form,
+# which validation warns of).
+IMAGE_DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
 @pytest.fixture
 def appimage() -> dict[str, Any]:
     """A fresh copy of a valid AppImage custom resource to break in a test."""
     return copy.deepcopy(doc_appimage())
+
+
+@pytest.fixture
+def clean_appimage(appimage: dict[str, Any]) -> dict[str, Any]:
+    """``appimage`` with an image ID Kuscia's agent can match: valid, and no warning."""
+    appimage["spec"]["image"]["id"] = IMAGE_DIGEST
+    return appimage
 
 
 @pytest.fixture

@@ -31,7 +31,8 @@ def appimage(name: str, **spec: Any) -> dict[str, Any]:
         "spec": {
             "image": {"name": "secretflow/app", "tag": "1.0"},
             "deployTemplates": [
-                {"name": "default", "replicas": 1, "spec": {"containers": [{"name": "app"}]}}
+                {"name": "default", "replicas": 1,
+                 "spec": {"containers": [{"name": "app", "workingDir": "/app"}]}}
             ],
         }
         | spec,

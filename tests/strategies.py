@@ -13,11 +13,12 @@ are arbitrary text. Only the AppImage ``name`` is a DNS label.
 
 * ``rest_appimages``: the REST shape in canonical *full* protobuf JSON form, what
   ``model.to_rest`` emits: every field present, ``""`` / ``0`` / ``[]`` / ``{}`` for
-  empty ones and ``null`` for an absent message; int64 as a decimal string, gRPC ports
-  as a decimal string or ``""``, quantities as strings.
+  empty ones and ``null`` for an absent message; int64 as a decimal string, int32 as a
+  number, quantities and probe ports as strings.
 * ``cr_appimages``: the custom resource in canonical *omitempty* form: no zero scalar
-  field, no empty list or map field, messages present (possibly ``{}``) or absent,
-  ``spec`` on every deploy template, quantities strings, gRPC ports ints > 0.
+  field but the ones Kuscia's CRD requires (``x-rest-zero``), no empty list or map field,
+  messages present (possibly ``{}``) or absent, ``spec`` on every deploy template,
+  quantities strings.
 * ``broken``: a document with 1 to 3 mutations (wrong type, unknown key, bad enum value,
   deleted key or item), for comparing validators.
 """
@@ -90,8 +91,6 @@ def _full_scalar(kind: model.ScalarKind, schema: Mapping[str, Any], required: bo
         return st.integers(low, high)
     if kind == "int64":
         return st.integers(max(low or 0, 0), min(high or INT64_TEXT_MAX, INT64_TEXT_MAX)).map(str)
-    if kind == "port":  # zero is "", never "0"
-        return st.just("") | st.integers(max(low or 1, 1), high).map(str)
     return QUANTITIES if required else st.just("") | QUANTITIES
 
 
@@ -107,7 +106,7 @@ def _full(node: model.Node, schema: Mapping[str, Any], required: bool = False) -
                                max_size=MAX_ITEMS)
     fields = {}
     for f, prop, req in _rest_fields(node, schema):
-        value = _full(f.node, prop, req)
+        value = _full(f.node, prop, req and not f.zero)  # x-rest-zero: REST may leave it out
         optional_message = isinstance(f.node, model.Message) and not req
         fields[f.rest] = st.none() | value if optional_message else value
     return st.fixed_dictionaries(fields)
@@ -132,8 +131,6 @@ def _cr_scalar(kind: model.ScalarKind, schema: Mapping[str, Any], zero_ok: bool)
         return st.integers(low, high).filter(lambda n: zero_ok or n != 0)
     if kind == "int64":
         return st.integers(1, min(high or INT64_TEXT_MAX, INT64_TEXT_MAX))
-    if kind == "port":
-        return st.integers(max(low or 1, 1), high)
     return QUANTITIES
 
 
@@ -150,7 +147,7 @@ def _cr(node: model.Node, schema: Mapping[str, Any], *, zero_ok: bool = False) -
                                min_size=1, max_size=MAX_ITEMS)
     required, optional = {}, {}
     for f, prop, req in _fields(node, schema):
-        (required if req else optional)[f.cr] = _cr(f.node, prop)
+        (required if req else optional)[f.cr] = _cr(f.node, prop, zero_ok=f.zero)
     return st.fixed_dictionaries(required, optional=optional)
 
 

@@ -94,8 +94,8 @@ async def test_mutated_object_needs_no_second_patch(webhook_client, appimage):
     assert "patch" not in second
 
 
-async def test_validate_allows_a_valid_appimage(webhook_client, appimage):
-    answer = await post(webhook_client, "/validate", review(appimage))
+async def test_validate_allows_a_valid_appimage(webhook_client, clean_appimage):
+    answer = await post(webhook_client, "/validate", review(clean_appimage))
     assert answer == {"uid": "0df28fbd-5f5f-11e8-bc74-36e6bb280816", "allowed": True}
 
 
@@ -116,9 +116,9 @@ async def test_validate_denies_with_422_invalid_and_every_field(webhook_client, 
     assert status["message"].startswith('AppImage.kuscia.secretflow "appimage-template" is invalid: ')
 
 
-async def test_validate_returns_warnings(webhook_client, appimage, container):
+async def test_validate_returns_warnings(webhook_client, clean_appimage, container):
     container["configVolumeMounts"][0]["subPath"] = "nope.conf"
-    answer = await post(webhook_client, "/validate", review(appimage))
+    answer = await post(webhook_client, "/validate", review(clean_appimage))
     assert answer["allowed"] is True
     assert answer["warnings"] == [
         "spec.deployTemplates[0].spec.containers[0].configVolumeMounts[0].subPath: "

@@ -55,6 +55,7 @@ def valid_appimages(draw: Any) -> dict[str, Any]:
     for t, name in enumerate(draw(st.lists(DNS, min_size=1, max_size=3, unique=True))):
         template = copy.deepcopy(base)
         template["name"] = name
+        template["role"] = f"role-{t}"  # Kuscia selects a template by role: one per role
         if draw(st.booleans()):
             del template["replicas"]
         elif draw(st.booleans()):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+
 from webhook import crd, defaulting
 
 
@@ -62,3 +64,70 @@ def test_crd_marks_named_lists_as_maps():
     containers = nodes["openAPIV3Schema.spec.deployTemplates[].spec.containers"]
     assert containers["x-kubernetes-list-type"] == "map"
     assert containers["x-kubernetes-list-map-keys"] == ["name"]
+
+
+# --- Kuscia's CRD: every field of it, with its facts -------------------------------
+
+KUSCIA_FIELDS = pathlib.Path(__file__).parent / "kuscia" / "crd_fields.txt"
+
+
+def kuscia_fields() -> dict[str, dict[str, str]]:
+    """Path (``.spec.deployTemplates[].name``) -> its facts in Kuscia's CRD."""
+    fields = {}
+    for line in KUSCIA_FIELDS.read_text().splitlines():
+        if line and not line.startswith("#"):
+            path, kind, *facts = line.split(" ")
+            fields[path] = {"type": kind, **dict(fact.split("=", 1) for fact in facts)}
+    return fields
+
+
+def ours() -> dict[str, dict]:
+    root = version()["schema"]["openAPIV3Schema"]
+    return {path.removeprefix("openAPIV3Schema") or ".": node for path, node in walk(root)}
+
+
+def facts_of(node: dict) -> dict[str, str]:
+    """A node of our CRD described the way crd_fields.txt describes Kuscia's."""
+    facts = {"type": "int-or-string" if node.get("x-kubernetes-int-or-string") else node["type"]}
+    if "format" in node:
+        facts["format"] = node["format"]
+    if "enum" in node:
+        facts["enum"] = "|".join(node["enum"])
+    if "default" in node:
+        facts["default"] = str(node["default"])
+    return facts
+
+
+def test_every_field_of_kuscias_crd_is_in_ours_with_its_type_format_and_enum():
+    # An enum where Kuscia has none (restartPolicy, imagePullPolicy…) is a rule we add:
+    # only values Kubernetes would refuse at pod start are outside it.
+    mine = ours()
+    missing = [path for path in kuscia_fields() if path not in mine]
+    differ = {path: (want, facts_of(mine[path])) for path, want in kuscia_fields().items()
+              if path in mine and any(facts_of(mine[path]).get(key) != want.get(key)
+                                      for key in ("type", "format", "enum")
+                                      if key != "enum" or key in want)}
+    assert missing == []
+    assert differ == {}
+
+
+def test_kuscias_defaults_are_ours():
+    mine = ours()
+    defaults = {path: want["default"] for path, want in kuscia_fields().items() if "default" in want}
+    assert defaults  # protocol and scope
+    assert {path: facts_of(mine[path]).get("default") for path in defaults} == defaults
+
+
+def test_ours_requires_at_least_what_kuscias_crd_requires():
+    mine = ours()
+    lacking = {path: sorted(set(want["required"].split("|")) - set(mine[path].get("required", ())))
+               for path, want in kuscia_fields().items() if "required" in want}
+    assert {path: fields for path, fields in lacking.items() if fields} == {}
+
+
+def test_quantities_have_the_api_servers_pattern_and_any_resource_name():
+    mine = ours()
+    limits = ".spec.deployTemplates[].spec.containers[].resources.limits"
+    assert "properties" not in mine[limits]
+    assert mine[f"{limits}{{}}"]["pattern"] == crd.QUANTITY_PATTERN
+    assert mine[f"{limits}{{}}"]["anyOf"] == [{"type": "integer"}, {"type": "string"}]

@@ -44,8 +44,9 @@ def review(obj: Any, uid: str = "hostile-uid") -> dict[str, Any]:
 def appimage(**spec: Any) -> dict[str, Any]:
     return {"apiVersion": "kuscia.secretflow/v1alpha1", "kind": "AppImage",
             "metadata": {"name": "hostile"},
-            "spec": {"image": {"name": "secretflow/app"},
-                     "deployTemplates": [{"name": "t", "spec": {"containers": [{"name": "c"}]}}],
+            "spec": {"image": {"name": "secretflow/app", "tag": "1.0"},
+                     "deployTemplates": [{"name": "t", "spec": {
+                         "containers": [{"name": "c", "workingDir": "/w"}]}}],
                      **spec}}
 
 

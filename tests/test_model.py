@@ -56,11 +56,14 @@ def assert_full_form(node: model.Node, value: Any, path: str = "") -> None:
 
 
 def assert_omitempty(node: model.Node, value: Any, path: str = "") -> None:
-    """No field holds a zero value ("", 0, [], {}, null); messages may be ``{}``."""
+    """No field holds a zero value ("", 0, [], {}, null); messages may be ``{}``, and the
+    fields Kuscia's CRD requires (``x-rest-zero``) are there, zero or not."""
     if isinstance(node, model.Message):
+        for f in node.fields:
+            assert not f.zero or f.cr in value, f"{path}.{f.cr}"
         for key, item in value.items():
             f = node.by_cr[key]
-            assert item not in (None, "", 0, [], {}) or (
+            assert item not in (None, "", 0, [], {}) or f.zero or (
                 isinstance(f.node, model.Message) and item == {}), f"{path}.{key}"
             assert_omitempty(f.node, item, f"{path}.{key}")
     elif isinstance(node, model.Array):
@@ -140,14 +143,14 @@ def test_response_renders_unset_fields_as_zero_values_and_absent_messages_as_nul
     }
 
 
-def test_response_renders_int64_and_grpc_port_as_strings() -> None:
+def test_response_renders_int64_as_a_string_and_int32_as_a_number() -> None:
     probe = {"grpc": {"port": 9000}, "terminationGracePeriodSeconds": 30}
     cr = model.to_cr(minimal_request())
     container_of(cr)["livenessProbe"] = probe
 
     answer = model.to_rest(cr)["deploy_templates"][0]["containers"][0]["liveness_probe"]
 
-    assert answer["grpc"] == {"port": "9000", "service": ""}
+    assert answer["grpc"] == {"port": 9000, "service": ""}
     assert answer["termination_grace_period_seconds"] == "30"
 
 
@@ -168,14 +171,51 @@ def test_replicas_zero_in_rest_means_unset() -> None:
 
 
 @pytest.mark.parametrize(("field", "zero"), [
-    pytest.param("working_dir", "", id="empty-string"),
     pytest.param("command", [], id="empty-list"),
     pytest.param("image_pull_policy", "", id="empty-enum"),
 ])
 def test_zero_container_field_in_rest_is_dropped(field: str, zero: Any) -> None:
     cr = model.to_cr(minimal_request(**{field: zero}))
 
-    assert container_of(cr) == {"name": "c"}
+    assert container_of(cr) == {"name": "c", "workingDir": ""}
+
+
+def test_fields_kuscias_crd_requires_are_written_even_when_rest_leaves_them_out() -> None:
+    body = minimal_request(config_volume_mounts=[{"mount_path": "/etc/app.conf"}],
+                           liveness_probe={"http_get": {"http_headers": [{"name": "X-A"}]}},
+                           readiness_probe={"tcp_socket": {}}, startup_probe={"grpc": {}})
+
+    cr = model.to_cr(body)
+
+    assert cr["spec"]["image"] == {"name": "secretflow/app", "tag": ""}
+    container = container_of(cr)
+    assert container["workingDir"] == ""
+    assert container["configVolumeMounts"] == [{"mountPath": "/etc/app.conf", "subPath": ""}]
+    assert container["livenessProbe"]["httpGet"] == {
+        "port": "", "httpHeaders": [{"name": "X-A", "value": ""}]}
+    assert container["readinessProbe"]["tcpSocket"] == {"port": ""}
+    assert container["startupProbe"]["grpc"] == {"port": 0}
+
+
+@pytest.mark.parametrize(("field", "text", "number"), [
+    pytest.param(("replicas",), "3", 3, id="int32-replicas"),
+    pytest.param(("containers", 0, "liveness_probe", "grpc", "port"), "8080", 8080, id="int32-grpc-port"),
+    pytest.param(("containers", 0, "liveness_probe", "termination_grace_period_seconds"), "30", 30,
+                 id="int64"),
+])
+def test_integers_in_requests_may_be_numeric_strings(field: tuple[Any, ...], text: str,
+                                                     number: int) -> None:
+    body = minimal_request(liveness_probe={"grpc": {}})
+    target = body["deploy_templates"][0]
+    for token in field[:-1]:
+        target = target[token]
+    target[field[-1]] = text
+
+    spec = model.to_cr(body)["spec"]["deployTemplates"][0]
+    where = spec if field == ("replicas",) else spec["spec"]
+    for token in field[:-1]:
+        where = where[model.camel(token) if isinstance(token, str) else token]
+    assert where[model.camel(field[-1])] == number
 
 
 def test_empty_config_templates_in_rest_are_dropped() -> None:
@@ -188,7 +228,7 @@ def test_empty_config_templates_in_rest_are_dropped() -> None:
     pytest.param({"period_seconds": 0}, {}, id="int32-zero"),
     pytest.param({"termination_grace_period_seconds": "0"}, {}, id="int64-zero-string"),
     pytest.param({"termination_grace_period_seconds": 0}, {}, id="int64-zero-number"),
-    pytest.param({"grpc": {"port": "", "service": ""}}, {"grpc": {}}, id="grpc-port-empty"),
+    pytest.param({"grpc": {"port": 0, "service": ""}}, {"grpc": {"port": 0}}, id="grpc-port-zero"),
     pytest.param({"exec": {"command": []}}, {"exec": {}}, id="exec-command-empty"),
 ])
 def test_zero_probe_field_in_rest_is_dropped(probe: dict[str, Any], expected: Any) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from tests.conftest import doc
 from webhook import api, errors, metrics, podspec, rest
+from webhook.store import base
 
 PREFIX = "/api/v1/appimage/"
 
@@ -151,10 +152,24 @@ async def test_list_page_size_may_be_written_as_a_whole_float(rest_client):
     assert len(answer["data"]["appimage_list"]) == 2
 
 
-async def test_list_page_size_has_a_ceiling(rest_client):
+async def test_list_page_size_above_the_ceiling_is_clamped_and_the_token_says_there_is_more(
+        rest_client, monkeypatch):
+    monkeypatch.setattr(base, "MAX_PAGE_SIZE", 2)  # read at call time by api and the store
+    for i in range(3):
+        await create_doc(rest_client, f"clamped-{i}")
     answer = await call(rest_client, "list", {"page_size": 100000})
-    assert code(answer) == errors.Code.REQUEST_INVALID
-    assert "page_size" in answer["status"]["message"]
+    assert code(answer) == 0
+    assert [a["name"] for a in answer["data"]["appimage_list"]] == ["clamped-0", "clamped-1"]
+    assert answer["data"]["next_page_token"]
+
+
+@pytest.mark.parametrize("size", ["2", 2], ids=["numeric-string", "number"])
+async def test_list_page_size_is_an_int64_given_as_a_number_or_a_numeric_string(rest_client, size):
+    for i in range(3):
+        await create_doc(rest_client, f"sized-{i}")
+    answer = await call(rest_client, "list", {"page_size": size})
+    assert code(answer) == 0
+    assert len(answer["data"]["appimage_list"]) == 2
 
 
 async def test_answers_emit_every_field_in_snake_case(rest_client):
@@ -191,17 +206,20 @@ async def test_secret_map_ref_alias_is_accepted_and_split(rest_client):
     ]
 
 
-async def test_split_env_from_is_reported_as_a_warning_header(rest_client):
+async def test_split_env_from_and_the_image_id_are_reported_as_warning_headers(rest_client):
     response = await rest_client.post(PREFIX + "create", json=doc("create"))
     warnings = response.headers.getall("Warning")
     assert warnings == ['299 - "deploy_templates[0].containers[0].env_from[0]: names both '
                         'configMapRef and secretRef; split into two entries with the same prefix '
-                        '(Kubernetes takes one source per entry)"']
+                        '(Kubernetes takes one source per entry)"',
+                        '299 - "image.id: is not of the form sha256:<64 hex digits>: Kuscia\'s '
+                        'agent compares only that form with the local image, so this ID never matches"']
 
 
 async def test_a_dangling_sub_path_is_a_warning_header(rest_client):
     body = doc("update")
     body["name"] = "fresh"
+    body["config_templates"] = {"other.conf": "x"}
     response = await rest_client.post(PREFIX + "create", json=body)
     assert (await response.json())["status"]["code"] == 0
     assert any("sub_path: names no configTemplates key" in w for w in response.headers.getall("Warning"))

@@ -199,7 +199,7 @@ def test_every_error_of_a_document_is_reported_at_once_with_its_path(engine: str
     assert {model.format_path(path): message for path, message in problems} == {
         "labels": "unknown field",
         "image.name": "required",
-        "deploy_templates[0].replicas": "must be an integer, not a string",
+        "deploy_templates[0].replicas": 'must be an integer, not "two"',
         "deploy_templates[0].restart_policy":
             'must be one of "Always", "OnFailure", "Never" or empty, not "Sometimes"',
         "deploy_templates[0].containers[0].ports[0].protocol":

@@ -172,7 +172,7 @@ def admission_review(uid: str, operation: str = "CREATE") -> dict[str, Any]:
         "spec": {
             "image": {"name": "secretflow/app", "tag": "v1"},
             "deployTemplates": [{"name": "app", "spec": {"containers": [
-                {"name": "app", "command": ["sh"], "ports": [{"name": "global"}]}]}}],
+                {"name": "app", "workingDir": "/app", "command": ["sh"], "ports": [{"name": "global"}]}]}}],
         },
     }
     return {

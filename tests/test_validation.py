@@ -23,7 +23,8 @@ C0 = "spec.deployTemplates[0].spec.containers[0]"
 def test_the_documents_create_example_is_valid(appimage):
     report = validation.validate(appimage)
     assert report.errors == []
-    assert report.warnings == []
+    # Its image ID is no sha256 digest: Kuscia's agent would never match it.
+    assert [model.format_path(p) for p, _ in report.warnings] == ["spec.image.id"]
 
 
 @pytest.mark.parametrize("name", ["UPPER", "-dash", "dash-", "a_b", "a.b", "x" * 64, "name\n", ""],
@@ -69,10 +70,47 @@ def test_deploy_template_needs_a_name(appimage):
     assert errors_of(appimage) == {"spec.deployTemplates[0].name": "must not be empty"}
 
 
-def test_deploy_template_names_are_unique(appimage):
-    templates = appimage["spec"]["deployTemplates"]
-    templates.append(templates[0])
-    assert "duplicate deploy template name" in errors_of(appimage)["spec.deployTemplates[1].name"]
+def with_roles(appimage: dict[str, Any], *roles: str | None) -> dict[str, Any]:
+    """``appimage`` with one copy of its deploy template per role (None: no role)."""
+    template = appimage["spec"]["deployTemplates"][0]
+    appimage["spec"]["deployTemplates"] = [
+        {k: v for k, v in template.items() if k != "role"} | ({"role": r} if r is not None else {})
+        for r in roles]
+    return appimage
+
+
+def test_a_template_name_may_repeat_across_roles_as_kuscia_selects_by_role(appimage):
+    assert errors_of(with_roles(appimage, "host", "guest")) == {}
+
+
+def test_two_templates_serving_one_role_are_refused(appimage):
+    errors = errors_of(with_roles(appimage, "host,guest", "guest"))
+    assert list(errors) == ["spec.deployTemplates[1].role"]
+    assert "'guest' is also served by spec.deployTemplates[0]" in errors["spec.deployTemplates[1].role"]
+
+
+def test_roles_are_split_on_commas_without_trimming_spaces_as_kuscia_does(appimage):
+    with_roles(appimage, "host, guest", "guest")
+    assert errors_of(appimage) == {}  # " guest" is not "guest"
+    assert "has spaces" in warnings_of(appimage)["spec.deployTemplates[0].role"]
+
+
+def test_a_role_listed_twice_is_a_warning(appimage):
+    assert warnings_of(with_roles(appimage, "host,host"))["spec.deployTemplates[0].role"] == (
+        "lists a role twice")
+
+
+def test_more_than_one_template_without_a_role_is_a_warning(appimage):
+    warnings = warnings_of(with_roles(appimage, None, None))
+    assert errors_of(appimage) == {}
+    assert "Kuscia uses only the last" in warnings["spec.deployTemplates[1]"]
+
+
+def test_outer_commas_of_a_role_list_are_ignored_as_kuscia_trims_them(appimage):
+    assert validation.roles({"role": ",host,guest,"}) == ["host", "guest"]
+    assert errors_of(with_roles(appimage, ",host", "host,")) == {
+        "spec.deployTemplates[1].role": "role 'host' is also served by spec.deployTemplates[0]: "
+                                        "Kuscia would always pick that one"}
 
 
 def test_negative_replicas_are_refused(appimage):
@@ -217,9 +255,11 @@ def test_request_equal_to_limit_in_other_units_is_accepted(appimage, container):
     assert errors_of(appimage) == {}
 
 
-def test_resources_other_than_cpu_and_memory_are_unknown(appimage, container):
-    container["resources"]["limits"]["nvidia.com/gpu"] = "1"
-    assert errors_of(appimage) == {f"{C0}.resources.limits[nvidia.com/gpu]": "unknown field"}
+def test_resources_of_any_name_are_quantities_as_in_kuscias_crd(appimage, container):
+    container["resources"]["limits"]["nvidia.com/gpu"] = 1
+    container["resources"]["requests"]["nvidia.com/gpu"] = "1"
+    container["resources"]["limits"]["ephemeral-storage"] = "lots"
+    assert list(errors_of(appimage)) == [f"{C0}.resources.limits[ephemeral-storage]"]
 
 
 def test_image_pull_policy_is_an_enum(appimage, container):
@@ -262,9 +302,9 @@ def test_config_template_keys_are_file_names(appimage):
 
 
 def test_unknown_fields_are_named_at_their_own_path(appimage, container):
-    container["securityContext"] = {}
+    container["lifecycle"] = {}
     appimage["spec"]["extra"] = 1
-    assert errors_of(appimage) == {f"{C0}.securityContext": "unknown field",
+    assert errors_of(appimage) == {f"{C0}.lifecycle": "unknown field",
                                    "spec.extra": "unknown field"}
 
 
@@ -357,3 +397,183 @@ def test_an_unknown_kubernetes_version_is_refused_naming_the_flag():
 
     with pytest.raises(ValueError, match=r"--kubernetes-version: no PodSpec schema for Kubernetes 1\.99"):
         podspec.Checker("1.99")
+
+
+# --- Kuscia's own fields and the failures Kuscia meets only at pod start ------------
+
+
+@pytest.mark.parametrize("number", [0, 1, 8080, 65535])
+def test_a_fixed_port_number_is_accepted(appimage, container, number):
+    container["ports"][0]["port"] = number
+    assert errors_of(appimage) == {}
+
+
+@pytest.mark.parametrize("number", [-1, 65536])
+def test_a_fixed_port_number_is_a_port(appimage, container, number):
+    container["ports"][0]["port"] = number
+    assert f"{C0}.ports[0].port" in errors_of(appimage)
+
+
+def test_fixed_port_numbers_are_unique_within_a_pod(appimage, container):
+    container["ports"][0]["port"] = 8080
+    second = {**container, "name": "sidecar", "ports": [{"name": "other", "port": 8080}]}
+    appimage["spec"]["deployTemplates"][0]["spec"]["containers"].append(second)
+    errors = errors_of(appimage)
+    assert list(errors) == ["spec.deployTemplates[0].spec.containers[1].ports[0].port"]
+    assert "duplicate port number in this pod '8080'" in errors[
+        "spec.deployTemplates[0].spec.containers[1].ports[0].port"]
+
+
+def test_the_same_fixed_port_in_two_templates_is_accepted(appimage, container):
+    container["ports"][0]["port"] = 8080
+    with_roles(appimage, "host", "guest")
+    assert errors_of(appimage) == {}
+
+
+def test_a_metric_probe_on_a_declared_port_is_accepted(appimage, container):
+    container["metricProbe"] = {"path": "/metrics", "port": "global"}
+    assert errors_of(appimage) == {}
+
+
+def test_a_metric_probe_on_an_undeclared_port_is_refused_as_kuscia_fails_the_pod(appimage, container):
+    container["metricProbe"] = {"path": "/metrics", "port": "metrics"}
+    assert "names no port of this pod ('metrics')" in errors_of(appimage)[f"{C0}.metricProbe.port"]
+
+
+def test_a_metric_probe_without_a_path_is_a_warning_as_kuscia_ignores_it(appimage, container):
+    container["metricProbe"] = {"port": "global"}
+    assert errors_of(appimage) == {}
+    assert "needs both path and port" in warnings_of(appimage)[f"{C0}.metricProbe"]
+
+
+def network_policy(appimage: dict[str, Any], roles: list[str], ports: list[str]) -> dict[str, Any]:
+    appimage["spec"]["deployTemplates"][0]["networkPolicy"] = {
+        "ingresses": [{"from": {"roles": roles}, "ports": [{"port": p} for p in ports]}]}
+    return appimage
+
+
+def test_a_network_policy_between_served_roles_and_declared_ports_is_accepted(appimage):
+    report = validation.validate(network_policy(appimage, ["server"], ["global"]))
+    assert (report.errors, report.warnings[1:]) == ([], [])  # [0]: the image ID
+
+
+def test_a_network_policy_from_a_role_no_template_serves_is_a_warning(appimage):
+    warnings = warnings_of(network_policy(appimage, ["client"], ["global"]))
+    assert warnings["spec.deployTemplates[0].networkPolicy.ingresses[0].from.roles[0]"] == (
+        "no deploy template serves role 'client'")
+
+
+def test_a_network_policy_on_an_undeclared_port_is_a_warning(appimage):
+    warnings = warnings_of(network_policy(appimage, ["server"], ["admin"]))
+    assert warnings["spec.deployTemplates[0].networkPolicy.ingresses[0].ports[0].port"] == (
+        "names no port of this pod ('admin')")
+
+
+def test_a_network_policy_needs_its_ingress_fields(appimage):
+    appimage["spec"]["deployTemplates"][0]["networkPolicy"] = {"ingresses": [{"from": {}}]}
+    assert errors_of(appimage) == {
+        "spec.deployTemplates[0].networkPolicy.ingresses[0].from.roles": "required",
+        "spec.deployTemplates[0].networkPolicy.ingresses[0].ports": "required"}
+
+
+@pytest.mark.parametrize("image_id", ["abc", "sha256:" + "0" * 63, "SHA256:" + "a" * 64])
+def test_an_image_id_kuscias_agent_cannot_match_is_a_warning(appimage, image_id):
+    appimage["spec"]["image"]["id"] = image_id
+    assert "sha256:<64 hex digits>" in warnings_of(appimage)["spec.image.id"]
+
+
+def test_a_sha256_image_id_is_accepted_without_a_warning(appimage):
+    appimage["spec"]["image"]["id"] = "sha256:" + "0123456789abcdef" * 4
+    assert "spec.image.id" not in warnings_of(appimage)
+
+
+def test_two_config_volume_mounts_on_one_path_are_refused(appimage, container):
+    container["configVolumeMounts"].append(dict(container["configVolumeMounts"][0]))
+    assert "duplicate mountPath" in errors_of(appimage)[f"{C0}.configVolumeMounts[1].mountPath"]
+
+
+def test_config_volume_mounts_without_config_templates_are_a_warning(appimage, container):
+    del appimage["spec"]["configTemplates"]
+    warnings = warnings_of(appimage)
+    assert warnings[f"{C0}.configVolumeMounts"] == (
+        "there are no configTemplates: Kuscia mounts nothing for these")
+    assert f"{C0}.configVolumeMounts[0].subPath" not in warnings
+
+
+def test_kuscias_required_fields_are_required_in_the_custom_resource(appimage, container):
+    del container["workingDir"], appimage["spec"]["image"]["tag"]
+    del container["configVolumeMounts"][0]["subPath"]
+    assert errors_of(appimage) == {f"{C0}.workingDir": "required", "spec.image.tag": "required",
+                                   f"{C0}.configVolumeMounts[0].subPath": "required"}
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    pytest.param("securityContext", {"privileged": True}, id="privileged"),
+    pytest.param("securityContext", {"runAsUser": 1000, "capabilities": {"add": ["NET_ADMIN"]}},
+                 id="capabilities"),
+])
+def test_a_security_context_is_accepted(appimage, container, field, value):
+    container[field] = value
+    assert errors_of(appimage) == {}
+
+
+def test_a_bad_security_context_is_named_with_the_other_errors_at_once(appimage, container):
+    container["securityContext"] = {"privileged": "yes", "runAsUser": "root"}
+    appimage["metadata"]["name"] = "Bad"
+    assert set(errors_of(appimage)) == {"metadata.name", f"{C0}.securityContext.privileged",
+                                        f"{C0}.securityContext.runAsUser"}
+
+
+def test_env_value_from_is_checked_against_kubernetes_schema(appimage, container):
+    container["env"].append({"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}})
+    container["env"].append({"name": "BAD", "valueFrom": {"fieldRef": {}}})
+    assert errors_of(appimage) == {f"{C0}.env[2].valueFrom.fieldRef.fieldPath": "required"}
+
+
+def test_affinity_is_checked_against_kubernetes_schema(appimage):
+    pod = appimage["spec"]["deployTemplates"][0]["spec"]
+    pod["affinity"] = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In",
+                                                      "values": ["a"]}]}]}}}
+    assert errors_of(appimage) == {}
+    pod["affinity"]["podAffinity"] = {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}
+    assert errors_of(appimage) == {
+        "spec.deployTemplates[0].spec.affinity.podAffinity"
+        ".requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey": "required"}
+
+
+# --- Config templates as Kuscia's renderer reads them -------------------------------
+
+
+def test_the_documents_config_template_renders_cleanly(appimage):
+    assert not any(model.format_path(p).startswith("spec.configTemplates")
+                   for p, _ in validation.validate(appimage).warnings)
+
+
+def test_a_config_template_kuscia_cannot_parse_is_refused_with_line_and_column(appimage):
+    appimage["spec"]["configTemplates"]["task-config.conf"] = 'a\n  "id": "{{.TASK_ID}"\n'
+    message = errors_of(appimage)["spec.configTemplates[task-config.conf]"]
+    assert message.startswith("line 2, column 10: ")
+
+
+def test_an_allocated_port_naming_no_declared_port_is_refused(appimage):
+    appimage["spec"]["configTemplates"]["task-config.conf"] = (
+        "port: {{{.ALLOCATED_PORTS.ports[name=metrics].port}}}\n")
+    assert "metrics" in errors_of(appimage)["spec.configTemplates[task-config.conf]"]
+
+
+def test_an_allocated_port_naming_a_declared_port_is_accepted(appimage):
+    appimage["spec"]["configTemplates"]["task-config.conf"] = (
+        "port: {{{.ALLOCATED_PORTS.ports[name=global].port}}}\n")
+    assert errors_of(appimage) == {}
+
+
+def test_a_variable_kuscia_does_not_provide_is_a_warning(appimage):
+    appimage["spec"]["configTemplates"]["task-config.conf"] = "x: {{.NOT_A_KUSCIA_VARIABLE}}\n"
+    assert errors_of(appimage) == {}
+    assert "NOT_A_KUSCIA_VARIABLE" in warnings_of(appimage)["spec.configTemplates[task-config.conf]"]
+
+
+def test_a_container_env_var_is_a_variable_of_the_templates_it_mounts(appimage):
+    appimage["spec"]["configTemplates"]["task-config.conf"] = "x: {{.APP_NAME}}\n"
+    assert "spec.configTemplates[task-config.conf]" not in warnings_of(appimage)

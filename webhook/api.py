@@ -32,7 +32,7 @@ _SHAPES = {
     "BatchQueryAppImageRequest": model.request_shape(
         {"header": _HEADER, "names": model.Array(_NAME)}, with_spec=False),
     "ListAppImageRequest": model.request_shape(
-        {"header": _HEADER, "page_size": model.Scalar("integer"),
+        {"header": _HEADER, "page_size": model.Scalar("int64"),
          "page_token": _NAME}, with_spec=False),
 }
 
@@ -179,8 +179,10 @@ class AppImages:
 
     async def list(self, body: Any) -> Outcome:
         request = parse("ListAppImageRequest", body)
-        # int(): JSON Schema counts 2.0 as an integer, and a store slices by it.
-        page = await self.store.list(int(request.get("page_size") or DEFAULT_PAGE_SIZE),
-                                     request.get("page_token", ""))
+        # int(): an int64 may come as a numeric string (protobuf JSON), and JSON Schema
+        # counts 2.0 as an integer. Past the maximum the page is clamped, as Kuscia's
+        # API server clamps its limit: the next_page_token says there is more.
+        size = min(int(request.get("page_size") or DEFAULT_PAGE_SIZE), base.MAX_PAGE_SIZE)
+        page = await self.store.list(size, request.get("page_token", ""))
         return Outcome(data={"appimage_list": [self.rendered.answer(r) for r in page.records],
                              "next_page_token": page.next_token})

@@ -22,7 +22,7 @@ from typing import Any
 import uvloop
 import yaml
 
-from webhook import crd, defaulting, logs, model, podspec, schemagen, settings, tls, validation
+from webhook import crd, defaulting, kubetypes, logs, model, podspec, schemagen, settings, tls, validation
 from webhook import server as server_
 
 ENV_PREFIX = "APPIMAGE_"
@@ -49,7 +49,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add("--token-file", None, "file with the token REST callers send as the Token header")
     add("--store", d.store, "sqlite:///PATH or kubernetes")
     add("--kubernetes-version", d.kubernetes_version,
-        f"PodSpec schema version ({', '.join(podspec.versions()[-3:])}…; default newest)")
+        f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…; default newest)")
     add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
     add("--request-timeout", str(d.request_timeout), "seconds one request may take")
     add("--idle-timeout", str(d.idle_timeout),

@@ -1,12 +1,16 @@
 """The AppImage CustomResourceDefinition, generated from ``schemas/appimage.schema.json``.
 
-Pure. Turns the JSON Schema into a structural OpenAPI v3 schema the API server accepts:
-``$ref`` inlined, ``additionalProperties: false`` dropped (the API server prunes or,
-with strict field validation, refuses unknown fields itself), the number-or-string
-quantity made ``x-kubernetes-int-or-string``, the defaults of ``defaulting`` written
-as ``default`` (so the API server defaults even when the webhook is down), list items
-with unique names marked ``x-kubernetes-list-type: map``, and CEL rules for what a
-schema cannot say (exactly one probe handler).
+Pure after loading. Turns the JSON Schema into a structural OpenAPI v3 schema the API
+server accepts, whose field paths, types, formats, enums and defaults are those of
+Kuscia's own CRD (tests/test_crd.py holds them): ``$ref`` inlined, the Kubernetes core
+types (``x-kubernetes-definition``) inlined from Kubernetes' own schema (``kubetypes``),
+``additionalProperties: false`` dropped (the API server prunes or, with strict field
+validation, refuses unknown fields itself), number-or-string values made
+``x-kubernetes-int-or-string`` (quantities with the API server's pattern), the defaults
+of ``defaulting`` written as ``default`` (so the API server defaults even when the
+webhook is down) with proto3's "" left out of their enums, list items with unique names
+marked ``x-kubernetes-list-type: map``, and CEL rules for what a schema cannot say
+(exactly one probe handler).
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
-from webhook import defaulting, model
+from webhook import defaulting, kubetypes, model
 
 # Which $defs field takes which default: the same constants the webhook defaults with.
 DEFAULTS = {
@@ -40,7 +44,20 @@ VALIDATIONS = {
     }],
 }
 _DROP = {"$schema", "$id", "$defs", "title", "additionalProperties", "x-rest-flatten",
-         "x-rest-type", "x-rest-aliases"}
+         "x-rest-type", "x-rest-aliases", "x-rest-zero", "x-cr-only", "x-kubernetes-definition",
+         "oneOf"}
+# A Kubernetes quantity as the API server's own CRDs spell it (resource.Quantity).
+QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
+                    r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")
+QUANTITIES = ("Quantity", "io.k8s.apimachinery.pkg.api.resource.Quantity")
+
+
+def _int_or_string(out: dict[str, Any], definition: str) -> None:
+    out.pop("type", None)
+    out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    out["x-kubernetes-int-or-string"] = True
+    if definition in QUANTITIES:
+        out["pattern"] = QUANTITY_PATTERN
 
 
 def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: str) -> dict[str, Any]:
@@ -49,21 +66,31 @@ def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: 
         merged = {**body, **{k: v for k, v in schema.items() if k != "$ref"}}
         return _structural(merged, root, name)
     out = {k: copy.deepcopy(v) for k, v in body.items() if k not in _DROP and k != "properties"}
-    if isinstance(body.get("type"), list):  # the quantity: integer or string
-        del out["type"]
-        out["x-kubernetes-int-or-string"] = True
-    if "properties" in body:
+    kinds = body.get("type")
+    if isinstance(kinds, list):
+        kinds = [k for k in kinds if k != "null"]  # Kubernetes' "absent" (null) is implicit
+        if len(kinds) == 1:
+            out["type"] = kinds[0]
+        else:
+            _int_or_string(out, definition)
+    elif "oneOf" in body:  # Kubernetes' IntOrString and Quantity
+        _int_or_string(out, definition)
+    if isinstance(body.get("additionalProperties"), Mapping):
+        # A map; named properties beside it (a ResourceList's cpu and memory) are values
+        # of the same kind, which a structural schema cannot list next to the map.
+        out["additionalProperties"] = _structural(body["additionalProperties"], root, definition)
+    elif "properties" in body:
         out["properties"] = {}
         for prop_name, prop in body["properties"].items():
             converted = _structural(prop, root, definition)
             if (definition, prop_name) in DEFAULTS:
                 converted["default"] = DEFAULTS[(definition, prop_name)]
+                if "enum" in converted:  # "" is proto3's "unset", which the webhook defaults
+                    converted["enum"] = [v for v in converted["enum"] if v != ""]
             if (definition, prop_name) in LIST_MAP_KEYS:
                 converted["x-kubernetes-list-type"] = "map"
                 converted["x-kubernetes-list-map-keys"] = [LIST_MAP_KEYS[(definition, prop_name)]]
             out["properties"][prop_name] = converted
-    elif isinstance(body.get("additionalProperties"), Mapping):
-        out["additionalProperties"] = _structural(body["additionalProperties"], root, definition)
     if "items" in body:
         out["items"] = _structural(body["items"], root, definition)
     if definition in VALIDATIONS and "properties" in body:
@@ -73,14 +100,14 @@ def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: 
 
 def openapi_schema() -> dict[str, Any]:
     """The structural schema of the AppImage custom resource."""
-    root = model.cr_schema()
+    root = kubetypes.with_core_types(model.cr_schema())
     schema = _structural(root, root, "")
     schema["description"] = ("AppImage: an application image and the templates Kuscia "
                              "deploys it with.")
     schema["properties"]["metadata"] = {"type": "object"}  # the API server owns metadata
     schema["properties"]["apiVersion"] = {"type": "string"}
     schema["properties"]["kind"] = {"type": "string"}
-    schema["required"] = ["spec"]
+    schema["required"] = ["metadata", "spec"]
     return schema
 
 

@@ -25,6 +25,7 @@ _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]
 _PORT_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
 _TAG = re.compile(r"[\w][\w.-]*")
 _CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 7230 token
 # docker/distribution reference grammar: [domain[:port]/]component(/component)*
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
@@ -119,6 +120,14 @@ def image_name(value: str) -> str | None:
 def image_tag(value: str) -> str | None:
     if len(value) > TAG_MAX or not _TAG.fullmatch(value):
         return f"must be a tag: letters, digits, '_', '.', '-', not starting with '.' or '-', ≤ {TAG_MAX}"
+    return None
+
+
+@_memo
+def image_id(value: str) -> str | None:
+    """An image ID as Kuscia's agent compares it: ``sha256:`` and 64 hex digits."""
+    if not _IMAGE_ID.fullmatch(value):
+        return "is not of the form sha256:<64 hex digits>"
     return None
 
 

@@ -7,9 +7,15 @@ protobuf JSON mapping of Kuscia's ``appimage.proto`` (snake_case, deploy templat
 ``x-rest-*`` keywords there say where the REST shape differs:
 
 * ``x-rest-flatten``: the CR nests this message, REST inlines its fields;
-* ``x-rest-type: string``: REST carries the value as a string (gRPC port, quantity);
+* ``x-rest-type: string``: REST carries the value as a string (a quantity, a probe's
+  int-or-string port);
 * ``x-rest-aliases``: extra request spellings accepted (``secret_map_ref``);
-* ``format: int64``: REST renders it as a string, as protobuf JSON does.
+* integers: requests may send a number or a numeric string (protobuf JSON); answers
+  render ``format: int64`` as a string and int32 as a number, as protobuf JSON does;
+* ``x-rest-zero``: REST may leave it out; the CR always holds it (its zero value if
+  unset), as Kuscia's Go client writes it and Kuscia's CRD requires it;
+* ``x-cr-only``: the proto has no place for it (network policy, affinity, security
+  context…): the REST shape neither takes nor shows it.
 
 REST answers emit every field (zero values included, ``null`` for an absent message);
 REST requests are turned into the CR with proto3 zero values dropped, so ``replicas: 0``
@@ -35,7 +41,7 @@ PLURAL = "appimages"
 
 Token = str | int
 Path = tuple[Token, ...]
-ScalarKind = Literal["string", "integer", "int64", "quantity", "port"]
+ScalarKind = Literal["string", "integer", "int64", "quantity"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,8 @@ class Field:
     node: Node
     flatten: bool = False
     aliases: tuple[str, ...] = ()
+    zero: bool = False
+    """``x-rest-zero``: written into the CR with its zero value when a request leaves it out."""
 
 
 @dataclass(eq=False, slots=True)
@@ -118,7 +126,7 @@ def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[str, Ma
 def scalar_kind(schema: Mapping[str, Any]) -> ScalarKind:
     """How a CR scalar is carried in REST; shared with the REST schema generator."""
     if schema.get("x-rest-type") == "string":
-        return "port" if schema.get("type") == "integer" else "quantity"
+        return "quantity"  # an int-or-string: REST carries its text
     if schema.get("format") == "int64":
         return "int64"
     return "integer" if schema.get("type") == "integer" else "string"
@@ -137,6 +145,8 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any], seen: dict[str,
     message = Message(name)
     seen[name] = message
     for cr_name, prop in body["properties"].items():
+        if prop.get("x-cr-only"):
+            continue  # the REST shape has no place for it: neither taken nor shown
         node = _compile(prop, root, seen)
         f = Field(
             cr=cr_name,
@@ -144,6 +154,7 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any], seen: dict[str,
             node=node,
             flatten=bool(prop.get("x-rest-flatten")),
             aliases=tuple(prop.get("x-rest-aliases", ())),
+            zero=bool(prop.get("x-rest-zero")),
         )
         message.fields.append(f)
         message.by_cr[cr_name] = f
@@ -197,7 +208,7 @@ def _renderer(node: Node, made: dict[int, Render]) -> Render:
         if node.kind == "quantity":
             def render(value: Any) -> Any:
                 return zero if value is None else _quantity_text(value)
-        elif node.kind in ("int64", "port"):
+        elif node.kind == "int64":
             def render(value: Any) -> Any:
                 return zero if value is None else str(value)
         else:
@@ -252,15 +263,23 @@ def _is_zero(node: Node, value: Any) -> bool:
         return True
     if isinstance(node, Message):
         return False  # messages have presence in proto3: `{}` is set
-    if isinstance(node, Scalar) and node.kind in ("int64", "port"):
-        return value in ("", "0", 0)
+    if isinstance(node, Scalar) and node.kind in ("integer", "int64"):
+        return value in ("", "0", 0) and not isinstance(value, bool)
     return value in ("", 0, [], {}) and not isinstance(value, bool)
 
 
+def _cr_zero(node: Node) -> Any:
+    """The zero value of an ``x-rest-zero`` scalar in the CR (Go's, as Kuscia writes it)."""
+    return 0 if isinstance(node, Scalar) and node.kind in ("integer", "int64") else ""
+
+
+_INTEGER_TEXT = re.compile(r"-?[0-9]{1,19}")
+
+
 def _parse_scalar(kind: ScalarKind, value: Any) -> Any:
-    if kind in ("int64", "port") and isinstance(value, str) and value.isascii() and value.isdigit():
-        return int(value)
-    if kind in ("integer", "int64", "port") and isinstance(value, float) and value.is_integer():
+    if kind in ("integer", "int64") and isinstance(value, str) and _INTEGER_TEXT.fullmatch(value):
+        return int(value)  # protobuf JSON takes an integer as a number or a numeric string
+    if kind in ("integer", "int64") and isinstance(value, float) and value.is_integer():
         return int(value)  # JSON Schema counts 2.0 as an integer; store and answer 2
     return value
 
@@ -284,6 +303,8 @@ def _build(node: Node, value: Any) -> Any:
             out[f.cr] = _build(f.node, value)
         elif not _is_zero(f.node, item := value.get(f.rest)):
             out[f.cr] = _build(f.node, item)
+        elif f.zero:
+            out[f.cr] = _cr_zero(f.node)
     return out
 
 

@@ -24,7 +24,9 @@ REST_FILE = "appimage-rest.schema.json"
 MAX_BATCH_NAMES = 1000
 
 _INT64_TEXT = "^[0-9]{1,18}$"  # 18 digits always fit an int64
-_PORT_TEXT = "^[0-9]{0,5}$"
+_INT32_TEXT = "^-?[0-9]{1,10}$"  # the range is the custom resource schema's to check
+INTEGER_TEXT = frozenset((_INT64_TEXT, _INT32_TEXT))
+"""The patterns of integers written as text: ``schemas.describe`` words their failure."""
 
 
 def _scalar(prop: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,8 +35,9 @@ def _scalar(prop: Mapping[str, Any]) -> dict[str, Any]:
     if kind == "int64":
         kept["type"] = ["integer", "string"]
         kept["pattern"] = _INT64_TEXT
-    elif kind == "port":
-        kept = {"type": "string", "pattern": _PORT_TEXT, "description": prop.get("description", "")}
+    elif kind == "integer":  # protobuf JSON: a number or a numeric string
+        kept["type"] = ["integer", "string"]
+        kept["pattern"] = _INT32_TEXT
     elif kind == "quantity":
         kept["type"] = "string"
     return kept
@@ -57,6 +60,8 @@ def _message(body: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]
     properties: dict[str, Any] = {}
     required: list[str] = []
     for cr_name, prop in body["properties"].items():
+        if prop.get("x-cr-only"):
+            continue
         if prop.get("x-rest-flatten"):
             _, nested = model.resolve(prop, root)
             inlined = _message(nested, root)
@@ -65,9 +70,10 @@ def _message(body: Mapping[str, Any], root: Mapping[str, Any]) -> dict[str, Any]
         else:
             properties[model.snake(cr_name)] = _property(prop, root)
     required.extend(model.snake(r) for r in body.get("required", ()) if r in body["properties"]
-                    and not body["properties"][r].get("x-rest-flatten"))
+                    and not any(body["properties"][r].get(k) for k in ("x-rest-flatten", "x-rest-zero")))
     out = {k: v for k, v in body.items() if k not in ("properties", "required")}
     out["properties"] = properties
+    out["additionalProperties"] = False  # e.g. a ResourceList: REST carries cpu and memory only
     if required:
         out["required"] = required
     return out
@@ -87,7 +93,8 @@ def rest_schema(cr: Mapping[str, Any]) -> dict[str, Any]:
     """The REST schema document: every message in snake_case and each request body."""
     defs: dict[str, Any] = {}
     for name, body in cr["$defs"].items():
-        if body.get("type") == "object" and "properties" in body and name != "DeployTemplateSpec":
+        if (body.get("type") == "object" and "properties" in body and name != "DeployTemplateSpec"
+                and not body.get("x-cr-only")):
             defs[name] = _message(body, cr)
     for body in defs.values():
         # Answers render an absent message as null (protobuf JSON); requests may send it.
@@ -121,8 +128,10 @@ def rest_schema(cr: Mapping[str, Any]) -> dict[str, Any]:
                   "items": {"type": "string"}},
     }, ["names"])
     defs["ListAppImageRequest"] = _request("List AppImages by name, a page at a time.", {
-        "page_size": {"description": "0 means the default, 10.", "type": "integer",
-                      "minimum": 0, "maximum": base.MAX_PAGE_SIZE},
+        "page_size": {"description": f"0 means the default, 10; more than {base.MAX_PAGE_SIZE} "
+                                     f"gives {base.MAX_PAGE_SIZE} (and a next_page_token).",
+                      "type": ["integer", "string"], "format": "int64", "minimum": 0,
+                      "pattern": _INT64_TEXT},
         "page_token": {"description": "next_page_token of the previous page.", "type": "string"},
     }, [])
     return {

@@ -17,7 +17,7 @@ from typing import Any
 import jsonschema
 import jsonschema_rs
 
-from webhook import model, schemagen
+from webhook import kubetypes, model, schemagen
 
 Problem = tuple[model.Path, str]
 
@@ -68,6 +68,8 @@ def describe(keyword: str, value: Any, instance: Any, path: model.Path,
     if keyword == "maxItems":
         return [(path, f"must have at most {value} items, not {len(instance)}")]
     if keyword == "pattern":
+        if value in schemagen.INTEGER_TEXT:  # an integer given as text (protobuf JSON)
+            return [(path, f"must be an integer, not {_json(instance)}")]
         return [(path, f"{_json(instance)} must match {value}")]
     return [(path, f"fails {keyword}: {_json(value)}")]
 
@@ -125,8 +127,9 @@ def _unique(found: list[Problem]) -> list[Problem]:
 
 @functools.cache
 def appimage() -> Validator:
-    """The custom resource's schema (the admission object and the stored shape)."""
-    return Validator(model.cr_schema())
+    """The custom resource's schema (the admission object and the stored shape), the
+    Kubernetes core types it embeds (affinity, securityContext…) included."""
+    return Validator(kubetypes.with_core_types(model.cr_schema()))
 
 
 @functools.cache

@@ -6,7 +6,9 @@ reported at once. Rules guard their own types, so an ill-typed field that the sc
 already named never hides the problems of its neighbours.
 
 Errors refuse the object; warnings (a ``subPath`` naming no template, a probe on an
-undeclared port, zero replicas) are passed back to the caller and change nothing.
+undeclared port, zero replicas) are passed back to the caller and change nothing. Where
+Kuscia itself would fail later (two templates for one role, a metric probe on an
+undeclared port, a config template its renderer cannot parse), it is an error here.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from webhook import formats, model, podspec, schemas
+from webhook import configrender, formats, model, podspec, schemas
 
 HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -72,6 +74,11 @@ def _image(report: Report, image: dict[str, Any], path: model.Path) -> None:
     tag = image.get("tag")
     if tag:
         report.check(path, "tag", tag, formats.image_tag)
+    image_id = image.get("id")
+    reason = formats.image_id(image_id) if isinstance(image_id, str) and image_id else None
+    if reason:
+        report.warn((*path, "id"), f"{reason}: Kuscia's agent compares only that form with the "
+                    "local image, so this ID never matches")
 
 
 def _resources(report: Report, resources: dict[str, Any], path: model.Path) -> None:
@@ -148,26 +155,51 @@ def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
 
 def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, Any],
             path: model.Path) -> None:
-    for m, mount in model.objects_in(container.get("configVolumeMounts")):
+    mounts = container.get("configVolumeMounts")
+    if isinstance(mounts, list) and mounts and not templates:
+        report.warn((*path, "configVolumeMounts"),
+                    "there are no configTemplates: Kuscia mounts nothing for these")
+    paths: dict[str, model.Path] = {}
+    for m, mount in model.objects_in(mounts):
         where = (*path, "configVolumeMounts", m)
         report.check(where, "mountPath", mount.get("mountPath"), _any)
+        _unique(report, paths, mount.get("mountPath"), (*where, "mountPath"), "mountPath")
         sub = mount.get("subPath")
         if not isinstance(sub, str) or not sub:
             continue
         if sub.startswith("/") or ".." in sub.split("/"):
             report.error((*where, "subPath"), "must be a relative path without '..'")
-        elif sub not in templates:
+        elif templates and sub not in templates:
             report.warn((*where, "subPath"), f"names no configTemplates key ({model.abbreviate(sub)!r})")
 
 
-def _container(report: Report, container: dict[str, Any], ports: dict[str, model.Path],
+@dataclass(slots=True)
+class _Pod:
+    """What a deploy template's containers declare together: Kuscia maps ports per pod."""
+
+    names: dict[str, model.Path] = field(default_factory=dict)
+    numbers: dict[str, model.Path] = field(default_factory=dict)
+
+
+def _port_number(report: Report, pod: _Pod, number: Any, path: model.Path) -> None:
+    if type(number) is not int or number == 0:
+        return  # 0 or absent: Kuscia allocates one; other types are the schema's
+    if not 0 < number <= MAX_PORT:
+        report.error(path, f"must be a port number from 1 to {MAX_PORT}, or 0 for Kuscia to "
+                     f"allocate one, not {number}")
+    else:
+        _unique(report, pod.numbers, str(number), path, "port number in this pod")
+
+
+def _container(report: Report, container: dict[str, Any], pod: _Pod,
                templates: Mapping[str, Any], path: model.Path) -> None:
     report.check(path, "name", container.get("name"), formats.dns_label)
     declared: set[str] = set()
     for p, port in model.objects_in(container.get("ports")):
         name = port.get("name")
         report.check((*path, "ports", p), "name", name, formats.port_name)
-        _unique(report, ports, name, (*path, "ports", p, "name"), "port name")
+        _unique(report, pod.names, name, (*path, "ports", p, "name"), "port name")
+        _port_number(report, pod, port.get("port"), (*path, "ports", p, "port"))
         if isinstance(name, str):
             declared.add(name)
     _env(report, container, path)
@@ -178,17 +210,145 @@ def _container(report: Report, container: dict[str, Any], ports: dict[str, model
             _probe(report, kind, probe, declared, (*path, kind))
 
 
+def _metric_probe(report: Report, container: dict[str, Any], pod: _Pod, path: model.Path) -> None:
+    probe = container.get("metricProbe")
+    if not isinstance(probe, dict):
+        return
+    port, metric_path = probe.get("port"), probe.get("path")
+    if not (isinstance(port, str) and port and isinstance(metric_path, str) and metric_path):
+        report.warn((*path, "metricProbe"), "needs both path and port: Kuscia ignores it otherwise")
+    elif port not in pod.names:
+        report.error((*path, "metricProbe", "port"), f"names no port of this pod ({port!r}): Kuscia "
+                     "fails the pod with \"metric port name not found\"")
+
+
 def _template(report: Report, template: dict[str, Any], templates: Mapping[str, Any],
-              path: model.Path) -> None:
+              path: model.Path) -> _Pod:
     report.check(path, "name", template.get("name"), _any)
     if template.get("replicas") == 0:
         report.warn((*path, "replicas"), "is 0: this template starts no pods")
     names: dict[str, model.Path] = {}
-    ports: dict[str, model.Path] = {}
-    for c, container in model.objects_in(_dict(template.get("spec")).get("containers")):
+    pod = _Pod()
+    containers = list(model.objects_in(_dict(template.get("spec")).get("containers")))
+    for c, container in containers:
         where = (*path, "spec", "containers", c)
         _unique(report, names, container.get("name"), (*where, "name"), "container name")
-        _container(report, container, ports, templates, where)
+        _container(report, container, pod, templates, where)
+    for c, container in containers:
+        _metric_probe(report, container, pod, (*path, "spec", "containers", c))
+    return pod
+
+
+def roles(template: Mapping[str, Any]) -> list[str]:
+    """The roles a template serves, split as Kuscia splits them (outer commas trimmed,
+    no spaces trimmed); ``[]`` for a template without a role."""
+    role = template.get("role")
+    if not isinstance(role, str) or not role:
+        return []
+    return role.strip(",").split(",")
+
+
+def _roles(report: Report, deploy_templates: list[tuple[int, dict[str, Any]]]) -> set[str]:
+    """Kuscia selects a template by role: the first one listing the party's role, else
+    the last one without a role. Returns every role some template serves."""
+    served: dict[str, model.Path] = {}
+    roleless: list[model.Path] = []
+    for t, template in deploy_templates:
+        path = ("spec", "deployTemplates", t, "role")
+        listed = roles(template)
+        if not listed:
+            roleless.append(path)
+        for role in listed:
+            if role != role.strip() or not role:
+                report.warn(path, f"role {role!r} has spaces or is empty: Kuscia matches the "
+                            "party's role against it as it is")
+        if len(set(listed)) != len(listed):
+            report.warn(path, "lists a role twice")
+        for role in dict.fromkeys(listed):
+            if role in served:
+                report.error(path, f"role {role!r} is also served by {model.format_path(served[role][:3])}"
+                             ": Kuscia would always pick that one")
+            else:
+                served[role] = path
+    if len(roleless) > 1:
+        report.warn(roleless[-1][:3], f"{len(roleless)} templates have no role: Kuscia uses only "
+                    "the last of them for a party whose role no template lists")
+    return set(served)
+
+
+def _network_policy(report: Report, template: dict[str, Any], pod: _Pod, served: set[str],
+                    path: model.Path) -> None:
+    for i, ingress in model.objects_in(_dict(template.get("networkPolicy")).get("ingresses")):
+        where = (*path, "networkPolicy", "ingresses", i)
+        for r, role in enumerate(_dict(ingress.get("from")).get("roles") or ()):
+            if isinstance(role, str) and role not in served:
+                report.warn((*where, "from", "roles", r), f"no deploy template serves role {role!r}")
+        for p, port in model.objects_in(ingress.get("ports")):
+            name = port.get("port")
+            if isinstance(name, str) and name not in pod.names:
+                report.warn((*where, "ports", p, "port"), f"names no port of this pod ({name!r})")
+
+
+# Config templates recur in every review of an AppImage (kubectl apply, REST update):
+# their check (~100 µs for a typical one) is remembered, for texts up to RENDER_MEMO_TEXT, in a
+# table that starts over when full.
+RENDER_MEMO_SIZE = 512
+RENDER_MEMO_TEXT = 64 * 1024
+_render_memo: dict[tuple[str, frozenset[str], frozenset[str]], list[configrender.Problem]] = {}
+
+
+def _render_problems(text: str, ports: frozenset[str], env: frozenset[str]
+                     ) -> list[configrender.Problem]:
+    key = (text, ports, env)
+    found = _render_memo.get(key)
+    if found is None:
+        found = configrender.check(text, ports=ports, env=env)
+        if len(text) <= RENDER_MEMO_TEXT:
+            if len(_render_memo) >= RENDER_MEMO_SIZE:
+                _render_memo.clear()
+            _render_memo[key] = found
+    return found
+
+
+def _render_context(key: str, deploy_templates: list[tuple[int, dict[str, Any]]]
+                    ) -> tuple[frozenset[str], frozenset[str]]:
+    """The port names and env var names Kuscia renders config template ``key`` with: those
+    of the pods and containers that mount it (of all, when none does)."""
+    ports: set[str] = set()
+    env: set[str] = set()
+    every_port: set[str] = set()
+    every_env: set[str] = set()
+    for _, template in deploy_templates:
+        containers = [c for _, c in model.objects_in(_dict(template.get("spec")).get("containers"))]
+        pod_ports = {p.get("name") for c in containers for _, p in model.objects_in(c.get("ports"))}
+        names = {p for p in pod_ports if isinstance(p, str)}
+        every_port |= names
+        for container in containers:
+            container_env = {str(e["name"]) for _, e in model.objects_in(container.get("env"))
+                             if isinstance(e.get("name"), str)}
+            every_env |= container_env
+            mounts = model.objects_in(container.get("configVolumeMounts"))
+            if any(m.get("subPath") == key for _, m in mounts):
+                ports |= names
+                env |= container_env
+    if not ports and not env:
+        return frozenset(every_port), frozenset(every_env)
+    return frozenset(ports), frozenset(env)
+
+
+def _config_templates(report: Report, templates: Mapping[str, Any],
+                      deploy_templates: list[tuple[int, dict[str, Any]]]) -> None:
+    """What Kuscia's renderer would trip over in each config template, by line and column."""
+    for key, text in templates.items():
+        if not isinstance(text, str) or "{{" not in text:
+            continue  # no action: nothing to render
+        ports, env = _render_context(key, deploy_templates)
+        for problem in _render_problems(text, ports, env):
+            message = f"line {problem.line}, column {problem.column}: {problem.message}"
+            if problem.error:
+                report.error(("spec", "configTemplates", key), message)
+            else:
+                report.warn(("spec", "configTemplates", key), message)
 
 
 def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> Report:
@@ -201,11 +361,13 @@ def validate(obj: Mapping[str, Any], checker: podspec.Checker | None = None) -> 
     templates = _dict(spec.get("configTemplates"))
     for key in templates:
         report.check(("spec", "configTemplates"), key, key, formats.config_key)
-    names: dict[str, model.Path] = {}
-    for t, template in model.objects_in(spec.get("deployTemplates")):
+    deploy_templates = list(model.objects_in(spec.get("deployTemplates")))
+    _config_templates(report, templates, deploy_templates)
+    served = _roles(report, deploy_templates)
+    for t, template in deploy_templates:
         path = ("spec", "deployTemplates", t)
-        _unique(report, names, template.get("name"), (*path, "name"), "deploy template name")
-        _template(report, template, templates, path)
+        pod = _template(report, template, templates, path)
+        _network_policy(report, template, pod, served, path)
     if not report.errors:
         # Only a clean object is worth the PodSpec check: on a broken one it would
         # repeat what the rules above said in Kubernetes' words.

@@ -241,7 +241,7 @@ def test_the_api_server_calls_both_webhooks_over_tls(release):
     appimage = {
         "apiVersion": model.API_VERSION, "kind": model.KIND, "metadata": {"name": "chart-split"},
         "spec": {"image": {"name": "secretflow/app", "tag": "1.0"}, "deployTemplates": [{
-            "name": "app", "spec": {"containers": [{"name": "app", "envFrom": [
+            "name": "app", "spec": {"containers": [{"name": "app", "workingDir": "/app", "envFrom": [
                 {"prefix": "P_", "configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}]}]}}]},
     }
     answer = kube.call("POST", APPIMAGES, appimage)
@@ -335,8 +335,8 @@ REVIEW = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "reque
     "kind": {"group": model.GROUP, "version": "v1alpha1", "kind": model.KIND},
     "resource": {"group": model.GROUP, "version": "v1alpha1", "resource": model.PLURAL},
     "object": {"apiVersion": model.API_VERSION, "kind": model.KIND, "metadata": {"name": "hammer"},
-               "spec": {"image": {"name": "secretflow/app"}, "deployTemplates": [
-                   {"name": "app", "spec": {"containers": [{"name": "app"}]}}]}}}}
+               "spec": {"image": {"name": "secretflow/app", "tag": "1.0"}, "deployTemplates": [
+                   {"name": "app", "spec": {"containers": [{"name": "app", "workingDir": "/app"}]}}]}}}}
 
 
 class Hammer(threading.Thread):

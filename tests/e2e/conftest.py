@@ -120,6 +120,7 @@ def minimal(name: str) -> dict[str, Any]:
             "configTemplates": {"task.conf": "x"},
             "deployTemplates": [{"name": "app", "spec": {"containers": [{
                 "name": "app",
+                "workingDir": "/app",
                 "ports": [{"name": "global"}],
                 "configVolumeMounts": [{"mountPath": "/etc/kuscia/task.conf", "subPath": "task.conf"}],
             }]}}],
