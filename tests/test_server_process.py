@@ -373,6 +373,32 @@ def test_notls_serves_plain_http_on_rest_and_webhook(
     assert answer.body["response"]["allowed"] is True
 
 
+# --- what the server says about itself ------------------------------------------------
+
+
+def _server_header(server: serverproc.ServerProcess, listener: str) -> str | None:
+    if listener == "probe":
+        with urllib.request.urlopen(server.probe_url + "/healthz", timeout=DEADLINE) as r:
+            return str(r.headers["Server"])
+    if listener == "aiohttp-400":  # an answer aiohttp writes itself, to a malformed request
+        with socket.create_connection(host_port(server.probe_url), timeout=DEADLINE) as conn:
+            conn.sendall(b"NOT HTTP\r\n\r\n")
+            head = conn.recv(65536).decode()
+        assert head.split("\r\n")[0].endswith(" 400 Bad Request"), head
+        server_line = re.search(r"^Server: (.*)\r$", head, re.MULTILINE)
+        return server_line[1] if server_line else None
+    url = server.rest_url if listener == "rest" else server.webhook_url
+    path = API + "list" if listener == "rest" else "/mutate"
+    body = {} if listener == "rest" else admission_review("u-server")
+    return post(url, path, body, ctx=server.client_context()).headers["Server"]
+
+
+@pytest.mark.parametrize("listener", ["probe", "rest", "webhook", "aiohttp-400"])
+def test_no_answer_names_the_server_software_version(
+        mtls_server: serverproc.ServerProcess, listener: str) -> None:
+    assert _server_header(mtls_server, listener) == "appimage-webhook"
+
+
 # --- token -------------------------------------------------------------------------
 
 
