@@ -345,6 +345,46 @@ def test_mtls_refuses_a_client_certificate_from_another_ca(
     assert tls_refusal(mtls_server.rest_url, ctx) in refusals
 
 
+@pytest.mark.parametrize("listener", ["rest", "webhook"])
+def test_plain_http_on_a_tls_port_gets_400_saying_the_port_speaks_https(
+        mtls_server: serverproc.ServerProcess, listener: str) -> None:
+    url = mtls_server.printed[listener].replace("https://", "http://")
+    result = curl("-sS", "-i", "-X", "POST", "-d", "{}", url + "/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("HTTP/1.1 400 Bad Request")
+    assert result.stdout.endswith("this port speaks HTTPS.\n")
+
+
+def refusal_logs(server: serverproc.ServerProcess, port: int) -> list[str]:
+    """The server's log lines about refusing a TLS client from local ``port``."""
+    return [line for line in server.stderr().splitlines()
+            if "TLS handshake refused" in line and f'"127.0.0.1:{port}"' in line]
+
+
+@pytest.mark.parametrize(("client_cert", "reason"), [
+    pytest.param(False, "client certificate required, none sent", id="no-certificate"),
+    pytest.param(True, "client certificate refused: unable to get local issuer certificate",
+                 id="another-ca"),
+])
+def test_a_refused_client_certificate_is_logged_once_with_the_peer_and_reason(
+        mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path, client_cert: bool,
+        reason: str) -> None:
+    if client_cert:
+        other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
+        ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+    else:
+        ctx = mtls_server.client_context(with_cert=False)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the refusal ends the client's handshake
+    with socket.create_connection(host_port(mtls_server.rest_url), timeout=DEADLINE) as raw:
+        port = raw.getsockname()[1]
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    [line] = wait_for(lambda: refusal_logs(mtls_server, port), "the refusal in the log")
+    logged = json.loads(line)
+    assert (logged["level"], logged["listener"]) == ("info", "rest")
+    assert logged["message"] == f"TLS handshake refused: {reason}"
+
+
 def test_mtls_accepts_the_client_certificate_of_its_ca(
         mtls_server: serverproc.ServerProcess) -> None:
     received = tls_exchange(mtls_server.rest_url, mtls_server.client_context())

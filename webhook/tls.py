@@ -136,20 +136,20 @@ def write_cert_set(
     return paths
 
 
-def ensure_dev_certs(
-    cert_dir: pathlib.Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
-) -> CertPaths:
-    """Use the certificates in ``cert_dir``, or create a development set if there are none.
+def check_cert_dir(cert_dir: pathlib.Path) -> bool:
+    """Whether ``ensure_dev_certs`` would write a development set into ``cert_dir``
+    (False: the set is there); ``ValueError`` saying why it could do neither. Writes
+    nothing.
 
     ``ca.crt``, ``server.crt`` and ``server.key`` present: used as they are. No
-    certificate file at all: a fresh set for localhost plus the given names. Anything in
-    between is someone's half-provisioned directory, so ``ValueError`` names what is
-    missing rather than replacing it.
+    certificate file at all: a fresh set is due, if the directory can be made and
+    written. Anything in between is someone's half-provisioned directory, so the error
+    names what is missing rather than replacing it.
     """
     paths = CertPaths.in_dir(cert_dir)
     required = (paths.ca, paths.server_cert, paths.server_key)
     if all(p.exists() for p in required):
-        return paths
+        return False
     others = (cert_dir / "ca.key", paths.client_cert, paths.client_key)
     if any(p.exists() for p in (*required, *others)):
         missing = ", ".join(p.name for p in required if not p.exists())
@@ -157,6 +157,23 @@ def ensure_dev_certs(
             f"{cert_dir}: incomplete certificate set, missing {missing}; provide it, or"
             " empty the directory to have a development set generated"
         )
+    existing = cert_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{cert_dir}: cannot write development certificates: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{cert_dir}: cannot write development certificates: {existing} is not writable")
+    return True
+
+
+def ensure_dev_certs(
+    cert_dir: pathlib.Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
+) -> CertPaths:
+    """Use the certificates in ``cert_dir``, or create a development set if there are
+    none (``check_cert_dir`` says which, and refuses a partial set)."""
+    if not check_cert_dir(cert_dir):
+        return CertPaths.in_dir(cert_dir)
     logger.info("creating a development CA and certificates in %s", cert_dir)
     return write_cert_set(
         cert_dir, [*LOCAL_DNS_NAMES, *dns_names], [*LOCAL_IP_ADDRESSES, *ip_addresses]
