@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.conftest import doc_appimage
+from tests.conftest import EXAMPLES, doc_appimage
 from webhook import cli, settings
 
 
@@ -71,6 +71,49 @@ def test_validate_reports_an_unreadable_file(tmp_path):
     assert cli.validate_files([str(path), str(tmp_path / "missing.yaml")], out) == 1
     assert "broken.yaml: cannot read" in out.getvalue()
     assert "missing.yaml: cannot read" in out.getvalue()
+
+
+def test_validate_reads_a_tab_indented_json_rest_body_as_json():
+    out = io.StringIO()
+    assert cli.validate_files([str(EXAMPLES / "doc_create.json")], out) == 0
+    assert "doc_create.json[0] appimage-template (create/update request body): valid" in out.getvalue()
+
+
+def test_validate_names_rest_fields_in_the_rest_spelling(tmp_path):
+    body = json.loads((EXAMPLES / "doc_create.json").read_text())
+    body["deploy_templates"][0]["containers"][0]["ports"][0]["scope"] = "World"
+    path = tmp_path / "create.json"
+    path.write_text(json.dumps(body))
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert (f"{path}[0] appimage-template (create/update request body): error: "
+            "deploy_templates[0].containers[0].ports[0].scope") in out.getvalue()
+
+
+def test_validate_refuses_a_json_file_naming_a_key_twice(tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{"name": "a", "name": "b"}')
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert out.getvalue() == f'{path}: cannot read: key "name" given twice in one object\n'
+
+
+def test_validate_says_in_one_line_where_yaml_is_malformed(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("a: [")
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert out.getvalue().startswith(f"{path}: cannot read: malformed YAML at line 1, column 5: ")
+    assert out.getvalue().count("\n") == 1
+
+
+def test_validate_reads_multi_document_yaml_from_standard_input():
+    bad = doc_appimage()
+    bad["metadata"]["name"] = "Bad"
+    result = run("validate", "-", input=yaml.safe_dump_all([doc_appimage(), bad]))
+    assert result.returncode == 1
+    assert "-[0] appimage-template: valid" in result.stdout
+    assert "-[1] Bad: error: metadata.name" in result.stdout
 
 
 def test_validate_command_exit_code(tmp_path):

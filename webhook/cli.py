@@ -16,13 +16,26 @@ import os
 import pathlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import uvloop
 import yaml
 
-from webhook import crd, defaulting, logs, model, podspec, schemagen, settings, tls, validation
+from webhook import (
+    api,
+    bodies,
+    crd,
+    defaulting,
+    errors,
+    logs,
+    model,
+    podspec,
+    schemagen,
+    settings,
+    tls,
+    validation,
+)
 from webhook import server as server_
 
 ENV_PREFIX = "APPIMAGE_"
@@ -151,20 +164,84 @@ async def _serve(config: settings.Settings) -> None:
         await service.stop()
 
 
-def _documents(path: str) -> Iterator[Any]:
-    text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text()
-    yield from yaml.safe_load_all(text)
+def _documents(path: str) -> list[Any]:
+    """The documents of a file: ``.json`` read as one strict JSON document (tabs and
+    all), anything else as YAML (multi-document); ``-`` is standard input, read as JSON
+    when it parses as JSON. ``ValueError`` or ``OSError`` saying why it cannot be read."""
+    raw = sys.stdin.buffer.read() if path == "-" else pathlib.Path(path).read_bytes()
+    if path.endswith(".json"):
+        return [bodies.parse(raw, strict=True)]
+    if path == "-":
+        with contextlib.suppress(bodies.Unreadable):
+            return [bodies.parse(raw, strict=True)]
+    try:
+        return list(yaml.safe_load_all(raw))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"malformed YAML{where}: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"malformed YAML: {e}") from None
+
+
+# A REST body (no apiVersion or kind) by the first of these keys it has: the request it
+# is checked as, and what the output calls it. A body with deploy templates is checked as
+# the whole AppImage it describes, as create does; update merges it with the stored one.
+_REST_BODIES = (
+    (("deploy_templates", "deployTemplates"), "CreateAppImageRequest", "create/update"),
+    (("image",), "UpdateAppImageRequest", "update"),
+    (("names",), "BatchQueryAppImageRequest", "batch_query"),
+    (("name",), "QueryAppImageRequest", "query/delete"),
+    (("page_size", "pageSize", "page_token", "pageToken"), "ListAppImageRequest", "list"),
+)
+
+
+def _rest_request(doc: Any) -> tuple[str, str] | None:
+    """(request definition, its name for the output) of a REST body, or None for
+    anything else (a manifest, another kind of document)."""
+    if not isinstance(doc, dict) or "apiVersion" in doc or "kind" in doc:
+        return None
+    for keys, definition, called in _REST_BODIES:
+        if any(k in doc for k in keys):
+            return definition, called
+    return None
+
+
+def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
+                ) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a REST body, both as "path: message" in its spelling: the
+    REST schema, and for a whole AppImage the rules create applies."""
+    request, problems = api.check(definition, doc)
+    try:
+        if definition == "CreateAppImageRequest":
+            return [], api.admit(model.to_cr(request), checker, problems)[1]
+        if problems:
+            raise errors.Invalid(api.field_errors(problems))
+        if isinstance(request.get("name"), str):
+            api.check_name(request["name"], "name")
+    except errors.Invalid as e:
+        return [str(error) for error in e.errors], []
+    return [], []
+
+
+def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
+    defaulted, defaulting_warnings = defaulting.default(doc)
+    report = validation.validate(defaulted, checker)
+    return ([f"{model.format_path(p)}: {m}" for p, m in report.errors],
+            [f"{model.format_path(p)}: {m}" for p, m in (*defaulting_warnings, *report.warnings)])
 
 
 def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
-    """Check AppImage manifests as the webhooks would (default, then validate):
-    every error and warning with its path; 1 if any document is invalid."""
+    """Check AppImage manifests as the webhooks would (default, then validate), and
+    REST create/update bodies as the API would: every error and warning with its file,
+    document index and field path; 1 if any document is invalid or a file unreadable."""
     checker = podspec.checker()
     invalid = 0
     for path in paths:
         try:
-            documents = list(_documents(path))
-        except (OSError, yaml.YAMLError) as e:
+            documents = _documents(path)
+        except (OSError, ValueError) as e:
             print(f"{path}: cannot read: {e}", file=out)
             invalid += 1
             continue
@@ -172,18 +249,24 @@ def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
             if doc is None:
                 continue
             where = f"{path}[{index}]"
-            if not isinstance(doc, dict) or doc.get("kind") != model.KIND:
+            rest_request = _rest_request(doc)
+            if rest_request is not None:
+                definition, called = rest_request
+                name = f"{where} {doc.get('name', '')!s} ({called} request body)".replace("  ", " ")
+                found, warnings = _check_rest(definition, doc, checker)
+            elif isinstance(doc, dict) and doc.get("kind") == model.KIND:
+                name = f"{where} {doc.get('metadata', {}).get('name', '')!s}".rstrip()
+                found, warnings = _check_manifest(doc, checker)
+            else:
                 kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-                print(f"{where}: skipped ({kind}, not an {model.KIND})", file=out)
+                print(f"{where}: skipped ({kind or 'no kind'}: neither an {model.KIND} manifest "
+                      "nor an AppImage REST request body)", file=out)
                 continue
-            defaulted, defaulting_warnings = defaulting.default(doc)
-            report = validation.validate(defaulted, checker)
-            name = f"{where} {doc.get('metadata', {}).get('name', '')!s}".rstrip()
-            for path_, message in (*defaulting_warnings, *report.warnings):
-                print(f"{name}: warning: {model.format_path(path_)}: {message}", file=out)
-            for path_, message in report.errors:
-                print(f"{name}: error: {model.format_path(path_)}: {message}", file=out)
-            if report.errors:
+            for warning in warnings:
+                print(f"{name}: warning: {warning}", file=out)
+            for error in found:
+                print(f"{name}: error: {error}", file=out)
+            if found:
                 invalid += 1
             else:
                 print(f"{name}: valid", file=out)
@@ -199,8 +282,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen.add_argument("--dns", action="append", default=[], help="DNS name for the server (repeat)")
     gen.add_argument("--ip", action="append", default=[], help="IP address for the server (repeat)")
     gen.add_argument("--force", action="store_true", help="replace existing files")
-    check = sub.add_parser("validate", help="validate AppImage manifests (YAML/JSON, multi-doc)")
-    check.add_argument("files", nargs="+", help="manifest files, - for standard input")
+    check = sub.add_parser("validate", help="validate AppImage manifests or REST request bodies "
+                           "(.json as JSON, else YAML, multi-doc)")
+    check.add_argument("files", nargs="+", help="files, - for standard input")
     schema = sub.add_parser("schema", help="print the JSON Schema, or the CRD manifest")
     schema.add_argument("--crd", action="store_true", help="print the CustomResourceDefinition")
     schema.add_argument("--rest", action="store_true", help="print the REST request/answer schema")
