@@ -129,7 +129,7 @@ class ServerProcess:
 
     @property
     def cert_paths(self) -> tls.CertPaths:
-        return tls.CertPaths.in_dir(self.cert_dir)
+        return tls.CertPaths.found_in(self.cert_dir)
 
     def client_context(self, *, with_cert: bool = True) -> ssl.SSLContext:
         """A client context trusting the server's CA, with its client certificate."""

@@ -157,6 +157,26 @@ def test_gen_certs_refuses_to_overwrite_without_force(tmp_path):
     assert run("gen-certs", "--out", str(tmp_path), "--force").returncode == 0
 
 
+def test_gen_certs_kuscia_writes_the_layout_the_api_documents_curls_read(tmp_path):
+    result = run("gen-certs", "--kuscia", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "ca.crt", "ca.key", "kusciaapi-server.crt", "kusciaapi-server.key", "token"}
+    assert (tmp_path / "token").stat().st_mode & 0o777 == 0o600
+    assert len((tmp_path / "token").read_text().strip()) >= 32
+
+
+def test_gen_certs_kuscia_server_certificate_also_identifies_a_client_on_localhost(tmp_path):
+    assert run("gen-certs", "--kuscia", "--out", str(tmp_path)).returncode == 0
+    cert = x509.load_pem_x509_certificate((tmp_path / "kusciaapi-server.crt").read_bytes())
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(usages) == {x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                           x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH}
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
+
+
 def parse_serve(argv):
     parser = argparse.ArgumentParser()
     cli._serve_parser(parser.add_subparsers(dest="command"))

@@ -21,6 +21,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -216,14 +217,13 @@ def wait_for(condition: Any, what: str, deadline: float = DEADLINE) -> Any:
 
 @pytest.fixture(scope="module")
 def ctr_certs_root(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """The directory the API document's curls read as ${CTR_CERTS_ROOT}: ``token``,
-    ``kusciaapi-server.crt``/``.key`` (our client certificate) and ``ca.crt``; the
-    server's own files (generated with ``tls.write_cert_set``) sit in ``server/``."""
+    """The directory the API document's curls read as ${CTR_CERTS_ROOT}, made by
+    ``gen-certs --kuscia`` (``ca.crt``, ``kusciaapi-server.crt``/``.key``, ``token``),
+    with the tests' known token written over the generated one."""
     root = tmp_path_factory.mktemp("ctr-certs")
-    paths = tls.write_cert_set(root / "server", ["localhost"], ["127.0.0.1", "::1"])
-    shutil.copyfile(paths.ca, root / "ca.crt")
-    shutil.copyfile(paths.client_cert, root / "kusciaapi-server.crt")
-    shutil.copyfile(paths.client_key, root / "kusciaapi-server.key")
+    made = subprocess.run([sys.executable, "-m", "webhook", "gen-certs", "--kuscia", "--out",
+                           str(root)], capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
     (root / "token").write_text(TOKEN + "\n")
     return root
 
@@ -231,9 +231,10 @@ def ctr_certs_root(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def mtls_server(tmp_path_factory: pytest.TempPathFactory,
                 ctr_certs_root: pathlib.Path) -> Iterator[serverproc.ServerProcess]:
-    """The default mode (mtls) with a token: the Kuscia API as the document uses it."""
+    """The default mode (mtls) with a token, serving from ${CTR_CERTS_ROOT}: the Kuscia
+    API as the document uses it."""
     work = tmp_path_factory.mktemp("mtls")
-    with serverproc.ServerProcess(work, cert_dir=ctr_certs_root / "server",
+    with serverproc.ServerProcess(work, cert_dir=ctr_certs_root,
                                   token_file=ctr_certs_root / "token") as server:
         yield server
 

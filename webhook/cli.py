@@ -133,10 +133,10 @@ def first_request(service: server_.Service) -> str:
     rest = service.listeners["rest"]
     parts = ["curl"]
     if rest.scheme == "https":
-        certs = s.cert_dir.resolve()  # absolute: the curl works from any directory
-        parts += ["--cacert", str(certs / "ca.crt")]
+        certs = tls.CertPaths.found_in(s.cert_dir.resolve())  # the curl works from any directory
+        parts += ["--cacert", str(certs.ca)]
         if s.tls_mode == "mtls":
-            parts += ["--cert", str(certs / "client.crt"), "--key", str(certs / "client.key")]
+            parts += ["--cert", str(certs.client_cert), "--key", str(certs.client_key)]
     if s.token_file:
         parts += ["-H", f'"Token: $(cat {s.token_file.resolve()})"']
     parts += ["-H", "'Content-Type: application/json'", "-X", "POST",
@@ -282,6 +282,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen.add_argument("--dns", action="append", default=[], help="DNS name for the server (repeat)")
     gen.add_argument("--ip", action="append", default=[], help="IP address for the server (repeat)")
     gen.add_argument("--force", action="store_true", help="replace existing files")
+    gen.add_argument("--kuscia", action="store_true",
+                     help="Kuscia's layout, as the API document's curls read ${CTR_CERTS_ROOT}: "
+                          "ca.crt, ca.key, kusciaapi-server.crt/.key (serving and client "
+                          "certificate in one) and a random token; serve --cert-dir DIR uses it")
     check = sub.add_parser("validate", help="validate AppImage manifests or REST request bodies "
                            "(.json as JSON, else YAML, multi-doc)")
     check.add_argument("files", nargs="+", help="files, - for standard input")
@@ -301,8 +305,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "gen-certs":
             dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
             ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
-            paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-            print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+            if args.kuscia:
+                paths = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {paths.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
+                      f"{tls.KUSCIA_SERVER_KEY} {tls.KUSCIA_TOKEN}")
+            else:
+                paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
         elif args.command == "validate":
             sys.exit(validate_files(args.files))
         elif args.crd:
