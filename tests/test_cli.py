@@ -79,6 +79,14 @@ def test_validate_reads_a_tab_indented_json_rest_body_as_json():
     assert "doc_create.json[0] appimage-template (create/update request body): valid" in out.getvalue()
 
 
+def test_the_examples_hold_a_valid_body_for_every_rest_operation():
+    out = io.StringIO()
+    assert cli.validate_files(sorted(str(p) for p in EXAMPLES.glob("*.json")), out) == 0
+    lines = [line for line in out.getvalue().splitlines() if line.endswith(": valid")]
+    kinds = {line.rpartition("(")[2].removesuffix(" request body): valid") for line in lines}
+    assert kinds == {"create/update", "query/delete", "batch_query", "list"}
+
+
 def test_validate_names_rest_fields_in_the_rest_spelling(tmp_path):
     body = json.loads((EXAMPLES / "doc_create.json").read_text())
     body["deploy_templates"][0]["containers"][0]["ports"][0]["scope"] = "World"
