@@ -191,6 +191,15 @@ def parse_serve(argv):
     return cli.settings_from(parser.parse_args(["serve", *argv]))
 
 
+def test_serve_help_shows_each_default():
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines anywhere
+    for default in ("0.0.0.0:8082", "0.0.0.0:9443", "0.0.0.0:8080", "mtls", "certs",
+                    "sqlite:///./appimage.db", "none, no token check", "newest bundled"):
+        assert f"(default: {default})" in text
+
+
 def test_serve_defaults_match_the_spec():
     config = parse_serve([])
     assert (str(config.rest_addr), str(config.webhook_addr), str(config.probe_addr)) == (

@@ -49,20 +49,25 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("serve", help="run the REST API, the admission webhook and probes")
     d = settings.Settings()
 
-    def add(flag: str, default: Any, help_: str, **kw: Any) -> None:
+    def add(flag: str, default: Any, help_: str, *, unset: str = "none", **kw: Any) -> None:
+        # The default shown is the one in effect: the variable's value when it is set.
         env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-        p.add_argument(flag, default=_env_default(flag, default), help=f"{help_} [${env}]", **kw)
+        value = _env_default(flag, default)
+        shown = str(value or unset).replace("%", "%%")  # argparse %-formats help
+        p.add_argument(flag, default=value, help=f"{help_} (default: {shown}) [${env}]", **kw)
 
     add("--rest-addr", str(d.rest_addr), "REST API address")
     add("--webhook-addr", str(d.webhook_addr), "admission webhook address")
     add("--probe-addr", str(d.probe_addr), "/healthz, /readyz and /metrics address (plain HTTP)")
     add("--tls-mode", d.tls_mode, "REST TLS; notls also makes the webhook plain HTTP",
         choices=settings.TLS_MODES)
-    add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key (a dev set is made if empty)")
-    add("--token-file", None, "file with the token REST callers send as the Token header")
+    add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key, or gen-certs --kuscia's "
+        "layout (a dev set is made if empty)")
+    add("--token-file", None, "file with the token REST callers send as the Token header",
+        unset="none, no token check")
     add("--store", d.store, "sqlite:///PATH or kubernetes")
     add("--kubernetes-version", d.kubernetes_version,
-        f"PodSpec schema version ({', '.join(podspec.versions()[-3:])}…; default newest)")
+        f"PodSpec schema version ({', '.join(podspec.versions()[-3:])}…)", unset="newest bundled")
     add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
     add("--request-timeout", str(d.request_timeout), "seconds one request may take")
     add("--idle-timeout", str(d.idle_timeout),
@@ -75,15 +80,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "seconds to keep serving after SIGTERM while /readyz fails")
     add("--cert-reload-interval", str(d.cert_reload_interval),
         "seconds between checks of the certificate files")
-    add("--client-ca-file", None, "CA certificates REST client certificates must chain to "
-        "(mtls; default ca.crt of --cert-dir)")
+    add("--client-ca-file", None, "CA certificates REST client certificates must chain to (mtls)",
+        unset="ca.crt of --cert-dir")
     add("--cert-secret", d.cert_secret, "NAMESPACE/NAME: self-managed certificates kept in this "
         "Secret, renewed, and written into --cert-dir")
     add("--webhook-config-name", d.webhook_config_name,
         "Mutating- and ValidatingWebhookConfiguration to publish the self-managed CA to")
     p.add_argument("--cert-dns-name", action="append", default=None,
                    help="name of the self-managed serving certificate (repeat, or comma-separated)"
-                        f" [${ENV_PREFIX}CERT_DNS_NAME]")
+                        f" (default: none) [${ENV_PREFIX}CERT_DNS_NAME]")
     add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
 
 
