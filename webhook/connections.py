@@ -248,12 +248,13 @@ class Site(web.BaseSite):
             try:
                 conn, peer = await loop.sock_accept(self.sock)
             except OSError as e:
-                if e.errno not in _ACCEPT_EXHAUSTED:
-                    raise
-                log.warning("cannot accept connections: %s", e.strerror,
-                            extra={"listener": self.limit.name})
-                await asyncio.sleep(ACCEPT_RETRY_DELAY)
-                continue
+                if self.sock.fileno() == -1:
+                    return  # the listener was closed
+                if e.errno in _ACCEPT_EXHAUSTED:
+                    log.warning("cannot accept connections: %s", e.strerror,
+                                extra={"listener": self.limit.name})
+                    await asyncio.sleep(ACCEPT_RETRY_DELAY)
+                continue  # else one client's failure (it left before accept): the next
             task = asyncio.create_task(self._open(conn, peer))
             self.opening.add(task)
             task.add_done_callback(self.opening.discard)
