@@ -20,7 +20,7 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import abc, http, streams, web, web_protocol
+from aiohttp import abc, http, streams, web
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
@@ -63,7 +63,7 @@ class Routes:
         limit = self.body_limit
 
         def request(message: http.RawRequestMessage, payload: streams.StreamReader,
-                    protocol: web_protocol.RequestHandler, writer: abc.AbstractStreamWriter,
+                    protocol: web.RequestHandler, writer: abc.AbstractStreamWriter,
                     task: asyncio.Task[None]) -> web.BaseRequest:
             return web.BaseRequest(message, payload, protocol, writer, task, loop,
                                    client_max_size=limit)
