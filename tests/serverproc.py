@@ -12,7 +12,8 @@ Usage, as a context manager or from a fixture::
         server.printed["rest"]  # https://localhost:PORT, as serve printed it
 
 ``stop`` sends SIGTERM, waits, and falls back to SIGKILL; a process is never left
-behind, also when the test or the start fails.
+behind, also when the test or the start fails. ``run`` is for a start meant to fail:
+the process runs to its exit, its output captured.
 """
 
 from __future__ import annotations
@@ -128,7 +129,7 @@ class ServerProcess:
 
     @property
     def cert_paths(self) -> tls.CertPaths:
-        return tls.CertPaths.in_dir(self.cert_dir)
+        return tls.CertPaths.found_in(self.cert_dir)
 
     def client_context(self, *, with_cert: bool = True) -> ssl.SSLContext:
         """A client context trusting the server's CA, with its client certificate."""
@@ -160,17 +161,32 @@ class ServerProcess:
 
     # --- lifecycle ---------------------------------------------------------------
 
-    def start(self) -> ServerProcess:
-        if self._process is not None:
-            raise ServerError("the server was already started")
-        self.work_dir.mkdir(parents=True, exist_ok=True)
+    @staticmethod
+    def _env() -> dict[str, str]:
         # The flags say everything; APPIMAGE_* variables of whoever runs the tests must
         # not change what is started.
         env = {k: v for k, v in os.environ.items() if not k.startswith("APPIMAGE_")}
         env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    def run(self, timeout: float = START_TIMEOUT) -> subprocess.CompletedProcess[str]:
+        """Run ``serve`` in the work directory until it exits (a start meant to fail);
+        ``ServerError`` if it is still running after ``timeout``."""
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            return subprocess.run(self.argv, cwd=self.work_dir, env=self._env(),
+                                  stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                  timeout=timeout, check=False)
+        except subprocess.TimeoutExpired:
+            raise ServerError(f"still running {timeout:g} s later: {' '.join(self.argv)}") from None
+
+    def start(self) -> ServerProcess:
+        if self._process is not None:
+            raise ServerError("the server was already started")
+        self.work_dir.mkdir(parents=True, exist_ok=True)
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self._process = subprocess.Popen(
-                self.argv, cwd=self.work_dir, env=env,
+                self.argv, cwd=self.work_dir, env=self._env(),
                 stdin=subprocess.DEVNULL, stdout=out, stderr=err,
             )
         atexit.register(self.kill)

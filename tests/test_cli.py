@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.conftest import doc_appimage
+from tests.conftest import EXAMPLES, doc_appimage
 from webhook import cli, settings
 
 
@@ -73,6 +73,57 @@ def test_validate_reports_an_unreadable_file(tmp_path):
     assert "missing.yaml: cannot read" in out.getvalue()
 
 
+def test_validate_reads_a_tab_indented_json_rest_body_as_json():
+    out = io.StringIO()
+    assert cli.validate_files([str(EXAMPLES / "doc_create.json")], out) == 0
+    assert "doc_create.json[0] appimage-template (create/update request body): valid" in out.getvalue()
+
+
+def test_the_examples_hold_a_valid_body_for_every_rest_operation():
+    out = io.StringIO()
+    assert cli.validate_files(sorted(str(p) for p in EXAMPLES.glob("*.json")), out) == 0
+    lines = [line for line in out.getvalue().splitlines() if line.endswith(": valid")]
+    kinds = {line.rpartition("(")[2].removesuffix(" request body): valid") for line in lines}
+    assert kinds == {"create/update", "query/delete", "batch_query", "list"}
+
+
+def test_validate_names_rest_fields_in_the_rest_spelling(tmp_path):
+    body = json.loads((EXAMPLES / "doc_create.json").read_text())
+    body["deploy_templates"][0]["containers"][0]["ports"][0]["scope"] = "World"
+    path = tmp_path / "create.json"
+    path.write_text(json.dumps(body))
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert (f"{path}[0] appimage-template (create/update request body): error: "
+            "deploy_templates[0].containers[0].ports[0].scope") in out.getvalue()
+
+
+def test_validate_refuses_a_json_file_naming_a_key_twice(tmp_path):
+    path = tmp_path / "twice.json"
+    path.write_text('{"name": "a", "name": "b"}')
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert out.getvalue() == f'{path}: cannot read: key "name" given twice in one object\n'
+
+
+def test_validate_says_in_one_line_where_yaml_is_malformed(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("a: [")
+    out = io.StringIO()
+    assert cli.validate_files([str(path)], out) == 1
+    assert out.getvalue().startswith(f"{path}: cannot read: malformed YAML at line 1, column 5: ")
+    assert out.getvalue().count("\n") == 1
+
+
+def test_validate_reads_multi_document_yaml_from_standard_input():
+    bad = doc_appimage()
+    bad["metadata"]["name"] = "Bad"
+    result = run("validate", "-", input=yaml.safe_dump_all([doc_appimage(), bad]))
+    assert result.returncode == 1
+    assert "-[0] appimage-template: valid" in result.stdout
+    assert "-[1] Bad: error: metadata.name" in result.stdout
+
+
 def test_validate_command_exit_code(tmp_path):
     bad = doc_appimage()
     bad["metadata"]["name"] = "Bad"
@@ -114,10 +165,39 @@ def test_gen_certs_refuses_to_overwrite_without_force(tmp_path):
     assert run("gen-certs", "--out", str(tmp_path), "--force").returncode == 0
 
 
+def test_gen_certs_kuscia_writes_the_layout_the_api_documents_curls_read(tmp_path):
+    result = run("gen-certs", "--kuscia", "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert {p.name for p in tmp_path.iterdir()} == {
+        "ca.crt", "ca.key", "kusciaapi-server.crt", "kusciaapi-server.key", "token"}
+    assert (tmp_path / "token").stat().st_mode & 0o777 == 0o600
+    assert len((tmp_path / "token").read_text().strip()) >= 32
+
+
+def test_gen_certs_kuscia_server_certificate_also_identifies_a_client_on_localhost(tmp_path):
+    assert run("gen-certs", "--kuscia", "--out", str(tmp_path)).returncode == 0
+    cert = x509.load_pem_x509_certificate((tmp_path / "kusciaapi-server.crt").read_bytes())
+    usages = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    assert set(usages) == {x509.oid.ExtendedKeyUsageOID.SERVER_AUTH,
+                           x509.oid.ExtendedKeyUsageOID.CLIENT_AUTH}
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == ["localhost"]
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["127.0.0.1", "::1"]
+
+
 def parse_serve(argv):
     parser = argparse.ArgumentParser()
     cli._serve_parser(parser.add_subparsers(dest="command"))
     return cli.settings_from(parser.parse_args(["serve", *argv]))
+
+
+def test_serve_help_shows_each_default():
+    result = run("serve", "--help")
+    assert result.returncode == 0
+    text = " ".join(result.stdout.split())  # argparse wraps lines anywhere
+    for default in ("0.0.0.0:8082", "0.0.0.0:9443", "0.0.0.0:8080", "mtls", "certs",
+                    "sqlite:///./appimage.db", "none, no token check", "newest bundled"):
+        assert f"(default: {default})" in text
 
 
 def test_serve_defaults_match_the_spec():

@@ -8,10 +8,12 @@ token and sends the document's examples (``tests/cdp.py`` says why DevTools).
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import pathlib
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from typing import Any
@@ -139,6 +141,18 @@ def test_docs_page_is_served_without_the_token_under_a_strict_policy(
         assert http_get(server.rest_url + asset)[0] == 200
     assert b"http://" not in body  # nothing from elsewhere
     assert b"https://" not in body
+
+
+def test_docs_with_a_trailing_slash_redirects_permanently_to_docs(
+        server: serverproc.ServerProcess) -> None:
+    url = urllib.parse.urlsplit(server.rest_url)
+    conn = http.client.HTTPConnection(url.hostname or "", url.port, timeout=10)
+    try:
+        conn.request("GET", "/docs/")
+        response = conn.getresponse()
+        assert (response.status, response.headers["Location"]) == (308, "/docs")
+    finally:
+        conn.close()
 
 
 def test_the_api_still_needs_the_token(server: serverproc.ServerProcess) -> None:

@@ -21,6 +21,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -216,14 +217,13 @@ def wait_for(condition: Any, what: str, deadline: float = DEADLINE) -> Any:
 
 @pytest.fixture(scope="module")
 def ctr_certs_root(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    """The directory the API document's curls read as ${CTR_CERTS_ROOT}: ``token``,
-    ``kusciaapi-server.crt``/``.key`` (our client certificate) and ``ca.crt``; the
-    server's own files (generated with ``tls.write_cert_set``) sit in ``server/``."""
+    """The directory the API document's curls read as ${CTR_CERTS_ROOT}, made by
+    ``gen-certs --kuscia`` (``ca.crt``, ``kusciaapi-server.crt``/``.key``, ``token``),
+    with the tests' known token written over the generated one."""
     root = tmp_path_factory.mktemp("ctr-certs")
-    paths = tls.write_cert_set(root / "server", ["localhost"], ["127.0.0.1", "::1"])
-    shutil.copyfile(paths.ca, root / "ca.crt")
-    shutil.copyfile(paths.client_cert, root / "kusciaapi-server.crt")
-    shutil.copyfile(paths.client_key, root / "kusciaapi-server.key")
+    made = subprocess.run([sys.executable, "-m", "webhook", "gen-certs", "--kuscia", "--out",
+                           str(root)], capture_output=True, text=True, timeout=60, check=False)
+    assert made.returncode == 0, made.stderr
     (root / "token").write_text(TOKEN + "\n")
     return root
 
@@ -231,9 +231,10 @@ def ctr_certs_root(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 @pytest.fixture(scope="module")
 def mtls_server(tmp_path_factory: pytest.TempPathFactory,
                 ctr_certs_root: pathlib.Path) -> Iterator[serverproc.ServerProcess]:
-    """The default mode (mtls) with a token: the Kuscia API as the document uses it."""
+    """The default mode (mtls) with a token, serving from ${CTR_CERTS_ROOT}: the Kuscia
+    API as the document uses it."""
     work = tmp_path_factory.mktemp("mtls")
-    with serverproc.ServerProcess(work, cert_dir=ctr_certs_root / "server",
+    with serverproc.ServerProcess(work, cert_dir=ctr_certs_root,
                                   token_file=ctr_certs_root / "token") as server:
         yield server
 
@@ -345,6 +346,46 @@ def test_mtls_refuses_a_client_certificate_from_another_ca(
     assert tls_refusal(mtls_server.rest_url, ctx) in refusals
 
 
+@pytest.mark.parametrize("listener", ["rest", "webhook"])
+def test_plain_http_on_a_tls_port_gets_400_saying_the_port_speaks_https(
+        mtls_server: serverproc.ServerProcess, listener: str) -> None:
+    url = mtls_server.printed[listener].replace("https://", "http://")
+    result = curl("-sS", "-i", "-X", "POST", "-d", "{}", url + "/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("HTTP/1.1 400 Bad Request")
+    assert result.stdout.endswith("this port speaks HTTPS.\n")
+
+
+def refusal_logs(server: serverproc.ServerProcess, port: int) -> list[str]:
+    """The server's log lines about refusing a TLS client from local ``port``."""
+    return [line for line in server.stderr().splitlines()
+            if "TLS handshake refused" in line and f'"127.0.0.1:{port}"' in line]
+
+
+@pytest.mark.parametrize(("client_cert", "reason"), [
+    pytest.param(False, "client certificate required, none sent", id="no-certificate"),
+    pytest.param(True, "client certificate refused: unable to get local issuer certificate",
+                 id="another-ca"),
+])
+def test_a_refused_client_certificate_is_logged_once_with_the_peer_and_reason(
+        mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path, client_cert: bool,
+        reason: str) -> None:
+    if client_cert:
+        other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
+        ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+    else:
+        ctx = mtls_server.client_context(with_cert=False)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the refusal ends the client's handshake
+    with socket.create_connection(host_port(mtls_server.rest_url), timeout=DEADLINE) as raw:
+        port = raw.getsockname()[1]
+        with pytest.raises(ssl.SSLError):
+            ctx.wrap_socket(raw, server_hostname="localhost")
+    [line] = wait_for(lambda: refusal_logs(mtls_server, port), "the refusal in the log")
+    logged = json.loads(line)
+    assert (logged["level"], logged["listener"]) == ("info", "rest")
+    assert logged["message"] == f"TLS handshake refused: {reason}"
+
+
 def test_mtls_accepts_the_client_certificate_of_its_ca(
         mtls_server: serverproc.ServerProcess) -> None:
     received = tls_exchange(mtls_server.rest_url, mtls_server.client_context())
@@ -371,6 +412,32 @@ def test_notls_serves_plain_http_on_rest_and_webhook(
     assert answer.status == 200
     assert answer.body["response"]["uid"] == "uid-notls"
     assert answer.body["response"]["allowed"] is True
+
+
+# --- what the server says about itself ------------------------------------------------
+
+
+def _server_header(server: serverproc.ServerProcess, listener: str) -> str | None:
+    if listener == "probe":
+        with urllib.request.urlopen(server.probe_url + "/healthz", timeout=DEADLINE) as r:
+            return str(r.headers["Server"])
+    if listener == "aiohttp-400":  # an answer aiohttp writes itself, to a malformed request
+        with socket.create_connection(host_port(server.probe_url), timeout=DEADLINE) as conn:
+            conn.sendall(b"NOT HTTP\r\n\r\n")
+            head = conn.recv(65536).decode()
+        assert head.split("\r\n")[0].endswith(" 400 Bad Request"), head
+        server_line = re.search(r"^Server: (.*)\r$", head, re.MULTILINE)
+        return server_line[1] if server_line else None
+    url = server.rest_url if listener == "rest" else server.webhook_url
+    path = API + "list" if listener == "rest" else "/mutate"
+    body = {} if listener == "rest" else admission_review("u-server")
+    return post(url, path, body, ctx=server.client_context()).headers["Server"]
+
+
+@pytest.mark.parametrize("listener", ["probe", "rest", "webhook", "aiohttp-400"])
+def test_no_answer_names_the_server_software_version(
+        mtls_server: serverproc.ServerProcess, listener: str) -> None:
+    assert _server_header(mtls_server, listener) == "appimage-webhook"
 
 
 # --- token -------------------------------------------------------------------------

@@ -45,7 +45,7 @@ class Outcome:
     warnings: Sequence[str] = field(default_factory=tuple)
 
 
-def _field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
+def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
     ordered = sorted(problems, key=lambda p: model.format_path(p[0]))
     return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
 
@@ -65,11 +65,12 @@ def parse(definition: str, body: Any) -> dict[str, Any]:
     """A request body in snake_case; ``errors.Invalid`` lists every schema problem."""
     normalized, problems = check(definition, body)
     if problems:
-        raise errors.Invalid(_field_errors(problems))
+        raise errors.Invalid(field_errors(problems))
     return normalized
 
 
-def _check_name(name: str, where: str) -> None:
+def check_name(name: str, where: str) -> None:
+    """``errors.Invalid`` at ``where`` unless ``name`` is a DNS label (RFC 1123)."""
     reason = "must not be empty" if not name else formats.dns_label(name)
     if reason:
         raise errors.Invalid([errors.FieldError(where, reason)])
@@ -77,6 +78,24 @@ def _check_name(name: str, where: str) -> None:
 
 def _covered(path: model.Path, known: Sequence[model.Path]) -> bool:
     return any(path[: len(k)] == k for k in known)
+
+
+def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[schemas.Problem] = ()
+          ) -> tuple[dict[str, Any], list[str]]:
+    """The defaulted object and its warnings, or ``errors.Invalid`` naming every bad
+    field in the REST spelling: the same defaulting and validation the admission
+    webhook applies. ``known`` are problems the REST schema found; a field it named is
+    not named again in the custom resource's words."""
+    defaulted, defaulting_warnings = defaulting.default(obj)
+    report = validation.validate(defaulted, checker)
+    known_paths = [path for path, _ in known]
+    found = [*known, *((rest, m) for p, m in report.errors
+                       if not _covered(rest := model.rest_path(p), known_paths))]
+    if found:
+        raise errors.Invalid(field_errors(found))
+    warnings = [f"{model.format_path(model.rest_path(p))}: {m}"
+                for p, m in (*defaulting_warnings, *report.warnings)]
+    return defaulted, warnings
 
 
 class AppImages:
@@ -90,23 +109,6 @@ class AppImages:
         # each other; the retry loop is left for writers in other processes.
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
-
-    def admit(self, obj: Mapping[str, Any], known: Sequence[schemas.Problem] = ()
-              ) -> tuple[dict[str, Any], list[str]]:
-        """The defaulted object and its warnings, or ``errors.Invalid`` naming every
-        bad field: the same defaulting and validation the admission webhook applies.
-        ``known`` are problems the REST schema found; a field it named is not named
-        again in the custom resource's words."""
-        defaulted, defaulting_warnings = defaulting.default(obj)
-        report = validation.validate(defaulted, self.checker)
-        known_paths = [path for path, _ in known]
-        found = [*known, *((rest, m) for p, m in report.errors
-                           if not _covered(rest := model.rest_path(p), known_paths))]
-        if found:
-            raise errors.Invalid(_field_errors(found))
-        warnings = [f"{model.format_path(model.rest_path(p))}: {m}"
-                    for p, m in (*defaulting_warnings, *report.warnings)]
-        return defaulted, warnings
 
     @contextlib.asynccontextmanager
     async def _exclusive(self, name: str) -> AsyncIterator[None]:
@@ -122,7 +124,7 @@ class AppImages:
 
     async def create(self, body: Any) -> Outcome:
         request, problems = check("CreateAppImageRequest", body)
-        obj, warnings = self.admit(model.to_cr(request), problems)
+        obj, warnings = admit(model.to_cr(request), self.checker, problems)
         await self.store.create(obj)
         return Outcome(warnings=warnings)
 
@@ -132,14 +134,14 @@ class AppImages:
         request, problems = check("UpdateAppImageRequest", body)
         name = request.get("name")
         if not isinstance(name, str):
-            raise errors.Invalid(_field_errors(problems))
-        _check_name(name, "name")
+            raise errors.Invalid(field_errors(problems))
+        check_name(name, "name")
         changes = model.spec_from_rest(request)
         async with self._exclusive(name):
             for _ in range(MAX_UPDATE_ATTEMPTS):
                 record = await self.store.get(name)
                 merged = {**record.obj, "spec": {**record.obj.get("spec", {}), **changes}}
-                obj, warnings = self.admit(merged, problems)
+                obj, warnings = admit(merged, self.checker, problems)
                 try:
                     await self.store.replace(obj, record.version)
                 except errors.Conflict:
@@ -151,7 +153,7 @@ class AppImages:
 
     async def delete(self, body: Any) -> Outcome:
         request = parse("DeleteAppImageRequest", body)
-        _check_name(request["name"], "name")
+        check_name(request["name"], "name")
         try:
             await self.store.delete(request["name"])
         except errors.NotFound as e:
@@ -160,7 +162,7 @@ class AppImages:
 
     async def query(self, body: Any) -> Outcome:
         request = parse("QueryAppImageRequest", body)
-        _check_name(request["name"], "name")
+        check_name(request["name"], "name")
         record = await self.store.get(request["name"])
         return Outcome(data=self.rendered.answer(record))
 

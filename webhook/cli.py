@@ -16,13 +16,27 @@ import os
 import pathlib
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import uvloop
 import yaml
 
-from webhook import crd, defaulting, kubetypes, logs, model, podspec, schemagen, settings, tls, validation
+from webhook import (
+    api,
+    bodies,
+    crd,
+    defaulting,
+    errors,
+    kubetypes,
+    logs,
+    model,
+    podspec,
+    schemagen,
+    settings,
+    tls,
+    validation,
+)
 from webhook import server as server_
 
 ENV_PREFIX = "APPIMAGE_"
@@ -36,20 +50,25 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p = sub.add_parser("serve", help="run the REST API, the admission webhook and probes")
     d = settings.Settings()
 
-    def add(flag: str, default: Any, help_: str, **kw: Any) -> None:
+    def add(flag: str, default: Any, help_: str, *, unset: str = "none", **kw: Any) -> None:
+        # The default shown is the one in effect: the variable's value when it is set.
         env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-        p.add_argument(flag, default=_env_default(flag, default), help=f"{help_} [${env}]", **kw)
+        value = _env_default(flag, default)
+        shown = str(value or unset).replace("%", "%%")  # argparse %-formats help
+        p.add_argument(flag, default=value, help=f"{help_} (default: {shown}) [${env}]", **kw)
 
     add("--rest-addr", str(d.rest_addr), "REST API address")
     add("--webhook-addr", str(d.webhook_addr), "admission webhook address")
     add("--probe-addr", str(d.probe_addr), "/healthz, /readyz and /metrics address (plain HTTP)")
     add("--tls-mode", d.tls_mode, "REST TLS; notls also makes the webhook plain HTTP",
         choices=settings.TLS_MODES)
-    add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key (a dev set is made if empty)")
-    add("--token-file", None, "file with the token REST callers send as the Token header")
+    add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key, or gen-certs --kuscia's "
+        "layout (a dev set is made if empty)")
+    add("--token-file", None, "file with the token REST callers send as the Token header",
+        unset="none, no token check")
     add("--store", d.store, "sqlite:///PATH or kubernetes")
     add("--kubernetes-version", d.kubernetes_version,
-        f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…; default newest)")
+        f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…)", unset="newest bundled")
     add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
     add("--request-timeout", str(d.request_timeout), "seconds one request may take")
     add("--idle-timeout", str(d.idle_timeout),
@@ -62,15 +81,15 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "seconds to keep serving after SIGTERM while /readyz fails")
     add("--cert-reload-interval", str(d.cert_reload_interval),
         "seconds between checks of the certificate files")
-    add("--client-ca-file", None, "CA certificates REST client certificates must chain to "
-        "(mtls; default ca.crt of --cert-dir)")
+    add("--client-ca-file", None, "CA certificates REST client certificates must chain to (mtls)",
+        unset="ca.crt of --cert-dir")
     add("--cert-secret", d.cert_secret, "NAMESPACE/NAME: self-managed certificates kept in this "
         "Secret, renewed, and written into --cert-dir")
     add("--webhook-config-name", d.webhook_config_name,
         "Mutating- and ValidatingWebhookConfiguration to publish the self-managed CA to")
     p.add_argument("--cert-dns-name", action="append", default=None,
                    help="name of the self-managed serving certificate (repeat, or comma-separated)"
-                        f" [${ENV_PREFIX}CERT_DNS_NAME]")
+                        f" (default: none) [${ENV_PREFIX}CERT_DNS_NAME]")
     add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
 
 
@@ -120,10 +139,10 @@ def first_request(service: server_.Service) -> str:
     rest = service.listeners["rest"]
     parts = ["curl"]
     if rest.scheme == "https":
-        certs = s.cert_dir.resolve()  # absolute: the curl works from any directory
-        parts += ["--cacert", str(certs / "ca.crt")]
+        certs = tls.CertPaths.found_in(s.cert_dir.resolve())  # the curl works from any directory
+        parts += ["--cacert", str(certs.ca)]
         if s.tls_mode == "mtls":
-            parts += ["--cert", str(certs / "client.crt"), "--key", str(certs / "client.key")]
+            parts += ["--cert", str(certs.client_cert), "--key", str(certs.client_key)]
     if s.token_file:
         parts += ["-H", f'"Token: $(cat {s.token_file.resolve()})"']
     parts += ["-H", "'Content-Type: application/json'", "-X", "POST",
@@ -137,8 +156,8 @@ async def _serve(config: settings.Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    await service.start()  # a failed start has closed what it opened, and raises
     try:
-        await service.start()
         # What start built (modules, compiled schemas) lives as long as the process: frozen
         # out of the collector's sight, a full collection no longer walks it (~12 ms a time;
         # a list page's p99 at one client went from ~24 ms to ~5 ms).
@@ -151,20 +170,84 @@ async def _serve(config: settings.Settings) -> None:
         await service.stop()
 
 
-def _documents(path: str) -> Iterator[Any]:
-    text = sys.stdin.read() if path == "-" else pathlib.Path(path).read_text()
-    yield from yaml.safe_load_all(text)
+def _documents(path: str) -> list[Any]:
+    """The documents of a file: ``.json`` read as one strict JSON document (tabs and
+    all), anything else as YAML (multi-document); ``-`` is standard input, read as JSON
+    when it parses as JSON. ``ValueError`` or ``OSError`` saying why it cannot be read."""
+    raw = sys.stdin.buffer.read() if path == "-" else pathlib.Path(path).read_bytes()
+    if path.endswith(".json"):
+        return [bodies.parse(raw, strict=True)]
+    if path == "-":
+        with contextlib.suppress(bodies.Unreadable):
+            return [bodies.parse(raw, strict=True)]
+    try:
+        return list(yaml.safe_load_all(raw))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ValueError(f"malformed YAML{where}: {e.problem or e.context}") from None
+    except yaml.YAMLError as e:
+        raise ValueError(f"malformed YAML: {e}") from None
+
+
+# A REST body (no apiVersion or kind) by the first of these keys it has: the request it
+# is checked as, and what the output calls it. A body with deploy templates is checked as
+# the whole AppImage it describes, as create does; update merges it with the stored one.
+_REST_BODIES = (
+    (("deploy_templates", "deployTemplates"), "CreateAppImageRequest", "create/update"),
+    (("image",), "UpdateAppImageRequest", "update"),
+    (("names",), "BatchQueryAppImageRequest", "batch_query"),
+    (("name",), "QueryAppImageRequest", "query/delete"),
+    (("page_size", "pageSize", "page_token", "pageToken"), "ListAppImageRequest", "list"),
+)
+
+
+def _rest_request(doc: Any) -> tuple[str, str] | None:
+    """(request definition, its name for the output) of a REST body, or None for
+    anything else (a manifest, another kind of document)."""
+    if not isinstance(doc, dict) or "apiVersion" in doc or "kind" in doc:
+        return None
+    for keys, definition, called in _REST_BODIES:
+        if any(k in doc for k in keys):
+            return definition, called
+    return None
+
+
+def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
+                ) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of a REST body, both as "path: message" in its spelling: the
+    REST schema, and for a whole AppImage the rules create applies."""
+    request, problems = api.check(definition, doc)
+    try:
+        if definition == "CreateAppImageRequest":
+            return [], api.admit(model.to_cr(request), checker, problems)[1]
+        if problems:
+            raise errors.Invalid(api.field_errors(problems))
+        if isinstance(request.get("name"), str):
+            api.check_name(request["name"], "name")
+    except errors.Invalid as e:
+        return [str(error) for error in e.errors], []
+    return [], []
+
+
+def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
+    """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
+    defaulted, defaulting_warnings = defaulting.default(doc)
+    report = validation.validate(defaulted, checker)
+    return ([f"{model.format_path(p)}: {m}" for p, m in report.errors],
+            [f"{model.format_path(p)}: {m}" for p, m in (*defaulting_warnings, *report.warnings)])
 
 
 def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
-    """Check AppImage manifests as the webhooks would (default, then validate):
-    every error and warning with its path; 1 if any document is invalid."""
+    """Check AppImage manifests as the webhooks would (default, then validate), and
+    REST create/update bodies as the API would: every error and warning with its file,
+    document index and field path; 1 if any document is invalid or a file unreadable."""
     checker = podspec.checker()
     invalid = 0
     for path in paths:
         try:
-            documents = list(_documents(path))
-        except (OSError, yaml.YAMLError) as e:
+            documents = _documents(path)
+        except (OSError, ValueError) as e:
             print(f"{path}: cannot read: {e}", file=out)
             invalid += 1
             continue
@@ -172,18 +255,24 @@ def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
             if doc is None:
                 continue
             where = f"{path}[{index}]"
-            if not isinstance(doc, dict) or doc.get("kind") != model.KIND:
+            rest_request = _rest_request(doc)
+            if rest_request is not None:
+                definition, called = rest_request
+                name = f"{where} {doc.get('name', '')!s} ({called} request body)".replace("  ", " ")
+                found, warnings = _check_rest(definition, doc, checker)
+            elif isinstance(doc, dict) and doc.get("kind") == model.KIND:
+                name = f"{where} {doc.get('metadata', {}).get('name', '')!s}".rstrip()
+                found, warnings = _check_manifest(doc, checker)
+            else:
                 kind = doc.get("kind") if isinstance(doc, dict) else type(doc).__name__
-                print(f"{where}: skipped ({kind}, not an {model.KIND})", file=out)
+                print(f"{where}: skipped ({kind or 'no kind'}: neither an {model.KIND} manifest "
+                      "nor an AppImage REST request body)", file=out)
                 continue
-            defaulted, defaulting_warnings = defaulting.default(doc)
-            report = validation.validate(defaulted, checker)
-            name = f"{where} {doc.get('metadata', {}).get('name', '')!s}".rstrip()
-            for path_, message in (*defaulting_warnings, *report.warnings):
-                print(f"{name}: warning: {model.format_path(path_)}: {message}", file=out)
-            for path_, message in report.errors:
-                print(f"{name}: error: {model.format_path(path_)}: {message}", file=out)
-            if report.errors:
+            for warning in warnings:
+                print(f"{name}: warning: {warning}", file=out)
+            for error in found:
+                print(f"{name}: error: {error}", file=out)
+            if found:
                 invalid += 1
             else:
                 print(f"{name}: valid", file=out)
@@ -199,8 +288,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     gen.add_argument("--dns", action="append", default=[], help="DNS name for the server (repeat)")
     gen.add_argument("--ip", action="append", default=[], help="IP address for the server (repeat)")
     gen.add_argument("--force", action="store_true", help="replace existing files")
-    check = sub.add_parser("validate", help="validate AppImage manifests (YAML/JSON, multi-doc)")
-    check.add_argument("files", nargs="+", help="manifest files, - for standard input")
+    gen.add_argument("--kuscia", action="store_true",
+                     help="Kuscia's layout, as the API document's curls read ${CTR_CERTS_ROOT}: "
+                          "ca.crt, ca.key, kusciaapi-server.crt/.key (serving and client "
+                          "certificate in one) and a random token; serve --cert-dir DIR uses it")
+    check = sub.add_parser("validate", help="validate AppImage manifests or REST request bodies "
+                           "(.json as JSON, else YAML, multi-doc)")
+    check.add_argument("files", nargs="+", help="files, - for standard input")
     schema = sub.add_parser("schema", help="print the JSON Schema, or the CRD manifest")
     schema.add_argument("--crd", action="store_true", help="print the CustomResourceDefinition")
     schema.add_argument("--rest", action="store_true", help="print the REST request/answer schema")
@@ -217,8 +311,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.command == "gen-certs":
             dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
             ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
-            paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-            print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+            if args.kuscia:
+                paths = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {paths.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
+                      f"{tls.KUSCIA_SERVER_KEY} {tls.KUSCIA_TOKEN}")
+            else:
+                paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
         elif args.command == "validate":
             sys.exit(validate_files(args.files))
         elif args.crd:

@@ -5,7 +5,8 @@ files in ``webhook/explorer/`` (no CDN, so it works on a machine without interne
 Neither needs the token: they hold nothing secret, and the page sends the token the
 user types with each API request. The listener's TLS and client-certificate check
 still apply. The page runs under a strict Content-Security-Policy: only its own script
-and style, and requests only to this origin.
+and style, and requests only to this origin. ``/docs/`` (a habit of typing, and what
+relative links from the page's folder resolve to) is a permanent redirect to ``/docs``.
 """
 
 from __future__ import annotations
@@ -40,9 +41,16 @@ def _static(body: bytes, content_type: str) -> Callable[[web.BaseRequest], Await
     return handle
 
 
+async def _to_page(_: web.BaseRequest) -> web.Response:
+    # 308, not 301: keeps the method, and browsers cache it like 301.
+    return web.Response(status=308, headers={"Location": "/docs"})
+
+
 def add_routes(routes: routing.Routes) -> None:
-    """Add GET /openapi.json, /docs and the page's script and style to ``routes``."""
+    """Add GET /openapi.json, /docs (and its /docs/ redirect) and the page's script and
+    style to ``routes``."""
     folder = resources.files("webhook").joinpath("explorer")
     for path, (name, content_type) in ASSETS.items():
         routes.add("GET", path, _static(folder.joinpath(name).read_bytes(), content_type))
+    routes.add("GET", "/docs/", _to_page)
     routes.add("GET", "/openapi.json", _static(openapi.document_bytes(), "application/json"))

@@ -9,6 +9,9 @@ service relies on is done here: 404 for an unknown path, 405 with ``Allow`` for 
 one asked with another method, HEAD wherever GET is served, ``Expect: 100-continue``
 (curl sends it before a large body and otherwise waits a second), and the body limit,
 which aiohttp enforces from the request object (``BaseRequest.read`` answers 413).
+
+Every answer, aiohttp's own error answers included, says ``Server: appimage-webhook``
+instead of aiohttp's default, which names the Python and aiohttp versions.
 """
 
 from __future__ import annotations
@@ -17,11 +20,13 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiohttp import abc, http, streams, web, web_protocol
+from aiohttp import abc, http, streams, web
 
 Handler = Callable[[web.BaseRequest], Awaitable[web.StreamResponse]]
 
 DEFAULT_BODY_LIMIT = 1024**2  # aiohttp's own default
+# No version: what runs behind a port is nobody's business but its operator's.
+SERVER = "appimage-webhook"
 
 
 class Routes:
@@ -58,12 +63,35 @@ class Routes:
         limit = self.body_limit
 
         def request(message: http.RawRequestMessage, payload: streams.StreamReader,
-                    protocol: web_protocol.RequestHandler, writer: abc.AbstractStreamWriter,
+                    protocol: web.RequestHandler, writer: abc.AbstractStreamWriter,
                     task: asyncio.Task[None]) -> web.BaseRequest:
             return web.BaseRequest(message, payload, protocol, writer, task, loop,
                                    client_max_size=limit)
 
-        return web.Server(self, request_factory=request, **kwargs)
+        return _Server(self, request_factory=request, **kwargs)
+
+
+class _Handler(web.RequestHandler):
+    """aiohttp's connection handler; every answer, its own error answers included,
+    passes ``finish_response`` before it is prepared."""
+
+    async def finish_response(self, request: web.BaseRequest, resp: web.StreamResponse,
+                              start_time: float | None) -> tuple[web.StreamResponse, bool]:
+        if not resp.prepared:
+            resp.headers["Server"] = SERVER
+        return await super().finish_response(request, resp, start_time)
+
+
+class _Server(web.Server):
+    """``web.Server`` making ``_Handler`` connections with the options it was given."""
+
+    def __init__(self, handler: Handler, **kwargs: Any) -> None:
+        server_keys = ("request_factory", "handler_cancellation", "loop")
+        super().__init__(handler, **kwargs)
+        self.handler_options = {k: v for k, v in kwargs.items() if k not in server_keys}
+
+    def __call__(self) -> web.RequestHandler:
+        return _Handler(self, loop=asyncio.get_running_loop(), **self.handler_options)
 
 
 async def _expect(request: web.BaseRequest) -> web.Response | None:
@@ -71,7 +99,8 @@ async def _expect(request: web.BaseRequest) -> web.Response | None:
     any other expectation is 417."""
     if request.headers["Expect"].lower() != "100-continue":
         return web.Response(status=417, text=f"Expect: {request.headers['Expect']!r} is not supported")
-    if request.version >= http.HttpVersion11:
-        await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        request.writer.output_size = 0  # the answer's own size starts after this line
+    if request.version >= http.HttpVersion11 and request.transport is not None:
+        # Straight to the transport: an interim line, not part of the answer, which
+        # aiohttp's writer would otherwise count as sent (and then refuse an error answer).
+        request.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
     return None

@@ -1,13 +1,16 @@
 """The service: three listeners, their TLS, the store, probes, metrics and lifecycle.
 
 Explicit wiring, no globals: ``Service(settings, store=...)`` owns everything it opens
-and closes it in ``stop``. Listeners: REST (Kuscia API; TLS per ``tls_mode``), webhook
-(TLS without client certificates: the API server sends none) and probes (plain HTTP:
-/healthz, /readyz, /metrics). ``/readyz`` is true only once the store answers and the
-certificates are loaded (with ``cert_secret``, once ``selfcert`` has written them), and
-turns false first when shutdown begins. Shutdown drains:
-readiness off, stop accepting everywhere at once, finish what is in flight (answers
-close their connections), then close connections and the store.
+and closes it in ``stop``; a ``start`` that fails closes what it opened and raises
+``ValueError`` naming the flag at fault. It binds every listener, reads the token and
+checks the certificate directory before it writes anything (a store file, development
+certificates), so a failed start leaves nothing behind. Listeners: REST (Kuscia API;
+TLS per ``tls_mode``), webhook (TLS without client certificates: the API server sends
+none) and probes (plain HTTP: /healthz, /readyz, /metrics). ``/readyz`` is true only
+once the store answers and the certificates are loaded (with ``cert_secret``, once
+``selfcert`` has written them), and turns false first when shutdown begins. Shutdown
+drains: readiness off, stop accepting everywhere at once, finish what is in flight
+(answers close their connections), then close connections and the store.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
+import socket
 import ssl
 from dataclasses import dataclass
 
@@ -24,6 +28,7 @@ from aiohttp import web
 from webhook import (
     api,
     connections,
+    errors,
     instrument,
     kube,
     metrics,
@@ -76,6 +81,8 @@ class Service:
         self._stopping = False  # readiness is off
         self._drain = instrument.Drain()
         self._selfcert: selfcert.Manager | None = None
+        self._sockets: dict[str, socket.socket] = {}
+        self._sites: list[connections.Site] = []
 
     @property
     def store(self) -> base.Store:
@@ -96,7 +103,10 @@ class Service:
         if self._selfcert is not None:  # written by the manager; until then not ready
             paths = tls.CertPaths.in_dir(self.settings.cert_dir)
         else:
-            paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
+            try:
+                paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
+            except (OSError, ValueError) as e:
+                raise ValueError(f"--cert-dir: {e}") from None
         if mode == "mtls" and self.settings.client_ca_file is not None:
             paths = dataclasses.replace(paths, ca=self.settings.client_ca_file)
         reloading = tls.ReloadingContext(paths, mode)
@@ -113,20 +123,46 @@ class Service:
         runner = web.ServerRunner(server, shutdown_timeout=DRAIN_LINGER)
         await runner.setup()
         self._runners[name] = runner
-        site = connections.Site(runner, address.host, address.port, ssl_context=context,
+        site = connections.Site(runner, self._sockets[name], ssl_context=context,
                                 max_connections=s.max_connections,
                                 handshake_timeout=s.handshake_timeout, name=name)
         await site.start()
-        port = runner.addresses[0][1]  # the bound port, also when asked for port 0
-        self.listeners[name] = Listener(name, address.host, port, "https" if context else "http")
+        self._sites.append(site)
+        self.listeners[name] = Listener(name, address.host, site.port,
+                                        "https" if context else "http")
+
+    async def _open_store(self) -> base.Store:
+        url = self.settings.store
+        try:
+            return await open_store(url)
+        except (ValueError, errors.StoreUnavailable) as e:
+            raise ValueError(f"--store: {url}: {e}") from None
 
     async def start(self) -> None:
+        """Bind, check, open and listen; on failure, close what was opened and raise
+        (``ValueError`` naming the flag for what the configuration cannot have)."""
+        try:
+            await self._start()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def _start(self) -> None:
         s = self.settings
+        token = s.token
+        for name, address in (("probe", s.probe_addr), ("rest", s.rest_addr),
+                              ("webhook", s.webhook_addr)):
+            self._sockets[name] = connections.bind(address, f"--{name}-addr")
+        if s.tls_mode != "notls" and not s.cert_secret:
+            try:
+                tls.check_cert_dir(s.cert_dir)
+            except ValueError as e:
+                raise ValueError(f"--cert-dir: {e}") from None
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
-            self._store = await open_store(s.store)
+            self._store = await self._open_store()
         rest_routes = rest.routes(api.AppImages(self._store, checker), metrics_=self.metrics,
-                                  token=s.token, body_limit=s.rest_body_limit,
+                                  token=token, body_limit=s.rest_body_limit,
                                   timeout=s.request_timeout, drain=self._drain)
         webhook_routes = admission_http.routes(checker=checker, metrics_=self.metrics,
                                                body_limit=s.webhook_body_limit,
@@ -196,7 +232,14 @@ class Service:
             for site in list(runner.sites):
                 await site.stop()
         await self._drained(asyncio.get_running_loop().time() + s.shutdown_timeout)
-        for runner in serving:
+        await self._release()
+        log.info("stopped")
+
+    async def _release(self) -> None:
+        """Close connections, tasks, the store, and last the probe listener."""
+        for site in self._sites:
+            await site.close_opening()
+        for runner in (r for name, r in self._runners.items() if name != "probe"):
             await runner.cleanup()
         self._drain.closed = True
         for task in self._tasks:
@@ -210,4 +253,5 @@ class Service:
             await self._store.close()
         if "probe" in self._runners:
             await self._runners["probe"].cleanup()
-        log.info("stopped")
+        for sock in self._sockets.values():  # any a failed start had not handed to a site
+            sock.close()

@@ -137,10 +137,15 @@ class Settings:
 
     @property
     def token(self) -> str | None:
-        """The token, read when asked so a rotated token file is picked up on restart."""
+        """The token, read when asked so a rotated token file is picked up on restart;
+        ``ValueError`` naming the flag when the file cannot be read or is empty."""
         if self.token_file is None:
             return None
-        token = self.token_file.read_text().strip()
+        try:
+            token = self.token_file.read_text().strip()
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) else "not text"
+            raise ValueError(f"--token-file: {self.token_file}: cannot read: {reason}") from None
         if not token:
             raise ValueError(f"--token-file: {self.token_file} is empty")
         return token

@@ -1,8 +1,11 @@
 """TLS for the listeners: certificate generation, server contexts, and reload.
 
 Certificates come from ``gen-certs`` and the dev mode of ``serve`` (a fresh CA with a
-serving and a client certificate); contexts follow the ``TLSMode`` of a listener; and
-``ReloadingContext`` keeps serving the newest good certificate when the files change.
+serving and a client certificate), or in Kuscia's layout from ``gen-certs --kuscia``
+(``kusciaapi-server.crt``, serving and client certificate in one, and a ``token``, as
+the API document's curls read them from ``${CTR_CERTS_ROOT}``); contexts follow the
+``TLSMode`` of a listener; and ``ReloadingContext`` keeps serving the newest good
+certificate when the files change.
 
 Rule: a live ``SSLContext`` is never modified. A reload builds a new context from the
 files and swaps it in only if it loads; a bad rewrite (half-written file, mismatched key)
@@ -20,6 +23,7 @@ import ipaddress
 import logging
 import os
 import pathlib
+import secrets
 import ssl
 import tempfile
 from collections.abc import Sequence
@@ -42,6 +46,9 @@ _ISSUER_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25
 LOCAL_DNS_NAMES = ("localhost",)
 LOCAL_IP_ADDRESSES = ("127.0.0.1", "::1")
 CLIENT_COMMON_NAME = "appimage-webhook-client"
+KUSCIA_SERVER_CERT, KUSCIA_SERVER_KEY = "kusciaapi-server.crt", "kusciaapi-server.key"
+KUSCIA_TOKEN = "token"
+TOKEN_BYTES = 32  # 256 random bits, as URL-safe base64
 # TLS 1.2 suites: forward-secret key exchange and AEAD only (Mozilla's "intermediate"
 # profile, which Go's crypto/tls of the API server and every current client speak);
 # no CBC, no RSA key exchange, no SHA-1 MACs.
@@ -74,6 +81,22 @@ class CertPaths:
             client_key=directory / "client.key",
         )
 
+    @classmethod
+    def kuscia(cls, directory: pathlib.Path) -> CertPaths:
+        """Kuscia's names in ``directory``: ``ca.crt`` and ``kusciaapi-server.crt``/``.key``,
+        which serve and, as the API document's curls present them, identify the client."""
+        cert, key = directory / KUSCIA_SERVER_CERT, directory / KUSCIA_SERVER_KEY
+        return cls(ca=directory / "ca.crt", server_cert=cert, server_key=key,
+                   client_cert=cert, client_key=key)
+
+    @classmethod
+    def found_in(cls, directory: pathlib.Path) -> CertPaths:
+        """The files to serve from ``directory``: Kuscia's layout when it holds
+        ``kusciaapi-server.crt`` and no ``server.crt``, else the standard names."""
+        if (directory / KUSCIA_SERVER_CERT).exists() and not (directory / "server.crt").exists():
+            return cls.kuscia(directory)
+        return cls.in_dir(directory)
+
 
 # --- generation -----------------------------------------------------------------------
 
@@ -91,21 +114,30 @@ def generate_ca(common_name: str = "appimage-webhook-ca", days: int = 3650) -> K
 
 
 def issue_server(
-    ca: KeyAndCert, dns_names: Sequence[str], ip_addresses: Sequence[str], *, days: int = 365
+    ca: KeyAndCert,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    *,
+    days: int = 365,
+    client_auth: bool = False,
 ) -> KeyAndCert:
-    """A serving certificate signed by ``ca`` for the given names (at least one)."""
+    """A serving certificate signed by ``ca`` for the given names (at least one);
+    ``client_auth``: valid as a client certificate too (Kuscia's ``kusciaapi-server``)."""
     sans: list[x509.GeneralName] = [x509.DNSName(n) for n in dict.fromkeys(dns_names)]
     # ip_address() raises ValueError for a malformed address, which is what we want.
     ips = dict.fromkeys(ipaddress.ip_address(a) for a in ip_addresses)
     sans += [x509.IPAddress(ip) for ip in ips]
     if not sans:
         raise ValueError("a serving certificate needs at least one DNS name or IP address")
-    return _issue_leaf(ca, "appimage-webhook", oid.ExtendedKeyUsageOID.SERVER_AUTH, days, sans)
+    usages = [oid.ExtendedKeyUsageOID.SERVER_AUTH]
+    if client_auth:
+        usages.append(oid.ExtendedKeyUsageOID.CLIENT_AUTH)
+    return _issue_leaf(ca, "appimage-webhook", usages, days, sans)
 
 
 def issue_client(ca: KeyAndCert, common_name: str, *, days: int = 365) -> KeyAndCert:
     """A client certificate signed by ``ca``, identified by ``common_name``."""
-    return _issue_leaf(ca, common_name, oid.ExtendedKeyUsageOID.CLIENT_AUTH, days, [])
+    return _issue_leaf(ca, common_name, [oid.ExtendedKeyUsageOID.CLIENT_AUTH], days, [])
 
 
 def write_cert_set(
@@ -136,20 +168,47 @@ def write_cert_set(
     return paths
 
 
-def ensure_dev_certs(
-    cert_dir: pathlib.Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
+def write_kuscia_set(
+    out_dir: pathlib.Path,
+    dns_names: Sequence[str],
+    ip_addresses: Sequence[str],
+    *,
+    server_days: int = 365,
+    overwrite: bool = False,
 ) -> CertPaths:
-    """Use the certificates in ``cert_dir``, or create a development set if there are none.
+    """Write Kuscia's layout into ``out_dir``: ``ca.crt``, ``ca.key``,
+    ``kusciaapi-server.crt``/``.key`` (serving and client certificate in one) and a
+    random ``token``. Refuses (``ValueError``) to replace files unless ``overwrite``."""
+    paths = CertPaths.kuscia(out_dir)
+    targets = (paths.ca, out_dir / "ca.key", paths.server_cert, paths.server_key,
+               out_dir / KUSCIA_TOKEN)
+    existing = [p.name for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{out_dir}: {', '.join(existing)} already exist; not overwriting")
+    ca = generate_ca()
+    server = issue_server(ca, dns_names, ip_addresses, days=server_days, client_auth=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write_pair(ca, paths.ca, out_dir / "ca.key")
+    _write_pair(server, paths.server_cert, paths.server_key)
+    _write_atomic(out_dir / KUSCIA_TOKEN, secrets.token_urlsafe(TOKEN_BYTES).encode() + b"\n", 0o600)
+    return paths
 
-    ``ca.crt``, ``server.crt`` and ``server.key`` present: used as they are. No
-    certificate file at all: a fresh set for localhost plus the given names. Anything in
-    between is someone's half-provisioned directory, so ``ValueError`` names what is
-    missing rather than replacing it.
+
+def check_cert_dir(cert_dir: pathlib.Path) -> bool:
+    """Whether ``ensure_dev_certs`` would write a development set into ``cert_dir``
+    (False: the set is there); ``ValueError`` saying why it could do neither. Writes
+    nothing.
+
+    ``ca.crt``, ``server.crt`` and ``server.key`` present (or Kuscia's
+    ``kusciaapi-server.crt``/``.key`` in place of the server's): used as they are. No
+    certificate file at all: a fresh set is due, if the directory can be made and
+    written. Anything in between is someone's half-provisioned directory, so the error
+    names what is missing rather than replacing it.
     """
-    paths = CertPaths.in_dir(cert_dir)
+    paths = CertPaths.found_in(cert_dir)
     required = (paths.ca, paths.server_cert, paths.server_key)
     if all(p.exists() for p in required):
-        return paths
+        return False
     others = (cert_dir / "ca.key", paths.client_cert, paths.client_key)
     if any(p.exists() for p in (*required, *others)):
         missing = ", ".join(p.name for p in required if not p.exists())
@@ -157,6 +216,23 @@ def ensure_dev_certs(
             f"{cert_dir}: incomplete certificate set, missing {missing}; provide it, or"
             " empty the directory to have a development set generated"
         )
+    existing = cert_dir
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ValueError(f"{cert_dir}: cannot write development certificates: {existing} is not a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ValueError(f"{cert_dir}: cannot write development certificates: {existing} is not writable")
+    return True
+
+
+def ensure_dev_certs(
+    cert_dir: pathlib.Path, dns_names: Sequence[str] = (), ip_addresses: Sequence[str] = ()
+) -> CertPaths:
+    """Use the certificates in ``cert_dir``, or create a development set if there are
+    none (``check_cert_dir`` says which, and refuses a partial set)."""
+    if not check_cert_dir(cert_dir):
+        return CertPaths.found_in(cert_dir)
     logger.info("creating a development CA and certificates in %s", cert_dir)
     return write_cert_set(
         cert_dir, [*LOCAL_DNS_NAMES, *dns_names], [*LOCAL_IP_ADDRESSES, *ip_addresses]
@@ -185,7 +261,11 @@ def issue_server_cert(
 
 
 def _issue_leaf(
-    ca: KeyAndCert, name: str, usage: x509.ObjectIdentifier, days: int, sans: list[x509.GeneralName]
+    ca: KeyAndCert,
+    name: str,
+    usages: Sequence[x509.ObjectIdentifier],
+    days: int,
+    sans: list[x509.GeneralName],
 ) -> KeyAndCert:
     ca_key, ca_cert = ca
     key = ec.generate_private_key(ec.SECP256R1())
@@ -202,7 +282,7 @@ def _issue_leaf(
         _builder(subject, ca_cert.subject, key, days)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_key_usage(cert_sign=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(aki, critical=False)
     )
     if sans:
