@@ -55,7 +55,8 @@ def measure(seconds: float) -> list[dict[str, Any]]:
         rows.append(row)
         work.append((row, "validate_us",
                      lambda v=valid: handlers.validate(reviews.parse(orjson.loads(v)), checker)))
-        work.append((row, "mutate_us", lambda b=bare: handlers.mutate(reviews.parse(orjson.loads(b)))))
+        work.append((row, "mutate_us",
+                     lambda b=bare: handlers.mutate(reviews.parse(orjson.loads(b)), checker)))
     calls = [calibrate(fn, seconds / REPEATS) for _, _, fn in work]
     for _ in range(REPEATS):
         for (row, key, fn), n in zip(work, calls, strict=True):

@@ -158,10 +158,47 @@ async def test_dry_run_is_answered_like_any_request(webhook_client, appimage):
     assert answer["patchType"] == "JSONPatch"
 
 
-async def test_mutate_does_not_crash_on_an_ill_typed_object(webhook_client, appimage):
+async def test_mutate_denies_an_ill_typed_object_the_crd_will_refuse_naming_the_field(
+        webhook_client, appimage):
     appimage["spec"]["deployTemplates"] = "oops"
     answer = await post(webhook_client, "/mutate", review(appimage))
-    assert answer["allowed"] is True
+    assert answer["allowed"] is False
+    assert "spec.deployTemplates: must be a list, not a string" in answer["status"]["message"]
+
+
+C0 = "spec.deployTemplates[0].spec.containers[0]"
+
+
+async def test_mutate_denies_what_the_crd_refuses_with_every_error_rules_included(
+        webhook_client, appimage, container):
+    container["ports"][0]["protocol"] = "TCP"  # the CRD's enum refuses it
+    container["env"][0]["name"] = "A=B"  # only our rules see it
+    container["livenessProbe"]["httpGet"]["port"] = "nope!"
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    assert answer["allowed"] is False
+    fields = sorted(c["field"] for c in answer["status"]["details"]["causes"])
+    assert fields == [f"{C0}.env[0].name", f"{C0}.livenessProbe.httpGet.port",
+                      f"{C0}.ports[0].protocol"]
+
+
+@pytest.mark.parametrize("breaks", [
+    pytest.param(lambda c: c["livenessProbe"].update(exec={"command": ["true"]}), id="cel-rule"),
+    pytest.param(lambda c: c["ports"].append(dict(c["ports"][0])), id="list-map-key"),
+    pytest.param(lambda c: c["resources"]["limits"].update(cpu="1.2.3"), id="quantity-pattern"),
+])
+async def test_mutate_denies_what_each_kind_of_crd_check_refuses(webhook_client, appimage, container,
+                                                                 breaks):
+    breaks(container)
+    answer = await post(webhook_client, "/mutate", review(appimage))
+    assert answer["allowed"] is False
+
+
+async def test_mutate_leaves_to_validate_what_only_our_rules_refuse(webhook_client, appimage, container):
+    container["env"][0]["name"] = "A=B"
+    mutated = await post(webhook_client, "/mutate", review(appimage))
+    validated = await post(webhook_client, "/validate", review(appimage))
+    assert mutated["allowed"] is True
+    assert validated["allowed"] is False
 
 
 async def test_validate_denies_an_ill_typed_object_naming_the_field(webhook_client, appimage):

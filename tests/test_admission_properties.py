@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 
 from tests import figures, strategies
 from tests.conftest import doc_appimage
-from webhook import bodies, defaulting, model, podspec, schemas, validation
+from webhook import bodies, crdcheck, defaulting, model, podspec, schemas, validation
 from webhook.admission import handlers, reviews
 
 EXAMPLES = 300
@@ -139,20 +139,29 @@ def patch_of(response: reviews.Response) -> list[dict[str, Any]]:
 def test_mutate_answers_every_review_with_a_patch_that_applies_once(
         review: dict[str, Any]) -> None:
     request = over_the_wire(review)
-    response = answered(handlers.mutate(request), request["uid"])
-    assert response["allowed"] is True  # mutation fills defaults; it never refuses
-    ops = patch_of(response)
-    _seen["mutate: patched" if ops else "mutate: no patch"] += 1
+    response = answered(handlers.mutate(request, CHECKER), request["uid"])
+    obj = review["request"].get("object")
+    ops = patch_of(response) if response["allowed"] else []
+    _seen["mutate: denied" if not response["allowed"] else
+          "mutate: patched" if ops else "mutate: no patch"] += 1
     figures.record("admission mutate reviews (fixed seeds)",
                    {k: v for k, v in sorted(_seen.items()) if k.startswith("mutate")})
+    if not response["allowed"]:
+        # Only what the CRD's own checks refuse next, denied here with every error.
+        defaulted = defaulting.default(obj)[0]
+        assert crdcheck.refuses(defaulted)
+        errors = validation.validate(defaulted, CHECKER).errors
+        if request["operation"] == "UPDATE":
+            errors, _ = handlers.ratchet(errors, defaulted, request.get("oldObject") or {})
+        assert len(response["status"]["details"]["causes"]) == len(errors)
+        return
     if not ops:
         return
-    obj = review["request"]["object"]
     patched = jsonpatch.apply_patch(obj, ops)
     assert patched == defaulting.default(obj)[0]
     if not schemas.appimage().errors(obj):
         assert schemas.appimage().errors(patched) == []
-    again = answered(handlers.mutate(over_the_wire(_with_object(review, patched))),
+    again = answered(handlers.mutate(over_the_wire(_with_object(review, patched)), CHECKER),
                      request["uid"])
     assert patch_of(again) == []
 
@@ -184,13 +193,13 @@ def test_a_valid_appimage_is_admitted_once_patched_and_needs_no_second_patch(
     review = {"apiVersion": reviews.API_VERSION, "kind": reviews.KIND, "request": {
         "uid": uid, "kind": APPIMAGE_KIND, "operation": operation, "object": obj,
         "oldObject": obj if operation == "UPDATE" else None}}
-    mutated = answered(handlers.mutate(over_the_wire(review)), uid)
+    mutated = answered(handlers.mutate(over_the_wire(review), CHECKER), uid)
     patched = jsonpatch.apply_patch(obj, patch_of(mutated))
     assert validation.validate(patched, CHECKER).errors == []
     admitted = answered(handlers.validate(over_the_wire(_with_object(review, patched)), CHECKER),
                         uid)
     assert admitted["allowed"] is True
-    assert patch_of(answered(handlers.mutate(over_the_wire(_with_object(review, patched))),
+    assert patch_of(answered(handlers.mutate(over_the_wire(_with_object(review, patched)), CHECKER),
                              uid)) == []
 
 

@@ -16,7 +16,8 @@ marked ``x-kubernetes-list-type: map``, and CEL rules for what a schema cannot s
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from webhook import defaulting, kubetypes, model
@@ -32,16 +33,37 @@ LIST_MAP_KEYS = {
     ("DeployTemplateSpec", "containers"): "name",
     ("Container", "ports"): "name",
 }
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A CEL rule of the CRD and its twin in Python, side by side: the API server runs
+    the rule; the mutating webhook runs the twin to know the API server will refuse an
+    object (``webhook.crdcheck``) before it does."""
+
+    rule: str
+    message: str
+    holds: Callable[[Mapping[str, Any]], bool]
+
+
+def _one_probe_handler(probe: Mapping[str, Any]) -> bool:
+    return sum(probe.get(h) is not None for h in ("exec", "httpGet", "tcpSocket", "grpc")) == 1
+
+
+def _one_env_source(entry: Mapping[str, Any]) -> bool:
+    return (entry.get("configMapRef") is not None) != (entry.get("secretRef") is not None)
+
+
 VALIDATIONS = {
-    "Probe": [{
-        "rule": "(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + "
-                "(has(self.tcpSocket) ? 1 : 0) + (has(self.grpc) ? 1 : 0) == 1",
-        "message": "a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc",
-    }],
-    "EnvFromSource": [{
-        "rule": "has(self.configMapRef) != has(self.secretRef)",
-        "message": "an envFrom entry needs exactly one of configMapRef, secretRef",
-    }],
+    "Probe": [Rule(
+        rule="(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + "
+             "(has(self.tcpSocket) ? 1 : 0) + (has(self.grpc) ? 1 : 0) == 1",
+        message="a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc",
+        holds=_one_probe_handler)],
+    "EnvFromSource": [Rule(
+        rule="has(self.configMapRef) != has(self.secretRef)",
+        message="an envFrom entry needs exactly one of configMapRef, secretRef",
+        holds=_one_env_source)],
 }
 _DROP = {"$schema", "$id", "$defs", "title", "additionalProperties", "x-rest-flatten",
          "x-rest-type", "x-rest-aliases", "x-rest-zero", "x-cr-only", "x-kubernetes-definition",
@@ -94,7 +116,8 @@ def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: 
     if "items" in body:
         out["items"] = _structural(body["items"], root, definition)
     if definition in VALIDATIONS and "properties" in body:
-        out["x-kubernetes-validations"] = copy.deepcopy(VALIDATIONS[definition])
+        out["x-kubernetes-validations"] = [{"rule": r.rule, "message": r.message}
+                                           for r in VALIDATIONS[definition]]
     return out
 
 

@@ -82,13 +82,18 @@ def edits(obj: Mapping[str, Any]) -> tuple[list[Edit], list[Warning_]]:
     return found, warnings
 
 
-def default(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Warning_]]:
-    """The defaulted copy of an AppImage custom resource, and what defaulting warns of."""
+def apply(obj: Mapping[str, Any], changes: list[Edit]) -> dict[str, Any]:
+    """A copy of ``obj`` with ``changes`` (its ``edits``) made."""
     out: dict[str, Any] = _copy(dict(obj))
-    changes, warnings = edits(out)
     for path, value in changes:
         parent: Any = out
         for token in path[:-1]:
             parent = parent[token]
         parent[path[-1]] = value
-    return out, warnings
+    return out
+
+
+def default(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Warning_]]:
+    """The defaulted copy of an AppImage custom resource, and what defaulting warns of."""
+    changes, warnings = edits(obj)
+    return apply(obj, changes), warnings

@@ -1,7 +1,10 @@
 """Mutate and validate: pure review -> response logic (no aiohttp).
 
 Only CREATE and UPDATE of ``kuscia.secretflow`` AppImages are looked at (an UPDATE is
-held only to the rules on what it changes, see ``ratchet``); DELETE,
+held only to the rules on what it changes, see ``ratchet``). Denial is the validating
+webhook's, except for an object the CRD's own checks will refuse (``crdcheck``): the
+API server would then never ask the validating webhook, so the mutating one denies it
+with the full list; DELETE,
 CONNECT and objects of other kinds are allowed untouched (and logged, since a webhook
 configuration that sends them is probably too broad). Dry-run requests are answered
 the same way: the webhook has no side effects (``sideEffects: None``).
@@ -13,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from webhook import defaulting, model, podspec, schemas, validation
+from webhook import crdcheck, defaulting, model, podspec, schemas, validation
 from webhook.admission import patches, responses, reviews
 
 log = logging.getLogger(__name__)
@@ -32,12 +35,20 @@ def _skipped(request: reviews.Request) -> bool:
     return request["operation"] not in ("CREATE", "UPDATE")
 
 
-def mutate(request: reviews.Request) -> reviews.Review:
-    """Allowed, with the JSON Patch that fills the defaults (none when none are missing)."""
+def mutate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
+    """Allowed, with the JSON Patch that fills the defaults (none when none are missing);
+    denied naming every bad field when the API server's CRD checks, which run next, would
+    refuse the object: they would show only their own findings, and the validating
+    webhook would never be asked."""
     if _skipped(request):
         return responses.allowed(request["uid"])
     obj = request.get("object") or {}
     edits, warnings = defaulting.edits(obj)
+    defaulted = defaulting.apply(obj, edits) if edits else obj
+    if crdcheck.refuses(defaulted):
+        denial = _judged(request, defaulted, validation.validate(defaulted, checker), warnings)
+        if denial["response"]["allowed"] is False:
+            return denial
     return responses.patched(request["uid"], patches.operations(obj, edits), _texts(warnings))
 
 
@@ -68,19 +79,25 @@ def ratchet(errors: Sequence[schemas.Problem], obj: Any, old: Any
     return changed, unchanged
 
 
-def validate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
-    """Allowed with warnings, or denied as Invalid naming every bad field."""
-    if _skipped(request):
-        return responses.allowed(request["uid"])
-    obj = request.get("object") or {}
-    report = validation.validate(obj, checker)
+def _judged(request: reviews.Request, obj: Any, report: validation.Report,
+            noted: Sequence[schemas.Problem] = ()) -> reviews.Review:
+    """Allowed with warnings, or denied as Invalid naming every bad field (of an UPDATE,
+    those on what it changes)."""
     errors, tolerated = report.errors, list[schemas.Problem]()
     if request["operation"] == "UPDATE":
         errors, tolerated = ratchet(errors, obj, request.get("oldObject") or {})
-    warnings = _texts([*report.warnings, *tolerated])
+    warnings = _texts([*noted, *report.warnings, *tolerated])
     if not errors:
         return responses.allowed(request["uid"], warnings)
     metadata = obj.get("metadata")
     name = str(metadata.get("name") or request.get("name", "")) if isinstance(metadata, dict) else ""
     causes = [(model.format_path(path), message) for path, message in errors]
     return responses.denied(request["uid"], request["kind"], name, causes, warnings)
+
+
+def validate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
+    """Allowed with warnings, or denied as Invalid naming every bad field."""
+    if _skipped(request):
+        return responses.allowed(request["uid"])
+    obj = request.get("object") or {}
+    return _judged(request, obj, validation.validate(obj, checker))

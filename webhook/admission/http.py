@@ -59,7 +59,7 @@ def routes(*, checker: podspec.Checker, metrics_: metrics.Metrics, body_limit: i
            timeout: float, drain: instrument.Drain | None = None) -> routing.Routes:
     """The webhook listener's routes: POST /mutate and /validate."""
     webhooks: dict[str, Decide] = {
-        "/mutate": handlers.mutate,
+        "/mutate": lambda request: handlers.mutate(request, checker),
         "/validate": lambda request: handlers.validate(request, checker),
     }
     table = routing.Routes(body_limit)
