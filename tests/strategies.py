@@ -31,7 +31,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from webhook import model
+from webhook import crd, model
 
 Strategy = st.SearchStrategy[Any]
 
@@ -242,3 +242,65 @@ def broken(draw: Draw, documents: Strategy, max_mutations: int = 3) -> Doc:
         mutate = draw(st.sampled_from(MUTATIONS))
         mutate(draw, doc, list(_walk(doc)))
     return doc
+
+
+# --- Anything the CRD's structural schema stores ------------------------------------
+
+WORDS = st.text(alphabet="abcdefghij-._/", min_size=1, max_size=8)
+
+
+def _structural_scalar(schema: Mapping[str, Any]) -> Strategy:
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if schema.get("x-kubernetes-int-or-string"):
+        if "pattern" in schema:  # a quantity
+            return QUANTITIES | st.integers(0, 10**6)
+        return st.integers(1, 65535) | WORDS
+    kind = schema.get("type")
+    if kind == "boolean":
+        return st.booleans()
+    if kind == "integer":
+        bits = 63 if schema.get("format") == "int64" else 31
+        return st.integers(max(schema.get("minimum", -(2**bits)), -(2**bits)),
+                           min(schema.get("maximum", 2**bits - 1), 2**bits - 1))
+    return WORDS
+
+
+def _exactly_one(props: Mapping[str, Any], fields: tuple[str, ...]) -> Strategy:
+    return st.sampled_from(fields).flatmap(
+        lambda name: structural(props[name]).map(lambda value: {name: value}))
+
+
+def _merged(parts: tuple[dict[str, Any], ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for part in parts:
+        out.update(part)
+    return out
+
+
+def structural(schema: Mapping[str, Any]) -> Strategy:
+    """A value a structural (CRD) schema keeps as it is: every field it names, required
+    ones always, list-map keys unique, enums, patterns and the CEL rules
+    (``crd.VALIDATIONS``: exactly one of some fields) honoured."""
+    kind = schema.get("type")
+    if kind == "array":
+        keys = schema.get("x-kubernetes-list-map-keys")
+        unique = (lambda item: tuple(item.get(k) for k in keys)) if keys else None
+        return st.lists(structural(schema["items"]), max_size=min(schema.get("maxItems", 2), 2),
+                        unique_by=unique)
+    if kind == "object" and "properties" in schema:
+        required = set(schema.get("required", ()))
+        props = schema["properties"]
+        texts = {v["rule"] for v in schema.get("x-kubernetes-validations", ())}
+        rules = [r for rs in crd.VALIDATIONS.values() for r in rs if r.rule in texts]
+        chosen = {name for r in rules for name in r.one_of}
+        rest = st.fixed_dictionaries(
+            {k: structural(v) for k, v in props.items() if k in required and k not in chosen},
+            optional={k: structural(v) for k, v in props.items()
+                      if k not in required and k not in chosen})
+        return st.tuples(rest, *(_exactly_one(props, r.one_of) for r in rules)).map(_merged)
+    if kind == "object" and isinstance(schema.get("additionalProperties"), Mapping):
+        return st.dictionaries(WORDS, structural(schema["additionalProperties"]), max_size=2)
+    if kind == "object":
+        return st.just({})
+    return _structural_scalar(schema)

@@ -16,7 +16,7 @@ marked ``x-kubernetes-list-type: map``, and CEL rules for what a schema cannot s
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,33 +37,26 @@ LIST_MAP_KEYS = {
 
 @dataclass(frozen=True, slots=True)
 class Rule:
-    """A CEL rule of the CRD and its twin in Python, side by side: the API server runs
-    the rule; the mutating webhook runs the twin to know the API server will refuse an
-    object (``webhook.crdcheck``) before it does."""
+    """A CEL rule of the CRD: exactly one of these fields is set. ``rule`` is the CEL the
+    API server runs; ``holds`` its twin in Python, which the mutating webhook runs to
+    know the API server will refuse an object (``webhook.crdcheck``) before it does."""
 
-    rule: str
+    one_of: tuple[str, ...]
     message: str
-    holds: Callable[[Mapping[str, Any]], bool]
 
+    @property
+    def rule(self) -> str:
+        return " + ".join(f"(has(self.{f}) ? 1 : 0)" for f in self.one_of) + " == 1"
 
-def _one_probe_handler(probe: Mapping[str, Any]) -> bool:
-    return sum(probe.get(h) is not None for h in ("exec", "httpGet", "tcpSocket", "grpc")) == 1
-
-
-def _one_env_source(entry: Mapping[str, Any]) -> bool:
-    return (entry.get("configMapRef") is not None) != (entry.get("secretRef") is not None)
+    def holds(self, obj: Mapping[str, Any]) -> bool:
+        return sum(obj.get(f) is not None for f in self.one_of) == 1
 
 
 VALIDATIONS = {
-    "Probe": [Rule(
-        rule="(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + "
-             "(has(self.tcpSocket) ? 1 : 0) + (has(self.grpc) ? 1 : 0) == 1",
-        message="a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc",
-        holds=_one_probe_handler)],
-    "EnvFromSource": [Rule(
-        rule="has(self.configMapRef) != has(self.secretRef)",
-        message="an envFrom entry needs exactly one of configMapRef, secretRef",
-        holds=_one_env_source)],
+    "Probe": [Rule(("exec", "httpGet", "tcpSocket", "grpc"),
+                   "a probe needs exactly one handler of exec, httpGet, tcpSocket, grpc")],
+    "EnvFromSource": [Rule(("configMapRef", "secretRef"),
+                           "an envFrom entry needs exactly one of configMapRef, secretRef")],
 }
 _DROP = {"$schema", "$id", "$defs", "title", "additionalProperties", "x-rest-flatten",
          "x-rest-type", "x-rest-aliases", "x-rest-zero", "x-cr-only", "x-kubernetes-definition",

@@ -9,7 +9,11 @@ Without the binaries these tests skip with the command that builds them; CI sets
 from __future__ import annotations
 
 import base64
+import dataclasses
+import json
+import re
 import time
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -18,7 +22,8 @@ import pytest
 
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
-from webhook import crd, kube, model
+from webhook import crd, model
+from webhook import kube as kube_client
 from webhook.store import kubernetes
 
 CRD_NAME = crd.manifest()["metadata"]["name"]
@@ -33,6 +38,7 @@ WEBHOOKS = {  # our path -> (configuration kind, webhook name: at least three se
 WEBHOOK_SWITCH_TIMEOUT = 30.0
 """Seconds the API server gets to start (or stop) calling webhooks; it takes about two."""
 PROBE_NAME = "e2e-webhook-probe"
+_WARNING = re.compile(r'^299 - "((?:[^"\\]|\\.)*)"$')
 
 
 def install_crd(plane: controlplane.ControlPlane) -> None:
@@ -49,8 +55,8 @@ def control_plane() -> Iterator[controlplane.ControlPlane]:
         yield plane
 
 
-def kube_config(plane: controlplane.ControlPlane) -> kube.Config:
-    return kube.Config(server=plane.url, ca_pem=plane.ca_path.read_bytes(), token=plane.token)
+def kube_config(plane: controlplane.ControlPlane) -> kube_client.Config:
+    return kube_client.Config(server=plane.url, ca_pem=plane.ca_path.read_bytes(), token=plane.token)
 
 
 def delete_all(plane: controlplane.ControlPlane) -> None:
@@ -237,3 +243,47 @@ def webhooks(control_plane: controlplane.ControlPlane,
     yield hooks
     hooks.unregister()
 
+
+# --- talking to the API server, with its headers ----------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Answer:
+    status: int
+    body: dict[str, Any]
+    warnings: list[str]
+    """The texts of the API server's ``Warning: 299 - "…"`` headers."""
+
+    @property
+    def message(self) -> str:
+        return str(self.body.get("message", ""))
+
+
+def _warning_text(header: str) -> str:
+    match = _WARNING.match(header)
+    assert match, f"not a Kubernetes warning header: {header!r}"
+    return re.sub(r"\\(.)", r"\1", match[1])
+
+
+def kube(plane: controlplane.ControlPlane, method: str, path: str, body: Any = None) -> Answer:
+    """Call the API server as admin: status, JSON body and warnings (``ControlPlane.request``
+    drops the headers)."""
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(plane.url + path, data=data, method=method, headers={
+        "Authorization": f"Bearer {plane.token}", "Accept": "application/json",
+        "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, context=plane.ssl_context(), timeout=30) as r:
+            status, raw, headers = r.status, r.read(), r.headers
+    except urllib.error.HTTPError as e:
+        status, raw, headers = e.code, e.read(), e.headers
+    warnings = [_warning_text(h) for h in headers.get_all("Warning") or []]
+    return Answer(status, json.loads(raw), warnings)
+
+
+def stored(plane: controlplane.ControlPlane, name: str) -> dict[str, Any] | None:
+    answer = kube(plane, "GET", f"{APPIMAGES}/{name}")
+    if answer.status == 404:
+        return None
+    assert answer.status == 200, answer
+    return answer.body

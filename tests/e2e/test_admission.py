@@ -10,19 +10,15 @@ checked is what a kubectl user would see: status, message and ``Warning`` header
 from __future__ import annotations
 
 import copy
-import dataclasses
 import json
 import pathlib
-import re
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.conftest import EXAMPLES
-from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, minimal
+from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
 from tests.k8s.controlplane import ControlPlane
 from tests.serverproc import ServerProcess
 from webhook import api, model
@@ -34,7 +30,6 @@ VALIDATE = WEBHOOKS["/validate"][1]
 CONTAINER = "spec.deployTemplates[0].spec.containers[0]"
 SPLIT_WARNING = (f"{CONTAINER}.envFrom[0]: names both configMapRef and secretRef; split into two "
                  "entries with the same prefix (Kubernetes takes one source per entry)")
-_WARNING = re.compile(r'^299 - "((?:[^"\\]|\\.)*)"$')
 
 
 @pytest.fixture(autouse=True)
@@ -42,51 +37,6 @@ def _clean(control_plane: ControlPlane) -> Iterator[None]:
     delete_all(control_plane)
     yield
     delete_all(control_plane)
-
-
-# --- talking to the API server, with its headers -------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class Answer:
-    status: int
-    body: dict[str, Any]
-    warnings: list[str]
-    """The texts of the API server's ``Warning: 299 - "…"`` headers."""
-
-    @property
-    def message(self) -> str:
-        return str(self.body.get("message", ""))
-
-
-def _warning_text(header: str) -> str:
-    match = _WARNING.match(header)
-    assert match, f"not a Kubernetes warning header: {header!r}"
-    return re.sub(r"\\(.)", r"\1", match[1])
-
-
-def kube(plane: ControlPlane, method: str, path: str, body: Any = None) -> Answer:
-    """Call the API server as admin: status, JSON body and warnings (``ControlPlane.request``
-    drops the headers)."""
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(plane.url + path, data=data, method=method, headers={
-        "Authorization": f"Bearer {plane.token}", "Accept": "application/json",
-        "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(request, context=plane.ssl_context(), timeout=30) as r:
-            status, raw, headers = r.status, r.read(), r.headers
-    except urllib.error.HTTPError as e:
-        status, raw, headers = e.code, e.read(), e.headers
-    warnings = [_warning_text(h) for h in headers.get_all("Warning") or []]
-    return Answer(status, json.loads(raw), warnings)
-
-
-def stored(plane: ControlPlane, name: str) -> dict[str, Any] | None:
-    answer = kube(plane, "GET", f"{APPIMAGES}/{name}")
-    if answer.status == 404:
-        return None
-    assert answer.status == 200, answer
-    return answer.body
 
 
 # --- objects ---------------------------------------------------------------------------

@@ -1,0 +1,55 @@
+"""Each pattern of Kuscia's own manifests (``webhook/examples/manifests``) stored by a real
+API server with our CRD and both webhooks: nothing pruned or changed, leaf by leaf,
+apart from our defaults."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, kube, stored
+from tests.k8s.controlplane import ControlPlane
+from tests.test_kuscia_patterns import IDS, PATTERNS, manifest
+
+pytestmark = pytest.mark.e2e
+
+# Our defaults (SPEC §4): all the API server may add to an applied spec.
+DEFAULTED = ({"replicas"}, {"protocol"}, {"scope"})
+
+
+def leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
+    """Every scalar of a JSON value with its path (empty lists and maps count as leaves)."""
+    if isinstance(value, dict) and value:
+        for key, item in value.items():
+            yield from leaves(item, (*path, key))
+    elif isinstance(value, list) and value:
+        for i, item in enumerate(value):
+            yield from leaves(item, (*path, i))
+    else:
+        yield path, value
+
+
+@pytest.fixture(autouse=True)
+def _clean(control_plane: ControlPlane) -> Iterator[None]:
+    delete_all(control_plane)
+    yield
+    delete_all(control_plane)
+
+
+@pytest.mark.parametrize("path", PATTERNS, ids=IDS)
+def test_each_pattern_is_stored_with_nothing_pruned_or_changed(
+        control_plane: ControlPlane, webhooks: Webhooks, path) -> None:
+    applied = manifest(path)
+
+    answer = kube(control_plane, "POST", APPIMAGES, applied)
+
+    assert answer.status == 201, answer
+    assert answer.warnings == []
+    got = stored(control_plane, applied["metadata"]["name"])
+    assert got is not None
+    sent, kept = dict(leaves(applied["spec"])), dict(leaves(got["spec"]))
+    assert {p: v for p, v in sent.items() if kept.get(p, "<pruned>") != v} == {}
+    added = {p: v for p, v in kept.items() if p not in sent}
+    assert all({p[-1]} in DEFAULTED for p in added), added
