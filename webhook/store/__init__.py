@@ -33,5 +33,8 @@ async def open_store(url: str, kubeconfig: pathlib.Path | None = None) -> base.S
         raise ValueError(f"--store: expected sqlite:///PATH or kubernetes, not {url!r}")
     try:
         return await _open(url, kubeconfig)
-    except (ValueError, OSError, errors.StoreUnavailable) as e:
+    except OSError as e:  # a kubeconfig or service-account file that cannot be read
+        where = f"{e.filename}: " if e.filename else ""
+        raise ValueError(f"--store: {url}: {where}{e.strerror}") from None
+    except (ValueError, errors.StoreUnavailable) as e:
         raise ValueError(f"--store: {url}: {e}") from None
