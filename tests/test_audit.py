@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 
 from tests.conftest import IMAGE_DIGEST, doc_appimage
+from tests.k8s.controlplane import free_ports
 from tests.store_contract import appimage
-from webhook import audit, podspec
+from webhook import audit, errors, podspec
 from webhook.store import base, sqlite
 
 REFUSED_FIELD = "spec.deployTemplates[1].role"
@@ -151,6 +152,35 @@ def test_bad_configuration_is_a_one_line_error_naming_the_flag_and_exit_2(args, 
     assert result.returncode == 2
     assert result.stderr.startswith(f"appimage-webhook: {message}")
     assert result.stderr.count("\n") == 1
+
+
+def test_an_unreachable_api_server_is_a_one_line_error_and_exit_2(tmp_path):
+    server = f"https://127.0.0.1:{free_ports(1)[0]}"
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "clusters": [{"name": "c", "cluster": {"server": server}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+        "current-context": "x"}))
+
+    result = run_audit("--store", "kubernetes", "--kubeconfig", str(kubeconfig), cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"appimage-webhook: --store: kubernetes: Kubernetes API server "
+                                    f"{server} unreachable")
+    assert result.stderr.count("\n") == 1
+    assert result.stdout == ""
+
+
+async def test_a_store_without_an_appimage_collection_asks_whether_the_crd_is_installed(
+        store, monkeypatch):
+    async def not_served(limit: int, token: str = "") -> base.Page:
+        raise errors.NotFound("appimage '' does not exist")  # the API server's 404 on the list
+
+    monkeypatch.setattr(store, "list", not_served)
+
+    with pytest.raises(errors.StoreUnavailable, match="is the AppImage CustomResourceDefinition installed"):
+        await audit.run(store, io.StringIO(), podspec.checker())
 
 
 async def test_defaults_are_filled_before_judging_as_the_webhooks_do(store):
