@@ -214,8 +214,24 @@ def test_a_line_break_in_a_message_stays_on_its_table_line():
     table = audit.Table(out)
 
     table.finding(audit.Finding("app", [("spec.configTemplates[a]", "line 1\nline 2")], []))
+    table.page_done()
 
     assert out.getvalue().splitlines()[1].split(None, 3)[3] == "line 1\\nline 2"
+
+
+def test_table_columns_line_up_within_a_page():
+    out = io.StringIO()
+    table = audit.Table(out)
+
+    table.finding(audit.Finding("a", [("spec.image.name", "bad")], []))
+    table.finding(audit.Finding("a-longer-name", [], [("spec.image.id", "odd")]))
+    table.page_done()
+
+    assert out.getvalue().splitlines() == [
+        "NAME           VERDICT  FIELD            MESSAGE",
+        "a              refused  spec.image.name  bad",
+        "a-longer-name  warned   spec.image.id    odd",
+    ]
 
 
 # --- many objects: paged, each visited once, memory bounded by a page -------------------

@@ -28,11 +28,6 @@ OUTPUTS: tuple[Output, ...] = ("table", "json")
 # Objects per store call: few round trips to the API server, and a page of AppImages of
 # a few KB each is at most a few MB in memory.
 PAGE_SIZE = 500
-# Table columns are padded to these widths, not to the widest value, since lines are
-# written before the rest is read; a longer value only pushes its own line.
-NAME_WIDTH = 24
-VERDICT_WIDTH = 7
-FIELD_WIDTH = 56
 
 
 @dataclasses.dataclass(slots=True)
@@ -77,6 +72,8 @@ def _fields(found: Sequence[schemas.Problem]) -> list[tuple[str, str]]:
 class Writer(Protocol):
     def finding(self, found: Finding) -> None: ...
 
+    def page_done(self) -> None: ...
+
     def end(self, counts: Counts) -> None: ...
 
 
@@ -86,25 +83,35 @@ def _one_line(text: str) -> str:
 
 
 class Table:
-    """For a terminal: a header before the first problem, one line per problem
-    (``NAME VERDICT FIELD MESSAGE``; errors ``refused``, warnings ``warned``), and a summary."""
+    """For a terminal: a header, one line per problem (``NAME VERDICT FIELD MESSAGE``;
+    errors ``refused``, warnings ``warned``), and a summary line.
+
+    Columns are aligned page by page, as kubectl aligns each chunk of a long listing:
+    a page's rows are held until it is done, never more."""
+
+    HEADER = ("NAME", "VERDICT", "FIELD", "MESSAGE")
 
     def __init__(self, out: TextIO) -> None:
         self.out = out
+        self._rows: list[tuple[str, str, str, str]] = []
         self._started = False
 
-    def _row(self, name: str, verdict: str, field: str, message: str) -> None:
-        self.out.write(f"{name:<{NAME_WIDTH}}  {verdict:<{VERDICT_WIDTH}}  {field:<{FIELD_WIDTH}}  "
-                       f"{message}".rstrip() + "\n")
-
     def finding(self, found: Finding) -> None:
-        if not self._started:
-            self._row("NAME", "VERDICT", "FIELD", "MESSAGE")
-            self._started = True
         name = _one_line(found.name)
         for verdict, listed in (("refused", found.errors), ("warned", found.warnings)):
-            for field, message in listed:
-                self._row(name, verdict, _one_line(field), _one_line(message))
+            self._rows += [(name, verdict, _one_line(field), _one_line(message))
+                           for field, message in listed]
+
+    def page_done(self) -> None:
+        if not self._rows:
+            return
+        rows = self._rows if self._started else [self.HEADER, *self._rows]
+        widths = [max(len(row[column]) for row in rows) for column in range(3)]
+        for row in rows:
+            self.out.write("  ".join(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True))
+                           + f"  {row[3]}\n")
+        self._rows = []
+        self._started = True
 
     def end(self, counts: Counts) -> None:
         self.out.write(f"{counts.audited} AppImage{'' if counts.audited == 1 else 's'} audited: "
@@ -127,6 +134,9 @@ class Json:
                 "warnings": [{"field": f, "message": m} for f, m in found.warnings]}
         self.out.write(("," if self._listed else '{"appimages": [') + "\n" + json.dumps(item))
         self._listed += 1
+
+    def page_done(self) -> None:
+        """Nothing held: each object is written whole as it is checked."""
 
     def end(self, counts: Counts) -> None:
         self.out.write(("\n" if self._listed else '{"appimages": [')
@@ -160,6 +170,7 @@ async def run(store: base.Store, out: TextIO, checker: podspec.Checker, *,
             counts.warned += bool(found_warnings and not found_errors)
             if found_errors or found_warnings:
                 writer.finding(Finding(record.name, _fields(found_errors), _fields(found_warnings)))
+        writer.page_done()
         out.flush()  # an operator watching a long audit sees each page's problems
         if not page.next_token:
             break
