@@ -68,3 +68,12 @@ def test_a_store_url_that_cannot_be_opened_fails_in_one_line_naming_the_flag(
     line = failed_start(server)
     assert line.startswith(f"appimage-webhook: --store: sqlite:///{tmp_path / 'a-directory'}: ")
     assert "is a directory" in line
+
+
+def test_a_kubeconfig_that_cannot_be_read_fails_in_one_line_naming_the_store(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
+    server = serverproc.ServerProcess(tmp_path, extra_args=["--store", "kubernetes"])
+    line = failed_start(server)
+    assert line.startswith("appimage-webhook: --store: kubernetes: ")
+    assert "No such file or directory" in line

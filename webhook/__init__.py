@@ -12,5 +12,6 @@ One validation core, two front ends, one store:
   through the small client in ``kube``);
 * ``server`` wires listeners (``connections``: limits), TLS (``tls``, and ``selfcert`` for
   certificates kept in a Secret), strict bodies (``bodies``), probes, metrics and the
-  API document (``openapi``, ``docs``); ``cli`` is the command.
+  API document (``openapi``, ``docs``); ``audit`` holds what is stored to the rules;
+  ``cli`` is the command.
 """

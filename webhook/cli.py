@@ -1,8 +1,8 @@
-"""Command line: ``serve``, ``gen-certs``, ``validate FILE…``, ``schema [--crd]``.
+"""Command line: ``serve``, ``audit``, ``gen-certs``, ``validate FILE…``, ``schema [--crd]``.
 
-Every ``serve`` flag is also read from an ``APPIMAGE_…`` environment variable (the
-flag wins). Exit codes: 0 fine, 1 invalid manifests (``validate``), 2 bad usage or
-configuration.
+Every ``serve`` and ``audit`` flag is also read from an ``APPIMAGE_…`` environment
+variable (the flag wins). Exit codes: 0 fine, 1 invalid manifests (``validate``) or a
+stored AppImage refused (``audit``), 2 bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -10,13 +10,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import os
 import pathlib
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import uvloop
@@ -24,9 +25,9 @@ import yaml
 
 from webhook import (
     api,
+    audit,
     bodies,
     crd,
-    defaulting,
     errors,
     kubetypes,
     logs,
@@ -35,7 +36,6 @@ from webhook import (
     schemagen,
     settings,
     tls,
-    validation,
 )
 from webhook import server as server_
 
@@ -46,16 +46,20 @@ def _env_default(flag: str, fallback: str | None) -> str | None:
     return os.environ.get(ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper(), fallback)
 
 
+def _add_flag(p: argparse.ArgumentParser, flag: str, default: Any, help_: str, *,
+              unset: str = "none", **kw: Any) -> None:
+    """A flag also read from its ``APPIMAGE_…`` variable, its default shown in ``--help``."""
+    # The default shown is the one in effect: the variable's value when it is set.
+    env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
+    value = _env_default(flag, default)
+    shown = str(value or unset).replace("%", "%%")  # argparse %-formats help
+    p.add_argument(flag, default=value, help=f"{help_} (default: {shown}) [${env}]", **kw)
+
+
 def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("serve", help="run the REST API, the admission webhook and probes")
     d = settings.Settings()
-
-    def add(flag: str, default: Any, help_: str, *, unset: str = "none", **kw: Any) -> None:
-        # The default shown is the one in effect: the variable's value when it is set.
-        env = ENV_PREFIX + flag.lstrip("-").replace("-", "_").upper()
-        value = _env_default(flag, default)
-        shown = str(value or unset).replace("%", "%%")  # argparse %-formats help
-        p.add_argument(flag, default=value, help=f"{help_} (default: {shown}) [${env}]", **kw)
+    add = functools.partial(_add_flag, p)
 
     add("--rest-addr", str(d.rest_addr), "REST API address")
     add("--webhook-addr", str(d.webhook_addr), "admission webhook address")
@@ -66,9 +70,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         "layout (a dev set is made if empty)")
     add("--token-file", None, "file with the token REST callers send as the Token header",
         unset="none, no token check")
-    add("--store", d.store, "sqlite:///PATH or kubernetes")
-    add("--kubernetes-version", d.kubernetes_version,
-        f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…)", unset="newest bundled")
+    _store_flags(add, d)
     add("--dns-name", ",".join(d.dns_names), "comma-separated extra DNS names for a dev certificate")
     add("--request-timeout", str(d.request_timeout), "seconds one request may take")
     add("--idle-timeout", str(d.idle_timeout),
@@ -91,6 +93,24 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="name of the self-managed serving certificate (repeat, or comma-separated)"
                         f" (default: none) [${ENV_PREFIX}CERT_DNS_NAME]")
     add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
+
+
+def _store_flags(add: Callable[..., None], d: settings.Settings) -> None:
+    """The flags ``serve`` and ``audit`` share: which store, which rules."""
+    add("--store", d.store, "sqlite:///PATH or kubernetes")
+    add("--kubernetes-version", d.kubernetes_version,
+        f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…)", unset="newest bundled")
+
+
+def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("audit", help="check every stored AppImage against today's rules "
+                       "(exit 1 if any is refused)")
+    add = functools.partial(_add_flag, p)
+    _store_flags(add, settings.Settings())
+    add("--kubeconfig", None, "kubeconfig for --store kubernetes",
+        unset="as serve: $KUBECONFIG, ~/.kube/config or the pod's service account")
+    add("--output", "table", "table (one line per problem) or json", choices=audit.OUTPUTS)
+    add("--page-size", str(audit.PAGE_SIZE), "AppImages read per store call")
 
 
 def settings_from(args: argparse.Namespace) -> settings.Settings:
@@ -232,10 +252,9 @@ def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
 
 def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
     """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
-    defaulted, defaulting_warnings = defaulting.default(doc)
-    report = validation.validate(defaulted, checker)
-    return ([f"{model.format_path(p)}: {m}" for p, m in report.errors],
-            [f"{model.format_path(p)}: {m}" for p, m in (*defaulting_warnings, *report.warnings)])
+    found, warnings = audit.problems(doc, checker)
+    return ([f"{model.format_path(p)}: {m}" for p, m in found],
+            [f"{model.format_path(p)}: {m}" for p, m in warnings])
 
 
 def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
@@ -283,6 +302,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="appimage-webhook", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
+    _audit_parser(sub)
     gen = sub.add_parser("gen-certs", help="write a CA, a serving and a client certificate")
     gen.add_argument("--out", required=True, help="directory for ca.crt, server.crt, client.crt…")
     gen.add_argument("--dns", action="append", default=[], help="DNS name for the server (repeat)")
@@ -318,6 +338,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             else:
                 paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
                 print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+        elif args.command == "audit":
+            if not args.page_size.isdigit():
+                raise ValueError(f"--page-size: expected a whole number, got {args.page_size!r}")
+            sys.exit(audit.command(
+                args.store, sys.stdout, kubeconfig=pathlib.Path(args.kubeconfig) if args.kubeconfig else None,
+                kubernetes_version=args.kubernetes_version, output=args.output,
+                page_size=int(args.page_size)))
         elif args.command == "validate":
             sys.exit(validate_files(args.files))
         elif args.crd:

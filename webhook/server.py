@@ -28,7 +28,6 @@ from aiohttp import web
 from webhook import (
     api,
     connections,
-    errors,
     instrument,
     kube,
     metrics,
@@ -131,13 +130,6 @@ class Service:
         self.listeners[name] = Listener(name, address.host, site.port,
                                         "https" if context else "http")
 
-    async def _open_store(self) -> base.Store:
-        url = self.settings.store
-        try:
-            return await open_store(url)
-        except (ValueError, errors.StoreUnavailable) as e:
-            raise ValueError(f"--store: {url}: {e}") from None
-
     async def start(self) -> None:
         """Bind, check, open and listen; on failure, close what was opened and raise
         (``ValueError`` naming the flag for what the configuration cannot have)."""
@@ -160,7 +152,7 @@ class Service:
                 raise ValueError(f"--cert-dir: {e}") from None
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
-            self._store = await self._open_store()
+            self._store = await open_store(s.store)
         rest_routes = rest.routes(api.AppImages(self._store, checker), metrics_=self.metrics,
                                   token=token, body_limit=s.rest_body_limit,
                                   timeout=s.request_timeout, drain=self._drain)
