@@ -7,7 +7,8 @@ server's admission chain, our own webhooks included. Calls map as Kuscia's do:
 create -> POST (409 AlreadyExists), get -> GET (404), replace -> PUT with
 ``resourceVersion``, delete -> DELETE, list -> ``limit``/``continue``, get_many ->
 concurrent GETs. Writes ask for ``fieldValidation=Strict`` so an unknown field is an
-error rather than silently pruned.
+error rather than silently pruned. The client's own errors (``kube.Error``) are turned
+into store errors here, at the boundary (``raise … from e``).
 """
 
 from __future__ import annotations
@@ -63,10 +64,17 @@ class KubernetesStore(base.Store):
     async def open(cls, config: kube.Config | None = None) -> KubernetesStore:
         return cls(kube.Client(config or kube.load_config()))
 
+    async def _request(self, method: str, path: str, *, body: Any = None,
+                       params: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        try:
+            return await self.client.request(method, path, body=body, params=params)
+        except kube.Error as e:
+            raise errors.StoreUnavailable(str(e)) from e
+
     async def _call(self, method: str, name: str, *, body: Any = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
         path = f"{_PATH}/{name}" if name and method != "POST" else _PATH
-        status, answer = await self.client.request(method, path, body=body, params=params)
+        status, answer = await self._request(method, path, body=body, params=params)
         if status >= 300:
             raise _failure(status, answer, name)
         return answer
@@ -105,7 +113,7 @@ class KubernetesStore(base.Store):
         params = {"limit": str(limit)}
         if token:
             params["continue"] = token
-        status, answer = await self.client.request("GET", _PATH, params=params)
+        status, answer = await self._request("GET", _PATH, params=params)
         if token and status in (400, 410, 422):  # 410 Gone: the continue token expired
             raise errors.Invalid([errors.FieldError(
                 "page_token", "is not a token this server issued, or it expired; "
@@ -118,7 +126,7 @@ class KubernetesStore(base.Store):
     async def ready(self) -> bool:
         try:
             status, _ = await self.client.request("GET", f"/apis/{model.API_VERSION}")
-        except errors.StoreUnavailable:
+        except kube.Error:
             return False
         return status == 200
 
