@@ -38,7 +38,7 @@ def _message(body: Mapping[str, Any], status: int) -> str:
     return str(body.get("message") or f"HTTP {status}")
 
 
-def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.ServiceError:
+def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.StoreError:
     """The store error for an API server answer that is not a success."""
     reason = body.get("reason", "")
     if status == 404:
@@ -49,7 +49,7 @@ def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.ServiceE
         return errors.Conflict(f"appimage {name!r} was changed by another writer")
     if status in (400, 422):
         # Refused by the API server's validation, the CRD's rules or an admission webhook.
-        return errors.Invalid([errors.FieldError("", _message(body, status))])
+        return errors.Refused(_message(body, status))
     return errors.StoreUnavailable(f"Kubernetes API server answered {status}: {_message(body, status)}")
 
 
@@ -115,9 +115,8 @@ class KubernetesStore(base.Store):
             params["continue"] = token
         status, answer = await self._request("GET", _PATH, params=params)
         if token and status in (400, 410, 422):  # 410 Gone: the continue token expired
-            raise errors.Invalid([errors.FieldError(
-                "page_token", "is not a token this server issued, or it expired; "
-                "list again from the start")])
+            raise errors.Refused("page_token: is not a token this server issued, or it expired; "
+                                 "list again from the start")
         if status >= 300:
             raise _failure(status, answer, "")
         records = [_record(item) for item in answer.get("items", [])]
