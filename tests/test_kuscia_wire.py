@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from tests.conftest import doc
-from webhook import api, errors
+from webhook import api, errors, rest
 
 PREFIX = "/api/v1/appimage/"
 
@@ -65,3 +65,42 @@ async def test_a_page_token_this_server_did_not_issue_is_13107(rest_client):
     answer = await call(rest_client, "list", {"page_token": "not a token"})
     assert code(answer) == errors.Code.LIST_FAILED
     assert "page_token" in answer["status"]["message"]
+
+
+# --- error answers carry data as Kuscia's do ----------------------------------------
+
+@pytest.mark.parametrize(("endpoint", "body", "besides_status"), [
+    pytest.param("create", {"name": "Bad_Name"}, {}, id="create-no-data"),
+    pytest.param("update", {"name": "ghost", "image": {"name": "app"}}, {}, id="update-no-data"),
+    pytest.param("delete", {"name": "ghost"}, {}, id="delete-no-data"),
+    pytest.param("query", {"name": "ghost"}, {"data": None}, id="query-null"),
+    pytest.param("query", {"name": 5}, {"data": None}, id="query-invalid-null"),
+    pytest.param("batch_query", {"names": ["ghost"]}, {"data": []}, id="batch_query-empty-list"),
+    pytest.param("batchQuery", {"names": ["ghost"]}, {"data": []}, id="batchQuery-empty-list"),
+    pytest.param("batch_query", {"names": "ghost"}, {"data": []}, id="batch_query-invalid-empty-list"),
+    pytest.param("list", {"page_token": "!!!"}, {"data": None}, id="list-null"),
+    pytest.param("list", {"page_size": "ten"}, {"data": None}, id="list-invalid-null"),
+])
+async def test_an_error_answer_carries_data_as_kuscia_renders_it(rest_client, endpoint, body, besides_status):
+    answer = await call(rest_client, endpoint, body)
+    assert code(answer) != errors.Code.SUCCESS
+    assert {k: v for k, v in answer.items() if k != "status"} == besides_status
+
+
+async def test_an_unreadable_body_is_answered_with_the_endpoints_data(rest_client):
+    response = await rest_client.post(PREFIX + "batch_query", data=b"{",
+                                      headers={"Content-Type": "application/json"})
+    answer = await response.json()
+    assert code(answer) == errors.Code.REQUEST_INVALID
+    assert answer["data"] == []
+
+
+async def test_a_failing_store_is_answered_with_the_endpoints_data(rest_client, store):
+    await store.close()
+    answer = await call(rest_client, "list", {})
+    assert code(answer) == errors.Code.LIST_FAILED
+    assert answer["data"] is None
+
+
+def test_every_endpoint_says_what_its_error_answers_carry():
+    assert set(rest.ERROR_DATA) == set(rest.ENDPOINTS)

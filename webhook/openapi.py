@@ -112,10 +112,15 @@ def _code_schema(codes: Sequence[Code]) -> dict[str, Any]:
                       for c in codes]}
 
 
-def _envelope(description: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+def _envelope(description: str, data: Mapping[str, Any] | None, on_error: str = ""
+              ) -> dict[str, Any]:
+    """An answer's schema; ``on_error`` says what ``data`` holds in an error answer
+    (``rest.ERROR_DATA``): ``null`` makes the schema take it."""
     properties: dict[str, Any] = {"status": {"$ref": "#/components/schemas/Status"}}
     if data is not None:
-        properties["data"] = {**data, "description": "Present on success only."}
+        schema = {"anyOf": [data, {"type": "null"}]} if on_error == "null" else dict(data)
+        properties["data"] = {**schema, "description": f"`{on_error}` in an error answer, "
+                                                       "as Kuscia renders it."}
     return {"description": description, "type": "object", "additionalProperties": False,
             "required": ["status"], "properties": properties}
 
@@ -133,10 +138,10 @@ def _answers() -> dict[str, Any]:
                 "details": {"type": "array", "items": {}},
             },
         },
-        "Answer": _envelope("An answer without data.", None),
-        "QueryAnswer": _envelope("The AppImage, every field emitted.", appimage),
+        "Answer": _envelope("An answer without data (errors included).", None),
+        "QueryAnswer": _envelope("The AppImage, every field emitted.", appimage, "null"),
         "BatchQueryAnswer": _envelope("The AppImages, in the order asked.",
-                                      {"type": "array", "items": appimage}),
+                                      {"type": "array", "items": appimage}, "[]"),
         "ListAnswer": _envelope("One page of AppImages in name order.", {
             "type": "object", "additionalProperties": False,
             "required": ["appimage_list", "next_page_token"],
@@ -146,7 +151,7 @@ def _answers() -> dict[str, Any]:
                                     "description": "Empty on the last page; else send it as "
                                                    "page_token for the next."},
             },
-        }),
+        }, "null"),
         "TooLarge": {
             "description": "The body was over the listener's limit (HTTP 413).",
             "type": "object", "required": ["message"],
