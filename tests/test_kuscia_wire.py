@@ -3,6 +3,8 @@ answers, bodies sent as text/plain, and null or empty meaning absent."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import doc
@@ -104,3 +106,21 @@ async def test_a_failing_store_is_answered_with_the_endpoints_data(rest_client, 
 
 def test_every_endpoint_says_what_its_error_answers_carry():
     assert set(rest.ERROR_DATA) == set(rest.ENDPOINTS)
+
+
+# --- a text/plain body is read as JSON ---------------------------------------------
+
+@pytest.mark.parametrize("content_type", ["text/plain", "text/plain; charset=utf-8", "TEXT/PLAIN"])
+async def test_a_text_plain_body_is_read_as_json(rest_client, content_type):
+    body = json.dumps(doc("create")).encode()
+    response = await rest_client.post(PREFIX + "create", data=body, headers={"Content-Type": content_type})
+    assert code(await response.json()) == errors.Code.SUCCESS
+    assert code(await call(rest_client, "query", doc("query"))) == errors.Code.SUCCESS
+
+
+async def test_a_text_plain_body_that_is_not_json_is_11100(rest_client):
+    response = await rest_client.post(PREFIX + "query", data=b"name=x",
+                                      headers={"Content-Type": "text/plain"})
+    answer = await response.json()
+    assert code(answer) == errors.Code.REQUEST_INVALID
+    assert "malformed JSON" in answer["status"]["message"]

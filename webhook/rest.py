@@ -24,9 +24,10 @@ from webhook import api, bodies, docs, errors, instrument, metrics, model, routi
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/appimage/"
-# JSON bodies arrive as application/json, with no Content-Type at all, or as curl's
-# default for -d without -H (form type): the body is parsed as JSON in every case.
-JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
+# JSON bodies arrive as application/json, with no Content-Type at all, as text/plain
+# (Kuscia's decorator reads all three as JSON), or as curl's default for -d without -H
+# (form type): the body is parsed as JSON in every case.
+JSON_TYPES = ("application/json", "", "text/plain", "application/x-www-form-urlencoded")
 
 WARNING_MAX = 1024  # characters of one Warning header's text (see warning_header)
 
