@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import doc
+from tests.conftest import doc, doc_appimage
 from webhook import api, errors, rest
 
 PREFIX = "/api/v1/appimage/"
@@ -124,3 +124,108 @@ async def test_a_text_plain_body_that_is_not_json_is_11100(rest_client):
     answer = await response.json()
     assert code(answer) == errors.Code.REQUEST_INVALID
     assert "malformed JSON" in answer["status"]["message"]
+
+
+# --- empty and null mean absent ------------------------------------------------------
+
+NETWORK_POLICY = {"ingresses": [{"from": {"roles": ["server"]}, "ports": [{"port": "global"}]}]}
+
+
+@pytest.fixture
+async def stored_with_network_policy(store):
+    """The API document's AppImage stored as a custom resource with a field the REST
+    shape has no place for (a deploy template's networkPolicy)."""
+    obj = doc_appimage()
+    obj["spec"]["deployTemplates"][0]["networkPolicy"] = NETWORK_POLICY
+    await store.create(obj)
+    return obj
+
+
+@pytest.mark.parametrize("templates", [
+    pytest.param({}, id="absent"),
+    pytest.param({"deploy_templates": []}, id="empty-list"),
+    pytest.param({"deployTemplates": []}, id="empty-list-camel-case"),
+    pytest.param({"deploy_templates": None}, id="null"),
+])
+async def test_an_update_without_deploy_templates_keeps_the_stored_ones_and_their_cr_only_fields(
+        rest_client, store, stored_with_network_policy, templates):
+    body = {"name": "appimage-template", "image": {"name": "other", "tag": "v2"}, **templates}
+    answer = await call(rest_client, "update", body)
+    assert code(answer) == errors.Code.SUCCESS, answer
+    spec = (await store.get("appimage-template")).obj["spec"]
+    assert spec["image"]["name"] == "other"
+    assert spec["deployTemplates"] == stored_with_network_policy["spec"]["deployTemplates"]
+    assert spec["deployTemplates"][0]["networkPolicy"] == NETWORK_POLICY
+
+
+@pytest.mark.parametrize("templates", [
+    pytest.param({"config_templates": {}}, id="empty-map"),
+    pytest.param({"config_templates": None}, id="null"),
+    pytest.param({"config_templates": {"task-config.conf": None}}, id="null-entry"),
+])
+async def test_an_update_without_config_templates_keeps_the_stored_ones(
+        rest_client, store, stored_with_network_policy, templates):
+    body = {"name": "appimage-template", "image": {"name": "other"}, **templates}
+    assert code(await call(rest_client, "update", body)) == errors.Code.SUCCESS
+    spec = (await store.get("appimage-template")).obj["spec"]
+    assert spec["configTemplates"] == stored_with_network_policy["spec"]["configTemplates"]
+
+
+@pytest.mark.parametrize("image", [pytest.param({}, id="absent"), pytest.param({"image": None}, id="null")])
+async def test_an_update_with_a_null_image_is_refused_as_without_one(rest_client, stored_with_network_policy,
+                                                                     image):
+    answer = await call(rest_client, "update", {"name": "appimage-template", **image})
+    assert code(answer) == errors.Code.REQUEST_INVALID
+    assert answer["status"]["message"] == "image: required"
+
+
+@pytest.mark.parametrize("header", [
+    pytest.param(None, id="header"),
+    pytest.param({"custom_headers": None}, id="custom-headers"),
+    pytest.param({"custom_headers": {"x-trace": None}}, id="custom-header-value"),
+    pytest.param({"customHeaders": {"x-trace": None, "x-user": "u"}}, id="camel-case-value"),
+])
+async def test_a_null_in_the_header_is_absent(rest_client, stored_with_network_policy, header):
+    answer = await call(rest_client, "query", {"header": header, "name": "appimage-template"})
+    assert code(answer) == errors.Code.SUCCESS, answer
+
+
+async def test_a_null_config_template_is_an_absent_entry(rest_client):
+    body = doc("create")
+    body["config_templates"]["unset.conf"] = None
+    assert code(await call(rest_client, "create", body)) == errors.Code.SUCCESS
+    data = (await call(rest_client, "query", doc("query")))["data"]
+    assert list(data["config_templates"]) == ["task-config.conf"]
+
+
+async def test_a_null_probe_is_an_absent_probe(rest_client):
+    body = doc("create")
+    body["deploy_templates"][0]["containers"][0]["liveness_probe"] = None
+    assert code(await call(rest_client, "create", body)) == errors.Code.SUCCESS
+    data = (await call(rest_client, "query", doc("query")))["data"]
+    assert data["deploy_templates"][0]["containers"][0]["liveness_probe"] is None
+
+
+def _null_item(body, *path):
+    target = body
+    for key in path:
+        target = target[key]
+    target.append(None)
+    return body
+
+
+@pytest.mark.parametrize(("endpoint", "body", "named"), [
+    pytest.param("create", _null_item(doc("create"), "deploy_templates"),
+                 "deploy_templates[1]: must be an object, not null", id="deploy-template"),
+    pytest.param("create", _null_item(doc("create"), "deploy_templates", 0, "containers", 0, "ports"),
+                 "deploy_templates[0].containers[0].ports[1]: must be an object, not null", id="port"),
+    pytest.param("create", _null_item(doc("create"), "deploy_templates", 0, "containers", 0, "command"),
+                 "deploy_templates[0].containers[0].command[1]: must be a string, not null", id="command"),
+    pytest.param("batch_query", {"names": ["appimage-template", None]},
+                 "names[1]: must be a string, not null", id="name"),
+])
+async def test_a_null_list_item_is_refused_naming_its_index(rest_client, endpoint, body, named):
+    # A list has no absent items: dropping one would shift every later index.
+    answer = await call(rest_client, endpoint, body)
+    assert code(answer) == errors.Code.REQUEST_INVALID
+    assert named in answer["status"]["message"]

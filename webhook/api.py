@@ -93,6 +93,21 @@ def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]
     return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
 
 
+# Optional lists and maps of a request that proto3 cannot tell from absent when empty:
+# an update sending `deploy_templates: []` or `config_templates: {}` keeps the stored
+# ones, as Kuscia's does (SPEC §3).
+_ABSENT_WHEN_EMPTY: dict[str, tuple[str, ...]] = {
+    "UpdateAppImageRequest": ("config_templates", "deploy_templates"),
+}
+
+
+def _drop_empty(definition: str, request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` without the ``_ABSENT_WHEN_EMPTY`` fields it holds empty."""
+    empty = [name for name in _ABSENT_WHEN_EMPTY.get(definition, ())
+             if isinstance(request.get(name), list | dict) and not request[name]]
+    return {k: v for k, v in request.items() if k not in empty}
+
+
 def check(definition: str, body: Any) -> tuple[dict[str, Any], list[schemas.Problem]]:
     """A request body in snake_case and its REST-schema problems (unknown fields,
     types, enums, names given twice), not raised: the AppImage rules still run on the
@@ -100,6 +115,7 @@ def check(definition: str, body: Any) -> tuple[dict[str, Any], list[schemas.Prob
     if not isinstance(body, dict):
         raise errors.Invalid([errors.FieldError("body", "must be a JSON object")])
     normalized, dupes = model.normalize(_SHAPES[definition], body)
+    normalized = _drop_empty(definition, normalized)
     problems = [(path, "given twice (snake_case and lowerCamelCase)") for path in dupes]
     return normalized, problems + schemas.rest(definition).errors(normalized)
 
