@@ -311,10 +311,10 @@ class StoreContract:
             pytest.param("!!!!", id="non-alphabet-only"),
         ],
     )
-    async def test_list_with_garbage_token_raises_invalid(self, store: base.Store, token: str):
+    async def test_list_with_garbage_token_raises_refused(self, store: base.Store, token: str):
         await store.create(appimage("app-a"))
 
-        with pytest.raises(errors.Invalid):
+        with pytest.raises(errors.Refused):
             await store.list(10, token)
 
     # --- returned objects are the caller's own ---

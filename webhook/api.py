@@ -4,13 +4,16 @@ No aiohttp: ``webhook.rest`` is the HTTP glue, so a second front end (Kuscia's g
 service is a later goal) reuses this unchanged. Bodies arrive as parsed JSON; answers
 leave as Kuscia's ``data`` plus warnings. Every failure is an ``errors.ServiceError``
 whose code the caller renders; paths in messages are in the REST (snake_case) spelling.
+A failure of the store is answered with the operation's own Kuscia code, chosen in one
+place (``FAILED`` and ``kuscia_failure``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Mapping, Sequence
+import functools
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,9 +48,64 @@ class Outcome:
     warnings: Sequence[str] = field(default_factory=tuple)
 
 
+# The code each operation answers when the store fails it, as Kuscia's
+# appimage_service.go answers a failed call to its API server.
+FAILED: dict[str, errors.Code] = {
+    "create": errors.Code.CREATE_FAILED,
+    "query": errors.Code.QUERY_FAILED,
+    "update": errors.Code.UPDATE_FAILED,
+    "delete": errors.Code.DELETE_FAILED,
+    "batch_query": errors.Code.BATCH_QUERY_FAILED,
+    "list": errors.Code.LIST_FAILED,
+}
+
+
+def kuscia_failure(operation: str, e: errors.StoreError) -> errors.ServiceError:
+    """A store error as Kuscia answers it in ``operation``: "does not exist" and
+    "already exists" keep their codes (Kuscia's GetAppImageErrorCode), except in delete,
+    which Kuscia answers 13103 whatever failed; any other failure is ``FAILED``'s code."""
+    keeps_code = isinstance(e, errors.NotFound | errors.AlreadyExists) and operation != "delete"
+    return errors.ServiceError(e.message, code=e.code if keeps_code else FAILED[operation])
+
+
+_Operation = Callable[["AppImages", Any], Awaitable[Outcome]]
+
+
+def _answers_store_failures(method: _Operation) -> _Operation:
+    """``method`` (an operation named in ``FAILED``) with store errors answered by
+    ``kuscia_failure``."""
+    operation = method.__name__
+    if operation not in FAILED:
+        raise ValueError(f"operation {operation!r} has no failure code in FAILED")
+
+    @functools.wraps(method)
+    async def answered(self: AppImages, body: Any) -> Outcome:
+        try:
+            return await method(self, body)
+        except errors.StoreError as e:
+            raise kuscia_failure(operation, e) from e
+
+    return answered
+
+
 def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
     ordered = sorted(problems, key=lambda p: model.format_path(p[0]))
     return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
+
+
+# Optional lists and maps of a request that proto3 cannot tell from absent when empty:
+# an update sending `deploy_templates: []` or `config_templates: {}` keeps the stored
+# ones, as Kuscia's does (SPEC §3).
+_ABSENT_WHEN_EMPTY: dict[str, tuple[str, ...]] = {
+    "UpdateAppImageRequest": ("config_templates", "deploy_templates"),
+}
+
+
+def _drop_empty(definition: str, request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` without the ``_ABSENT_WHEN_EMPTY`` fields it holds empty."""
+    empty = [name for name in _ABSENT_WHEN_EMPTY.get(definition, ())
+             if isinstance(request.get(name), list | dict) and not request[name]]
+    return {k: v for k, v in request.items() if k not in empty}
 
 
 def check(definition: str, body: Any) -> tuple[dict[str, Any], list[schemas.Problem]]:
@@ -57,6 +115,7 @@ def check(definition: str, body: Any) -> tuple[dict[str, Any], list[schemas.Prob
     if not isinstance(body, dict):
         raise errors.Invalid([errors.FieldError("body", "must be a JSON object")])
     normalized, dupes = model.normalize(_SHAPES[definition], body)
+    normalized = _drop_empty(definition, normalized)
     problems = [(path, "given twice (snake_case and lowerCamelCase)") for path in dupes]
     return normalized, problems + schemas.rest(definition).errors(normalized)
 
@@ -122,12 +181,14 @@ class AppImages:
             if not self._lock_users[name]:
                 del self._lock_users[name], self._locks[name]
 
+    @_answers_store_failures
     async def create(self, body: Any) -> Outcome:
         request, problems = check("CreateAppImageRequest", body)
         obj, warnings = admit(model.to_cr(request), self.checker, problems)
         await self.store.create(obj)
         return Outcome(warnings=warnings)
 
+    @_answers_store_failures
     async def update(self, body: Any) -> Outcome:
         """Incremental: ``image`` replaces the stored one; ``config_templates`` and
         ``deploy_templates`` replace theirs only when present and non-empty (proto3)."""
@@ -151,21 +212,21 @@ class AppImages:
             f"appimage {name!r} changed under {MAX_UPDATE_ATTEMPTS} attempts in a row; retry",
             code=errors.Code.UPDATE_FAILED)
 
+    @_answers_store_failures
     async def delete(self, body: Any) -> Outcome:
         request = parse("DeleteAppImageRequest", body)
         check_name(request["name"], "name")
-        try:
-            await self.store.delete(request["name"])
-        except errors.NotFound as e:
-            raise errors.ServiceError(e.message, code=errors.Code.DELETE_FAILED) from e
+        await self.store.delete(request["name"])
         return Outcome()
 
+    @_answers_store_failures
     async def query(self, body: Any) -> Outcome:
         request = parse("QueryAppImageRequest", body)
         check_name(request["name"], "name")
         record = await self.store.get(request["name"])
         return Outcome(data=self.rendered.answer(record))
 
+    @_answers_store_failures
     async def batch_query(self, body: Any) -> Outcome:
         request = parse("BatchQueryAppImageRequest", body)
         names: list[str] = request["names"]
@@ -179,6 +240,7 @@ class AppImages:
             raise errors.NotFound(f"appimage {', '.join(map(repr, missing))} does not exist")
         return Outcome(data=[self.rendered.answer(r) for r in records if r is not None])
 
+    @_answers_store_failures
     async def list(self, body: Any) -> Outcome:
         request = parse("ListAppImageRequest", body)
         # int(): an int64 may come as a numeric string (protobuf JSON), and JSON Schema

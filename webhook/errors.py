@@ -72,21 +72,32 @@ class Invalid(ServiceError):
         super().__init__(listed([str(e) for e in self.errors]))
 
 
-class NotFound(ServiceError):
+class StoreError(ServiceError):
+    """The store could not do what an operation asked. An operation answers it with its
+    own Kuscia code (``api.kuscia_failure``), as Kuscia answers a failed call to its
+    API server; the code here is for one that escaped that mapping."""
+
+
+class NotFound(StoreError):
     """The named AppImage is not stored."""
 
     code = Code.NOT_EXISTS
 
 
-class AlreadyExists(ServiceError):
+class AlreadyExists(StoreError):
     """An AppImage of that name is stored already."""
 
     code = Code.ALREADY_EXISTS
 
 
-class Conflict(ServiceError):
+class Conflict(StoreError):
     """A compare-and-swap write lost a race: the stored version moved on."""
 
 
-class StoreUnavailable(ServiceError):
+class StoreUnavailable(StoreError):
     """The storage backend failed or timed out; nothing was changed by this call."""
+
+
+class Refused(StoreError):
+    """The backend refused the call: an object its own checks reject (the API server's
+    validation or admission), or a page token it did not issue."""

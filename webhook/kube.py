@@ -5,8 +5,9 @@ two webhook configurations): kubernetes_asyncio would add ~74 MB and its own pin
 aiohttp range, lightkube its own HTTP stack. This module reads the two usual sources of
 credentials — the in-cluster service account and a kubeconfig (``KUBECONFIG`` or
 ``~/.kube/config``: server, CA, bearer token or client certificate; exec plugins are not
-supported) — and answers ``(status, body)``. Transport failures and timeouts become
-``errors.StoreUnavailable`` with the server's address, never a hang.
+supported) — and answers ``(status, body)``. Transport failures and timeouts raise
+``Unreachable`` with the server's address, never a hang; the client raises only its own
+``Error``s, which its callers (the store, certificate management) turn into theirs.
 """
 
 from __future__ import annotations
@@ -24,12 +25,23 @@ import aiohttp
 import orjson
 import yaml
 
-from webhook import errors
-
 SERVICE_ACCOUNT = pathlib.Path("/var/run/secrets/kubernetes.io/serviceaccount")
 # Every call is bounded: an API server that stops answering must surface as an error
 # the caller can report, not as a request hanging until the client gives up.
 DEFAULT_TIMEOUT = 5.0
+
+
+class Error(Exception):
+    """Base of everything ``Client`` raises: a call that could not be made or got no
+    answer. An answer of any HTTP status is not an error here: it is returned."""
+
+
+class Unreachable(Error):
+    """No answer: the connection failed or the server did not answer in time."""
+
+
+class CredentialsUnreadable(Error):
+    """The service-account token file could not be read (it is read on every call)."""
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -137,14 +149,19 @@ class Client:
         headers = {"Accept": "application/json", "Content-Type": "application/json"}
         token = self.config.token
         if self.config.token_file is not None:
-            token = self.config.token_file.read_text().strip()
+            try:
+                token = self.config.token_file.read_text().strip()
+            except OSError as e:
+                raise CredentialsUnreadable(
+                    f"cannot read token file {self.config.token_file}: {e.strerror}") from e
         if token:
             headers["Authorization"] = f"Bearer {token}"
         return headers
 
     async def request(self, method: str, path: str, *, body: Any = None,
                       params: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-        """``(HTTP status, JSON body)``; ``errors.StoreUnavailable`` when unreachable."""
+        """``(HTTP status, JSON body)``; ``Unreachable`` when no answer came,
+        ``CredentialsUnreadable`` when the token file cannot be read."""
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=self._ssl))
@@ -156,11 +173,11 @@ class Client:
                 raw = await response.read()
                 status = response.status
         except TimeoutError as e:
-            raise errors.StoreUnavailable(
+            raise Unreachable(
                 f"Kubernetes API server {self.config.server} unreachable: no answer within "
                 f"{self._timeout.total:g} s") from e
         except (aiohttp.ClientError, OSError) as e:
-            raise errors.StoreUnavailable(
+            raise Unreachable(
                 f"Kubernetes API server {self.config.server} unreachable: "
                 f"{type(e).__name__}: {e}".rstrip(": ")) from e
         try:

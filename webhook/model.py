@@ -331,7 +331,10 @@ def _normalize(node: Node, value: Any, path: Path, dupes: list[Path]) -> Any:
     if isinstance(node, Array) and isinstance(value, list):
         return [_normalize(node.item, v, (*path, i), dupes) for i, v in enumerate(value)]
     if isinstance(node, Map) and isinstance(value, dict):
-        return {k: _normalize(node.value, v, (*path, k), dupes) for k, v in value.items()}
+        # null is an absent entry, as it is an absent field; a list has no absent items,
+        # so a null item is left for the schema to refuse by its index.
+        return {k: _normalize(node.value, v, (*path, k), dupes) for k, v in value.items()
+                if v is not None}
     if not (isinstance(node, Message) and isinstance(value, dict)):
         return value
     out: dict[str, Any] = {}

@@ -34,16 +34,18 @@ MEANING: dict[Code, str] = {
     Code.SUCCESS: "success",
     Code.REQUEST_INVALID: "request invalid: malformed JSON, wrong types, unknown fields or "
                           "a broken rule; the message names every bad field",
-    Code.UNEXPECTED: "unexpected server error (storage unavailable, request timed out)",
+    Code.UNEXPECTED: "unexpected server error (a bug, or the request timed out)",
     Code.AUTH_FAILED: "auth failed: missing or wrong Token header (HTTP 401)",
-    Code.CREATE_FAILED: "create failed",
-    Code.QUERY_FAILED: "query failed",
-    Code.UPDATE_FAILED: "update failed: the AppImage kept changing under the update; retry",
-    Code.DELETE_FAILED: "delete failed, e.g. the AppImage does not exist",
-    Code.BATCH_QUERY_FAILED: "batch query failed",
+    Code.CREATE_FAILED: "create failed: the store failed or refused it; the message says how",
+    Code.QUERY_FAILED: "query failed: the store failed; the message says how",
+    Code.UPDATE_FAILED: "update failed: the store failed or refused it, or the AppImage kept "
+                        "changing under the update (retry); the message says how",
+    Code.DELETE_FAILED: "delete failed, e.g. the AppImage does not exist, or the store failed",
+    Code.BATCH_QUERY_FAILED: "batch query failed: the store failed; the message says how",
     Code.NOT_EXISTS: "the AppImage does not exist",
     Code.ALREADY_EXISTS: "an AppImage of that name exists already",
-    Code.LIST_FAILED: "list failed",
+    Code.LIST_FAILED: "list failed: a page_token this server did not issue (or that expired), "
+                      "or the store failed",
 }
 
 _ANY = (Code.SUCCESS, Code.REQUEST_INVALID, Code.UNEXPECTED)
@@ -64,20 +66,20 @@ class Operation:
 
 OPERATIONS = (
     Operation("create", "Create an AppImage", "CreateAppImageRequest", "Answer",
-              (*_ANY, Code.ALREADY_EXISTS), ("create",)),
+              (*_ANY, Code.ALREADY_EXISTS, Code.CREATE_FAILED), ("create",)),
     Operation("update", "Update an AppImage (incremental)", "UpdateAppImageRequest", "Answer",
               (*_ANY, Code.NOT_EXISTS, Code.UPDATE_FAILED), ("update",)),
     Operation("delete", "Delete an AppImage", "DeleteAppImageRequest", "Answer",
               (*_ANY, Code.DELETE_FAILED), ("delete",)),
     Operation("query", "Query an AppImage", "QueryAppImageRequest", "QueryAnswer",
-              (*_ANY, Code.NOT_EXISTS), ("query",)),
+              (*_ANY, Code.NOT_EXISTS, Code.QUERY_FAILED), ("query",)),
     Operation("batch_query", "Query several AppImages, in order", "BatchQueryAppImageRequest",
-              "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS), ("batchQuery",)),
+              "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS, Code.BATCH_QUERY_FAILED), ("batchQuery",)),
     Operation("batchQuery", "Query several AppImages (Kuscia's other spelling of batch_query)",
-              "BatchQueryAppImageRequest", "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS),
-              ("batchQuery",)),
+              "BatchQueryAppImageRequest", "BatchQueryAnswer",
+              (*_ANY, Code.NOT_EXISTS, Code.BATCH_QUERY_FAILED), ("batchQuery",)),
     Operation("list", "List AppImages by name, a page at a time", "ListAppImageRequest",
-              "ListAnswer", _ANY, ()),
+              "ListAnswer", (*_ANY, Code.LIST_FAILED), ()),
 )
 
 DESCRIPTION = f"""\
@@ -110,10 +112,15 @@ def _code_schema(codes: Sequence[Code]) -> dict[str, Any]:
                       for c in codes]}
 
 
-def _envelope(description: str, data: Mapping[str, Any] | None) -> dict[str, Any]:
+def _envelope(description: str, data: Mapping[str, Any] | None, on_error: str = ""
+              ) -> dict[str, Any]:
+    """An answer's schema; ``on_error`` says what ``data`` holds in an error answer
+    (``rest.ERROR_DATA``): ``null`` makes the schema take it."""
     properties: dict[str, Any] = {"status": {"$ref": "#/components/schemas/Status"}}
     if data is not None:
-        properties["data"] = {**data, "description": "Present on success only."}
+        schema = {"anyOf": [data, {"type": "null"}]} if on_error == "null" else dict(data)
+        properties["data"] = {**schema, "description": f"`{on_error}` in an error answer, "
+                                                       "as Kuscia renders it."}
     return {"description": description, "type": "object", "additionalProperties": False,
             "required": ["status"], "properties": properties}
 
@@ -131,10 +138,10 @@ def _answers() -> dict[str, Any]:
                 "details": {"type": "array", "items": {}},
             },
         },
-        "Answer": _envelope("An answer without data.", None),
-        "QueryAnswer": _envelope("The AppImage, every field emitted.", appimage),
+        "Answer": _envelope("An answer without data (errors included).", None),
+        "QueryAnswer": _envelope("The AppImage, every field emitted.", appimage, "null"),
         "BatchQueryAnswer": _envelope("The AppImages, in the order asked.",
-                                      {"type": "array", "items": appimage}),
+                                      {"type": "array", "items": appimage}, "[]"),
         "ListAnswer": _envelope("One page of AppImages in name order.", {
             "type": "object", "additionalProperties": False,
             "required": ["appimage_list", "next_page_token"],
@@ -144,7 +151,7 @@ def _answers() -> dict[str, Any]:
                                     "description": "Empty on the last page; else send it as "
                                                    "page_token for the next."},
             },
-        }),
+        }, "null"),
         "TooLarge": {
             "description": "The body was over the listener's limit (HTTP 413).",
             "type": "object", "required": ["message"],

@@ -3,7 +3,8 @@
 Every answer that carries a Kuscia ``status`` is HTTP 200 (Kuscia's convention), a
 missing or wrong token is 401, a body over the limit 413, unknown paths and methods
 404/405. Errors are mapped to a ``status`` in one place (``_serve``); anything
-unexpected is logged and answered 11101, never a 500.
+unexpected is logged and answered 11101, never a 500. An error answer carries ``data``
+as Kuscia's does for that endpoint (``ERROR_DATA``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,9 +24,10 @@ from webhook import api, bodies, docs, errors, instrument, metrics, model, routi
 log = logging.getLogger(__name__)
 
 PREFIX = "/api/v1/appimage/"
-# JSON bodies arrive as application/json, with no Content-Type at all, or as curl's
-# default for -d without -H (form type): the body is parsed as JSON in every case.
-JSON_TYPES = ("application/json", "", "application/x-www-form-urlencoded")
+# JSON bodies arrive as application/json, with no Content-Type at all, as text/plain
+# (Kuscia's decorator reads all three as JSON), or as curl's default for -d without -H
+# (form type): the body is parsed as JSON in every case.
+JSON_TYPES = ("application/json", "", "text/plain", "application/x-www-form-urlencoded")
 
 WARNING_MAX = 1024  # characters of one Warning header's text (see warning_header)
 
@@ -39,18 +41,30 @@ ENDPOINTS: dict[str, Operation] = {
     "batchQuery": api.AppImages.batch_query,
     "list": api.AppImages.list,
 }
+# The fields besides ``status`` of each endpoint's error answer. Kuscia renders its
+# response messages with every field (protojson, EmitUnpopulated): an unset message
+# ``data`` (query, list) is null, an empty repeated one (batch query) is [], and the
+# create, update and delete answers have no ``data`` field at all.
+ERROR_DATA: dict[str, Mapping[str, Any]] = {
+    "create": {},
+    "update": {},
+    "delete": {},
+    "query": {"data": None},
+    "batch_query": {"data": []},
+    "batchQuery": {"data": []},
+    "list": {"data": None},
+}
 
 
-def status_body(code: int, message: str, data: Any = None) -> bytes:
-    body: dict[str, Any] = {"status": {"code": code, "message": message, "details": []}}
-    if data is not None:
-        body["data"] = data
+def status_body(code: int, message: str, fields: Mapping[str, Any] | None = None) -> bytes:
+    """Kuscia's answer: ``status`` and ``fields`` (``data``, when the answer has one)."""
+    body = {"status": {"code": code, "message": message, "details": []}, **(fields or {})}
     return orjson.dumps(body)
 
 
-def _answer(code: int, message: str, data: Any = None, *, http_status: int = 200,
-            warnings: Sequence[str] = ()) -> web.Response:
-    response = web.Response(body=status_body(code, message, data), status=http_status,
+def _answer(code: int, message: str, fields: Mapping[str, Any] | None = None, *,
+            http_status: int = 200, warnings: Sequence[str] = ()) -> web.Response:
+    response = web.Response(body=status_body(code, message, fields), status=http_status,
                             content_type="application/json")
     for warning in warnings:
         response.headers.add("Warning", warning_header(warning))
@@ -98,30 +112,33 @@ class _Config:
     timeout: float
 
 
-async def _serve(request: web.BaseRequest, operation: Operation, config: _Config
+async def _serve(request: web.BaseRequest, endpoint: str, config: _Config
                  ) -> tuple[int, web.Response]:
     """The Kuscia code (0 for the HTTP-level refusals) and the response."""
+    failed = ERROR_DATA[endpoint]
     if not _authorized(request, config.token):
         code = errors.Code.AUTH_FAILED
         return code, _answer(code, "auth failed: missing or wrong Token header", http_status=401)
     try:
         async with asyncio.timeout(config.timeout):
             body = await _body(request)
-            outcome = await operation(config.appimages, body)
+            outcome = await ENDPOINTS[endpoint](config.appimages, body)
     except errors.ServiceError as e:
-        return e.code, _answer(e.code, e.message)
+        return e.code, _answer(e.code, e.message, failed)
     except web.HTTPRequestEntityTooLarge as e:
         return 0, web.json_response({"message": f"body: {e.text}"}, status=413)
     except TimeoutError:
         log.warning("request timed out", extra={"path": request.path})
         code = errors.Code.UNEXPECTED
         return code, _answer(code, f"request took longer than {config.timeout:g} s "
-                                   "and was abandoned")
+                                   "and was abandoned", failed)
     except Exception:
         log.exception("unexpected error", extra={"path": request.path})
         return errors.Code.UNEXPECTED, _answer(errors.Code.UNEXPECTED,
-                                               "unexpected server error; see the server log")
-    return errors.Code.SUCCESS, _answer(errors.Code.SUCCESS, "success", outcome.data,
+                                               "unexpected server error; see the server log",
+                                               failed)
+    data = {} if outcome.data is None else {"data": outcome.data}
+    return errors.Code.SUCCESS, _answer(errors.Code.SUCCESS, "success", data,
                                         warnings=outcome.warnings)
 
 
@@ -133,10 +150,10 @@ def routes(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | 
     config = _Config(appimages, (token or "").encode(), timeout)
     table = routing.Routes(body_limit)
     drain = drain or instrument.Drain()
-    for endpoint, operation in ENDPOINTS.items():
-        async def serve(request: web.BaseRequest, operation: Operation = operation
+    for endpoint in ENDPOINTS:
+        async def serve(request: web.BaseRequest, endpoint: str = endpoint
                         ) -> tuple[instrument.Labels, web.Response]:
-            code, response = await _serve(request, operation, config)
+            code, response = await _serve(request, endpoint, config)
             return (str(response.status), str(int(code))), response
 
         table.add("POST", PREFIX + endpoint, instrument.handler(serve, metrics_.api(endpoint), drain))

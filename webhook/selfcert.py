@@ -35,7 +35,7 @@ from cryptography import exceptions, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from webhook import errors, kube, tls
+from webhook import kube, tls
 
 log = logging.getLogger(__name__)
 
@@ -306,7 +306,7 @@ class Manager:
         while True:
             try:
                 await self.sync()
-            except (SyncError, errors.StoreUnavailable) as e:
+            except (SyncError, kube.Error) as e:
                 log.warning("self-managed certificates: %s", e)
             except Exception:
                 # An unexpected error must not end the task: renewals would stop silently.

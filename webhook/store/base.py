@@ -61,8 +61,9 @@ class Page:
 
 
 class Store(abc.ABC):
-    """Durable AppImage storage. Methods raise ``errors.ServiceError`` subclasses only:
-    backend exceptions are wrapped as ``errors.StoreUnavailable``."""
+    """Durable AppImage storage. Methods raise ``errors.StoreError`` subclasses (and
+    ``errors.Invalid`` for an object no store can hold): backend exceptions are wrapped
+    as ``errors.StoreUnavailable``."""
 
     @abc.abstractmethod
     async def create(self, obj: Mapping[str, Any]) -> Record:
@@ -88,7 +89,7 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def list(self, limit: int, token: str = "") -> Page:
         """Up to ``limit`` objects after ``token`` in name order.
-        ``errors.Invalid`` for a token this store did not issue."""
+        ``errors.Refused`` for a token this store did not issue."""
 
     async def ready(self) -> bool:
         """Whether the backend answers; backs ``/readyz``."""
@@ -104,9 +105,9 @@ def encode_token(last_name: str) -> str:
 
 
 def decode_token(token: str) -> str:
-    """The last name of the previous page; ``errors.Invalid`` for a forged token."""
+    """The last name of the previous page; ``errors.Refused`` for a forged token."""
     try:
         padded = token + "=" * (-len(token) % 4)
         return base64.b64decode(padded, altchars=b"-_", validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError) as e:
-        raise errors.Invalid([errors.FieldError("page_token", "is not a token this server issued")]) from e
+        raise errors.Refused("page_token: is not a token this server issued") from e

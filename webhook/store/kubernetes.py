@@ -7,7 +7,8 @@ server's admission chain, our own webhooks included. Calls map as Kuscia's do:
 create -> POST (409 AlreadyExists), get -> GET (404), replace -> PUT with
 ``resourceVersion``, delete -> DELETE, list -> ``limit``/``continue``, get_many ->
 concurrent GETs. Writes ask for ``fieldValidation=Strict`` so an unknown field is an
-error rather than silently pruned.
+error rather than silently pruned. The client's own errors (``kube.Error``) are turned
+into store errors here, at the boundary (``raise … from e``).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def _message(body: Mapping[str, Any], status: int) -> str:
     return str(body.get("message") or f"HTTP {status}")
 
 
-def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.ServiceError:
+def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.StoreError:
     """The store error for an API server answer that is not a success."""
     reason = body.get("reason", "")
     if status == 404:
@@ -48,7 +49,7 @@ def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.ServiceE
         return errors.Conflict(f"appimage {name!r} was changed by another writer")
     if status in (400, 422):
         # Refused by the API server's validation, the CRD's rules or an admission webhook.
-        return errors.Invalid([errors.FieldError("", _message(body, status))])
+        return errors.Refused(_message(body, status))
     return errors.StoreUnavailable(f"Kubernetes API server answered {status}: {_message(body, status)}")
 
 
@@ -63,10 +64,17 @@ class KubernetesStore(base.Store):
     async def open(cls, config: kube.Config | None = None) -> KubernetesStore:
         return cls(kube.Client(config or kube.load_config()))
 
+    async def _request(self, method: str, path: str, *, body: Any = None,
+                       params: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+        try:
+            return await self.client.request(method, path, body=body, params=params)
+        except kube.Error as e:
+            raise errors.StoreUnavailable(str(e)) from e
+
     async def _call(self, method: str, name: str, *, body: Any = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
         path = f"{_PATH}/{name}" if name and method != "POST" else _PATH
-        status, answer = await self.client.request(method, path, body=body, params=params)
+        status, answer = await self._request(method, path, body=body, params=params)
         if status >= 300:
             raise _failure(status, answer, name)
         return answer
@@ -105,11 +113,10 @@ class KubernetesStore(base.Store):
         params = {"limit": str(limit)}
         if token:
             params["continue"] = token
-        status, answer = await self.client.request("GET", _PATH, params=params)
+        status, answer = await self._request("GET", _PATH, params=params)
         if token and status in (400, 410, 422):  # 410 Gone: the continue token expired
-            raise errors.Invalid([errors.FieldError(
-                "page_token", "is not a token this server issued, or it expired; "
-                "list again from the start")])
+            raise errors.Refused("page_token: is not a token this server issued, or it expired; "
+                                 "list again from the start")
         if status >= 300:
             raise _failure(status, answer, "")
         records = [_record(item) for item in answer.get("items", [])]
@@ -118,7 +125,7 @@ class KubernetesStore(base.Store):
     async def ready(self) -> bool:
         try:
             status, _ = await self.client.request("GET", f"/apis/{model.API_VERSION}")
-        except errors.StoreUnavailable:
+        except kube.Error:
             return False
         return status == 200
 
