@@ -32,6 +32,13 @@ def test_validate_accepts_a_valid_manifest(tmp_path):
     assert "appimage-template: valid" in out.getvalue()
 
 
+def test_validate_reads_a_null_field_as_absent_as_the_api_server_does(tmp_path):
+    obj = doc_appimage()
+    obj["spec"]["image"]["id"] = None
+    out = io.StringIO()
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0, out.getvalue()
+
+
 def test_validate_lists_every_error_and_exits_1(tmp_path):
     bad = doc_appimage()
     container = bad["spec"]["deployTemplates"][0]["spec"]["containers"][0]

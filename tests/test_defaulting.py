@@ -83,3 +83,11 @@ def test_edits_say_what_default_sets_and_where():
 def test_a_complete_object_needs_no_edits():
     once, _ = defaulting.default(bare(ports=[{"name": "a"}]))
     assert defaulting.edits(once) == ([], [])
+
+
+def test_a_null_field_is_absent_as_the_api_server_prunes_it(appimage):
+    appimage["spec"]["image"]["id"] = None
+    appimage["spec"]["deployTemplates"][0]["spec"]["containers"][0]["livenessProbe"] = None
+    defaulted, _ = defaulting.default(appimage)
+    assert "id" not in defaulted["spec"]["image"]
+    assert "livenessProbe" not in defaulted["spec"]["deployTemplates"][0]["spec"]["containers"][0]

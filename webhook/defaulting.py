@@ -29,9 +29,11 @@ Edit = tuple[model.Path, Any]
 
 
 def _copy(value: Any) -> Any:
-    # JSON values only: a few times faster than copy.deepcopy, which keeps a memo.
+    # JSON values only: a few times faster than copy.deepcopy, which keeps a memo. A
+    # null field is left out: it means absent, as the API server prunes it from a
+    # custom resource before anyone sees it (a manifest read from a file still has it).
     if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: _copy(v) for k, v in value.items() if v is not None}
     if isinstance(value, list):
         return [_copy(v) for v in value]
     return value
@@ -83,7 +85,7 @@ def edits(obj: Mapping[str, Any]) -> tuple[list[Edit], list[Warning_]]:
 
 
 def apply(obj: Mapping[str, Any], changes: list[Edit]) -> dict[str, Any]:
-    """A copy of ``obj`` with ``changes`` (its ``edits``) made."""
+    """A copy of ``obj`` without its null fields and with ``changes`` (its ``edits``) made."""
     out: dict[str, Any] = _copy(dict(obj))
     for path, value in changes:
         parent: Any = out
