@@ -158,7 +158,7 @@ def test_mutate_answers_every_review_with_a_patch_that_applies_once(
     if not ops:
         return
     patched = jsonpatch.apply_patch(obj, ops)
-    assert patched == defaulting.default(obj)[0]
+    assert pruned(patched) == defaulting.default(obj)[0]  # the API server prunes nulls first
     if not schemas.appimage().errors(obj):
         assert schemas.appimage().errors(patched) == []
     again = answered(handlers.mutate(over_the_wire(_with_object(review, patched)), CHECKER),
@@ -201,6 +201,15 @@ def test_a_valid_appimage_is_admitted_once_patched_and_needs_no_second_patch(
     assert admitted["allowed"] is True
     assert patch_of(answered(handlers.mutate(over_the_wire(_with_object(review, patched)), CHECKER),
                              uid)) == []
+
+
+def pruned(value: Any) -> Any:
+    """``value`` without its null fields, as the API server stores a custom resource."""
+    if isinstance(value, dict):
+        return {k: pruned(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [pruned(v) for v in value]
+    return value
 
 
 def _with_object(review: dict[str, Any], obj: Any) -> dict[str, Any]:
