@@ -516,22 +516,25 @@ def _lex_field_or_variable(lx: _Lexer, typ: int) -> _State | None:
     return None
 
 
-def _lex_char(lx: _Lexer) -> _State | None:
+def _lex_escaped(lx: _Lexer, close: str, kind: int, what: str) -> _State | None:
+    """A quoted token with backslash escapes on one line: a char constant or a string."""
     while True:
         r = lx.next()
         if r == "\\":
-            r2 = lx.next()
-            if r2 not in ("", "\n"):
+            r = lx.next()
+            if r not in ("", "\n"):
                 continue
-            lx.errorf("unterminated character constant")
-            return None
         if r in ("", "\n"):
-            lx.errorf("unterminated character constant")
+            lx.errorf(f"unterminated {what}")
             return None
-        if r == "'":
+        if r == close:
             break
-    lx.emit(_CHAR_CONSTANT)
+    lx.emit(kind)
     return None
+
+
+def _lex_char(lx: _Lexer) -> _State | None:
+    return _lex_escaped(lx, "'", _CHAR_CONSTANT, "character constant")
 
 
 def _lex_number(lx: _Lexer) -> _State | None:
@@ -576,21 +579,7 @@ def _scan_number(lx: _Lexer) -> bool:
 
 
 def _lex_quote(lx: _Lexer) -> _State | None:
-    while True:
-        r = lx.next()
-        if r == "\\":
-            r2 = lx.next()
-            if r2 not in ("", "\n"):
-                continue
-            lx.errorf("unterminated quoted string")
-            return None
-        if r in ("", "\n"):
-            lx.errorf("unterminated quoted string")
-            return None
-        if r == '"':
-            break
-    lx.emit(_STRING)
-    return None
+    return _lex_escaped(lx, '"', _STRING, "quoted string")
 
 
 def _lex_raw_quote(lx: _Lexer) -> _State | None:
