@@ -1,9 +1,10 @@
-"""The service: three listeners, their TLS, the store, probes, metrics and lifecycle.
+"""The service: four listeners, their TLS, the store, probes, metrics and lifecycle.
 
 Explicit wiring, no globals: ``Service(settings, store=...)`` owns everything it opens
 and closes it in ``stop``. Listeners: REST (Kuscia API; TLS per ``tls_mode``), webhook
-(TLS without client certificates: the API server sends none) and probes (plain HTTP:
-/healthz, /readyz, /metrics). ``/readyz`` is true only once the store answers and the
+(TLS without client certificates: the API server sends none), probes (plain HTTP:
+/healthz, /readyz, /metrics) and gRPC (``webhook.grpc``: the REST operations, TLS and
+token). ``/readyz`` is true only once the store answers and the
 certificates are loaded (with ``cert_secret``, once ``selfcert`` has written them), and
 turns false first when shutdown begins. Shutdown drains:
 readiness off, stop accepting everywhere at once, finish what is in flight (answers
@@ -35,6 +36,9 @@ from webhook import (
     tls,
 )
 from webhook.admission import http as admission_http
+from webhook.grpc import credentials as grpc_credentials
+from webhook.grpc import listener as grpc_listener
+from webhook.grpc import service as grpc_service
 from webhook.store import base, open_store
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,7 @@ class Service:
         self._stopping = False  # readiness is off
         self._drain = instrument.Drain()
         self._selfcert: selfcert.Manager | None = None
+        self._grpc: grpc_listener.Listener | None = None
 
     @property
     def store(self) -> base.Store:
@@ -88,18 +93,23 @@ class Service:
             return False
         if not all(c.ready for c in self._contexts):
             return False
+        if self._grpc is not None and not self._grpc.ready:
+            return False
         return await self._store.ready()
 
-    def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
-        if self.settings.tls_mode == "notls":
-            return None
+    def _cert_paths(self, mode: settings.TLSMode) -> tls.CertPaths:
         if self._selfcert is not None:  # written by the manager; until then not ready
             paths = tls.CertPaths.in_dir(self.settings.cert_dir)
         else:
             paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
         if mode == "mtls" and self.settings.client_ca_file is not None:
             paths = dataclasses.replace(paths, ca=self.settings.client_ca_file)
-        reloading = tls.ReloadingContext(paths, mode)
+        return paths
+
+    def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
+        if self.settings.tls_mode == "notls":
+            return None
+        reloading = tls.ReloadingContext(self._cert_paths(mode), mode)
         self._contexts.append(reloading)
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
         return reloading.context
@@ -125,8 +135,10 @@ class Service:
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
             self._store = await open_store(s.store)
-        rest_routes = rest.routes(api.AppImages(self._store, checker), metrics_=self.metrics,
-                                  token=s.token, body_limit=s.rest_body_limit,
+        appimages = api.AppImages(self._store, checker)
+        token = s.token
+        rest_routes = rest.routes(appimages, metrics_=self.metrics,
+                                  token=token, body_limit=s.rest_body_limit,
                                   timeout=s.request_timeout, drain=self._drain)
         webhook_routes = admission_http.routes(checker=checker, metrics_=self.metrics,
                                                body_limit=s.webhook_body_limit,
@@ -141,6 +153,21 @@ class Service:
         await self._listen("probe", self._probe_routes(), s.probe_addr, None)
         await self._listen("rest", rest_routes, s.rest_addr, self._tls(s.tls_mode))
         await self._listen("webhook", webhook_routes, s.webhook_addr, self._tls("tls"))
+        await self._listen_grpc(grpc_service.Config(appimages, (token or "").encode(), s.request_timeout))
+
+    async def _listen_grpc(self, config: grpc_service.Config) -> None:
+        s = self.settings
+        certificates = (None if s.tls_mode == "notls"
+                        else grpc_credentials.Certificates(self._cert_paths(s.tls_mode), s.tls_mode))
+        self._grpc = grpc_listener.Listener(s, config, self.metrics, certificates)
+        if certificates is not None and certificates.current is None:
+            # Self-managed certificates not written yet: serve once they are (not ready till then).
+            self._tasks.append(asyncio.create_task(self._grpc.wait_and_start(s.cert_reload_interval)))
+            return
+        await self._grpc.start()
+        port = self._grpc.port or s.grpc_addr.port
+        self.listeners["grpc"] = Listener("grpc", s.grpc_addr.host, port,
+                                          "http" if certificates is None else "https")
 
     def _reload_certificates(self) -> None:
         for context in self._contexts:
@@ -191,11 +218,15 @@ class Service:
         if s.shutdown_delay:
             await asyncio.sleep(s.shutdown_delay)
         self._drain.draining = True
+        grpc_stopped = (asyncio.create_task(self._grpc.stop(s.shutdown_timeout))
+                        if self._grpc is not None else None)
         serving = [r for name, r in self._runners.items() if name != "probe"]
         for runner in serving:
             for site in list(runner.sites):
                 await site.stop()
         await self._drained(asyncio.get_running_loop().time() + s.shutdown_timeout)
+        if grpc_stopped is not None:
+            await grpc_stopped
         for runner in serving:
             await runner.cleanup()
         self._drain.closed = True
