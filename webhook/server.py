@@ -93,7 +93,7 @@ class Service:
             return False
         if not all(c.ready for c in self._contexts):
             return False
-        if self._grpc is not None and not self._grpc.ready:
+        if self._grpc is not None and not self._grpc.ready():
             return False
         return await self._store.ready()
 
@@ -160,12 +160,7 @@ class Service:
         certificates = (None if s.tls_mode == "notls"
                         else grpc_credentials.Certificates(self._cert_paths(s.tls_mode), s.tls_mode))
         self._grpc = grpc_listener.Listener(s, config, self.metrics, certificates)
-        if certificates is not None and certificates.current is None:
-            # Self-managed certificates not written yet: serve once they are (not ready till then).
-            self._tasks.append(asyncio.create_task(self._grpc.wait_and_start(s.cert_reload_interval)))
-            return
-        await self._grpc.start()
-        port = self._grpc.port or s.grpc_addr.port
+        port = await self._grpc.start()
         self.listeners["grpc"] = Listener("grpc", s.grpc_addr.host, port,
                                           "http" if certificates is None else "https")
 

@@ -12,9 +12,6 @@ progress a grace period.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
@@ -22,11 +19,9 @@ from grpc_reflection.v1alpha import reflection
 from webhook import messages, metrics, settings
 from webhook.grpc import credentials, service
 
-log = logging.getLogger(__name__)
-
 
 class Listener:
-    """One gRPC server; ``start`` binds it (once a certificate has loaded, with TLS)."""
+    """One gRPC server; ``start`` binds it."""
 
     def __init__(self, config: settings.Settings, calls: service.Config, metrics_: metrics.Metrics,
                  certificates: credentials.Certificates | None) -> None:
@@ -49,13 +44,15 @@ class Listener:
         reflection.enable_server_reflection(
             (messages.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
 
-    @property
     def ready(self) -> bool:
-        return self.port is not None
+        """Serving, with a certificate from the files when on TLS (looked for again
+        here until one has loaded: handshakes, which also look, may not come)."""
+        if self._certificates is not None and not self._certificates.ready:
+            self._certificates.refresh()
+        return self.port is not None and (self._certificates is None or self._certificates.ready)
 
-    async def start(self) -> None:
-        """Bind and serve; with TLS and no certificate yet (self-managed ones are being
-        written), ``wait_and_start`` instead."""
+    async def start(self) -> int:
+        """Bind and serve; the bound port."""
         address = str(self.settings.grpc_addr)
         if self._certificates is None:
             port = self._server.add_insecure_port(address)
@@ -65,13 +62,7 @@ class Listener:
         for name in ("", messages.SERVICE_NAME):
             await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.port = port
-
-    async def wait_and_start(self, interval: float) -> None:
-        """``start`` once the certificate files load, checking every ``interval`` seconds."""
-        while self._certificates is not None and self._certificates.current is None:
-            await asyncio.sleep(interval)
-            self._certificates.fetch()
-        await self.start()
+        return port
 
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING, no new calls, ``grace`` seconds for those in progress."""
