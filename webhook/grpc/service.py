@@ -9,6 +9,7 @@ named ``warning``. Figures go to ``metrics`` under go-grpc-prometheus's names.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from dataclasses import dataclass
@@ -17,14 +18,9 @@ import grpc
 
 from webhook import api, calls, messages, metrics
 
-# go-grpc-prometheus labels calls with Go's names of the status codes.
-_GO_CODE_NAMES = {
-    grpc.StatusCode.OK: "OK",
-    grpc.StatusCode.CANCELLED: "Canceled",
-    grpc.StatusCode.DEADLINE_EXCEEDED: "DeadlineExceeded",
-    grpc.StatusCode.UNAUTHENTICATED: "Unauthenticated",
-    grpc.StatusCode.INTERNAL: "Internal",
-}
+# go-grpc-prometheus labels calls with Go's names of the status codes: CamelCase, which
+# ``_go_name`` makes of Python's names, but for these two.
+_GO_NAMES = {grpc.StatusCode.OK: "OK", grpc.StatusCode.CANCELLED: "Canceled"}
 AUTH_FAILED = "auth failed: missing or wrong token metadata"
 
 
@@ -62,21 +58,28 @@ def _handler(method: messages.Method, config: Config, bound: metrics.Endpoint
     async def handle(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
         bound.in_flight += 1
         started = time.perf_counter()
-        code = grpc.StatusCode.INTERNAL
+        code = grpc.StatusCode.UNKNOWN  # what gRPC answers for an exception in a handler
         try:
             response = await _answer(method, raw, context, config)
             code = grpc.StatusCode.OK
             return response
+        except asyncio.CancelledError:
+            code = _interrupted(context)
+            raise
         except BaseException:
-            code = context.code() or _interrupted(context)
+            code = context.code() or code  # set by abort (UNAUTHENTICATED)
             raise
         finally:
             bound.in_flight -= 1
             bound.observe(time.perf_counter() - started)
-            bound.count(_GO_CODE_NAMES.get(code, code.name.title().replace("_", "")))
+            bound.count(_go_name(code))
 
     # No deserializer: a request that does not decode is answered 11100 by messages.decode.
     return grpc.unary_unary_rpc_method_handler(handle)
+
+
+def _go_name(code: grpc.StatusCode) -> str:
+    return _GO_NAMES.get(code) or code.name.title().replace("_", "")
 
 
 def _interrupted(context: grpc.aio.ServicerContext[bytes, bytes]) -> grpc.StatusCode:
