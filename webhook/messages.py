@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from google.protobuf import descriptor, json_format, message, message_factory, unknown_fields
+from google.protobuf import descriptor, message, message_factory, unknown_fields
 
 from webhook import api, calls, errors
 from webhook.proto import appimage_pb2
@@ -114,7 +114,30 @@ def encode(method: Method, answer: calls.Answer) -> message.Message:
     """``answer`` as ``method``'s response message."""
     # The data may embed rendered JSON (orjson.Fragment): one round through orjson
     # makes it plain values.
-    body = orjson.loads(orjson.dumps(answer.envelope()))
     response = method.response()
-    json_format.ParseDict(body, response)
+    _fill(response, orjson.loads(orjson.dumps(answer.envelope())))
     return response
+
+
+def _fill(msg: message.Message, body: dict[str, Any]) -> None:
+    # json_format.ParseDict does the same, general and checked, at ~4x the cost (190 µs
+    # for a query answer): answers are ours, in the protobuf JSON mapping, so only what
+    # they hold is handled: None for an absent message, int64 as a string.
+    fields = msg.DESCRIPTOR.fields_by_name
+    for name, value in body.items():
+        if value is None or value == [] or value == {}:
+            continue
+        f = fields[name]
+        if f.type != descriptor.FieldDescriptor.TYPE_MESSAGE:
+            if f.is_repeated:
+                getattr(msg, name).extend(value)
+            else:
+                setattr(msg, name, int(value) if f.type == descriptor.FieldDescriptor.TYPE_INT64 else value)
+        elif f.message_type is not None and f.message_type.GetOptions().map_entry:
+            getattr(msg, name).update(value)
+        elif f.is_repeated:
+            items = getattr(msg, name)
+            for item in value:
+                _fill(items.add(), item)
+        else:
+            _fill(getattr(msg, name), value)
