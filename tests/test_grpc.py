@@ -10,6 +10,7 @@ metrics, health and reflection.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import pathlib
@@ -36,7 +37,8 @@ BODY_LIMIT = 64 * 1024
 class Grpc:
     channel: grpc.aio.Channel
     metrics: metrics.Metrics
-    store: base.Store
+    store: Any
+    listener: listener.Listener
 
     async def call(self, method: str, request: dict[str, Any] | message.Message, *,
                    token: str | None = TOKEN, deadline: float | None = None
@@ -76,7 +78,7 @@ async def serve_grpc(store: base.Store, *, token: str = TOKEN, **limits: Any
 async def grpc_client(store: sqlite.SQLiteStore) -> AsyncIterator[Grpc]:
     served, registry = await serve_grpc(store)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-        yield Grpc(channel, registry, store)
+        yield Grpc(channel, registry, store, served)
     await served.stop(0)
 
 
@@ -218,28 +220,38 @@ async def test_a_message_over_the_body_limit_is_resource_exhausted(grpc_client):
 
 
 class BlockingStore(sqlite.SQLiteStore):
-    """Creates wait for ``release``; ``entered`` is set when one is waiting (a fault a
-    real store cannot produce on demand: a write that hangs)."""
+    """Creates wait for ``release``; ``entered`` is set when one is waiting, ``waiting``
+    counts them (a fault a real store cannot produce on demand: a write that hangs)."""
 
     entered: asyncio.Event
     release: asyncio.Event
+    waiting: int
 
     async def create(self, obj: dict[str, Any]) -> None:
+        self.waiting += 1
         self.entered.set()
         await self.release.wait()
         await super().create(obj)
 
 
+@contextlib.asynccontextmanager
+async def blocking_grpc(tmp_path: pathlib.Path, **limits: Any) -> AsyncIterator[Grpc]:
+    store = await BlockingStore.open(tmp_path / "blocking.db")
+    store.entered, store.release, store.waiting = asyncio.Event(), asyncio.Event(), 0
+    served, registry = await serve_grpc(store, **limits)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+            yield Grpc(channel, registry, store, served)
+    finally:
+        store.release.set()
+        await served.stop(0)
+        await store.close()
+
+
 @pytest.fixture
 async def blocking(tmp_path: pathlib.Path) -> AsyncIterator[Grpc]:
-    store = await BlockingStore.open(tmp_path / "blocking.db")
-    store.entered, store.release = asyncio.Event(), asyncio.Event()
-    served, registry = await serve_grpc(store)
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-        yield Grpc(channel, registry, store)
-    store.release.set()
-    await served.stop(0)
-    await store.close()
+    async with blocking_grpc(tmp_path) as client:
+        yield client
 
 
 def _handled(registry: metrics.Metrics, method: str, code: str) -> float:
@@ -277,6 +289,29 @@ async def test_a_call_cancelled_by_the_client_mid_call_stores_nothing(blocking):
     assert not response.data.appimage_list
 
 
+async def test_a_call_past_the_request_timeout_is_answered_11101_like_rest(tmp_path):
+    async with blocking_grpc(tmp_path, request_timeout=0.2) as client:
+        response, _ = await client.call("CreateAppImage", _as_grpc(doc("create")))
+        assert response.status.code == errors.Code.UNEXPECTED
+        assert response.status.message == "request took longer than 0.2 s and was abandoned"
+        assert await client.store.list(10, "") == base.Page([], "")
+
+
+async def test_calls_past_max_connections_in_progress_are_resource_exhausted(tmp_path):
+    async with blocking_grpc(tmp_path, max_connections=2) as client:
+        body = _as_grpc(doc("create"))
+        held = [asyncio.create_task(client.call("CreateAppImage", {**body, "name": f"held-{i}"}))
+                for i in range(2)]
+        await _until(lambda: client.store.waiting == 2)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await client.call("ListAppImage", {})
+        assert raised.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+        client.store.release.set()
+        assert [(await task)[0].status.code for task in held] == [0, 0]
+        response, _ = await client.call("ListAppImage", {})
+        assert len(response.data.appimage_list) == 2
+
+
 async def test_a_thousand_concurrent_creates_store_each_name_once(grpc_client):
     names = [f"app-{i}" for i in range(500)]
     body = _as_grpc(doc("create"))
@@ -305,22 +340,15 @@ async def test_grpc_calls_are_counted_under_go_grpc_prometheus_names(grpc_client
 
 
 async def test_stop_lets_a_call_in_progress_finish(tmp_path):
-    store = await BlockingStore.open(tmp_path / "drain.db")
-    store.entered, store.release = asyncio.Event(), asyncio.Event()
-    served, _ = await serve_grpc(store)
-    try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-            client = Grpc(channel, metrics.Metrics(), store)
-            pending = asyncio.create_task(client.call("CreateAppImage", _as_grpc(doc("create"))))
-            await store.entered.wait()
-            stopping = asyncio.create_task(served.stop(10))
-            store.release.set()
-            response, _ = await pending
-            await stopping
+    async with blocking_grpc(tmp_path) as client:
+        pending = asyncio.create_task(client.call("CreateAppImage", _as_grpc(doc("create"))))
+        await client.store.entered.wait()
+        stopping = asyncio.create_task(client.listener.stop(10))
+        client.store.release.set()
+        response, _ = await pending
+        await stopping
         assert response.status.code == 0
-        assert (await store.get("appimage-template")).name == "appimage-template"
-    finally:
-        await store.close()
+        assert (await client.store.get("appimage-template")).name == "appimage-template"
 
 
 async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_path, store):
@@ -337,7 +365,7 @@ async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_p
         assert served.ready()
         trust = grpc.ssl_channel_credentials(root_certificates=paths.ca.read_bytes())
         async with grpc.aio.secure_channel(f"127.0.0.1:{port}", trust) as channel:
-            response, _ = await Grpc(channel, metrics.Metrics(), store).call("ListAppImage", {})
+            response, _ = await Grpc(channel, metrics.Metrics(), store, served).call("ListAppImage", {})
         assert response.status.code == 0
     finally:
         await served.stop(0)
