@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.conftest import doc
-from webhook import api, errors, messages, metrics, podspec, rest, settings, tls
+from webhook import api, errors, instrument, messages, metrics, podspec, rest, settings, tls
 from webhook.grpc import credentials, listener, service
 from webhook.store import base, sqlite
 
@@ -63,13 +63,14 @@ class Grpc:
         return json_format.ParseDict(body, messages.METHODS[method].request())
 
 
-async def serve_grpc(store: base.Store, *, token: str = TOKEN, **limits: Any
-                     ) -> tuple[listener.Listener, metrics.Metrics]:
+async def serve_grpc(store: base.Store, *, token: str = TOKEN, drain: instrument.Drain | None = None,
+                     **limits: Any) -> tuple[listener.Listener, metrics.Metrics]:
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="notls",
                                rest_body_limit=BODY_LIMIT, **limits)
     registry = metrics.Metrics()
     served = listener.Listener(config, service.Config(
-        api.AppImages(store, podspec.checker()), token.encode(), config.request_timeout), registry, None)
+        api.AppImages(store, podspec.checker()), token.encode(), config.request_timeout,
+        drain or instrument.Drain()), registry, None)
     await served.start()
     return served, registry
 
@@ -235,10 +236,10 @@ class BlockingStore(sqlite.SQLiteStore):
 
 
 @contextlib.asynccontextmanager
-async def blocking_grpc(tmp_path: pathlib.Path, **limits: Any) -> AsyncIterator[Grpc]:
+async def blocking_grpc(tmp_path: pathlib.Path, **options: Any) -> AsyncIterator[Grpc]:
     store = await BlockingStore.open(tmp_path / "blocking.db")
     store.entered, store.release, store.waiting = asyncio.Event(), asyncio.Event(), 0
-    served, registry = await serve_grpc(store, **limits)
+    served, registry = await serve_grpc(store, **options)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
             yield Grpc(channel, registry, store, served)
@@ -351,13 +352,35 @@ async def test_stop_lets_a_call_in_progress_finish(tmp_path):
         assert (await client.store.get("appimage-template")).name == "appimage-template"
 
 
+async def test_a_call_in_progress_holds_up_the_services_drain(tmp_path):
+    drain = instrument.Drain()
+    async with blocking_grpc(tmp_path, drain=drain) as client:
+        pending = asyncio.create_task(client.call("CreateAppImage", _as_grpc(doc("create"))))
+        await client.store.entered.wait()
+        assert drain.in_flight == 1
+        client.store.release.set()
+        response, _ = await pending
+        assert response.status.code == 0
+        assert drain.in_flight == 0
+
+
+async def test_a_call_after_the_drain_closed_is_unavailable(tmp_path):
+    drain = instrument.Drain()
+    async with blocking_grpc(tmp_path, drain=drain) as client:
+        drain.closed = True
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await client.call("ListAppImage", {})
+        assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
 async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_path, store):
     cert_dir = tmp_path / "certs"
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
                                cert_dir=cert_dir)
     certificates = credentials.Certificates(tls.CertPaths.in_dir(cert_dir), "tls")
     served = listener.Listener(config, service.Config(
-        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT), metrics.Metrics(), certificates)
+        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
+        metrics.Metrics(), certificates)
     port = await served.start()
     try:
         assert not served.ready()

@@ -1,10 +1,9 @@
-"""The service: four listeners, their TLS, the store, probes, metrics and lifecycle.
+"""The service: three listeners, their TLS, the store, probes, metrics and lifecycle.
 
 Explicit wiring, no globals: ``Service(settings, store=...)`` owns everything it opens
 and closes it in ``stop``. Listeners: REST (Kuscia API; TLS per ``tls_mode``), webhook
-(TLS without client certificates: the API server sends none), probes (plain HTTP:
-/healthz, /readyz, /metrics) and gRPC (``webhook.grpc``: the REST operations, TLS and
-token). ``/readyz`` is true only once the store answers and the
+(TLS without client certificates: the API server sends none) and probes (plain HTTP:
+/healthz, /readyz, /metrics). ``/readyz`` is true only once the store answers and the
 certificates are loaded (with ``cert_secret``, once ``selfcert`` has written them), and
 turns false first when shutdown begins. Shutdown drains:
 readiness off, stop accepting everywhere at once, finish what is in flight (answers
@@ -135,10 +134,9 @@ class Service:
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
             self._store = await open_store(s.store)
-        appimages = api.AppImages(self._store, checker)
-        token = s.token
+        appimages = api.AppImages(self._store, checker)  # one for REST and gRPC: one lock per name
         rest_routes = rest.routes(appimages, metrics_=self.metrics,
-                                  token=token, body_limit=s.rest_body_limit,
+                                  token=s.token, body_limit=s.rest_body_limit,
                                   timeout=s.request_timeout, drain=self._drain)
         webhook_routes = admission_http.routes(checker=checker, metrics_=self.metrics,
                                                body_limit=s.webhook_body_limit,
@@ -153,9 +151,12 @@ class Service:
         await self._listen("probe", self._probe_routes(), s.probe_addr, None)
         await self._listen("rest", rest_routes, s.rest_addr, self._tls(s.tls_mode))
         await self._listen("webhook", webhook_routes, s.webhook_addr, self._tls("tls"))
-        await self._listen_grpc(grpc_service.Config(appimages, (token or "").encode(), s.request_timeout))
+        await self._listen_grpc(grpc_service.Config(appimages, (s.token or "").encode(), s.request_timeout,
+                                                    self._drain))
 
     async def _listen_grpc(self, config: grpc_service.Config) -> None:
+        """The fourth listener, gRPC (``webhook.grpc``): the REST operations with REST's
+        TLS mode, certificates, token and limits. Its calls count in the same drain."""
         s = self.settings
         certificates = (None if s.tls_mode == "notls"
                         else grpc_credentials.Certificates(self._cert_paths(s.tls_mode), s.tls_mode))
@@ -213,15 +214,13 @@ class Service:
         if s.shutdown_delay:
             await asyncio.sleep(s.shutdown_delay)
         self._drain.draining = True
-        grpc_stopped = (asyncio.create_task(self._grpc.stop(s.shutdown_timeout))
-                        if self._grpc is not None else None)
+        if self._grpc is not None:  # refuses new calls at once; those in progress count in the drain
+            self._tasks.append(asyncio.create_task(self._grpc.stop(s.shutdown_timeout)))
         serving = [r for name, r in self._runners.items() if name != "probe"]
         for runner in serving:
             for site in list(runner.sites):
                 await site.stop()
         await self._drained(asyncio.get_running_loop().time() + s.shutdown_timeout)
-        if grpc_stopped is not None:
-            await grpc_stopped
         for runner in serving:
             await runner.cleanup()
         self._drain.closed = True

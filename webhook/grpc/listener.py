@@ -7,7 +7,7 @@ the calls in progress; a call past it is RESOURCE_EXHAUSTED), plus the standard
 ``grpc.health.v1.Health`` and server reflection. Health and reflection need no token:
 like /healthz and /openapi.json they hold nothing secret, and probes and tools that
 discover the API send none. ``stop`` refuses new calls at once and gives the ones in
-progress a grace period.
+progress a grace period (the service's drain also waits for them).
 """
 
 from __future__ import annotations

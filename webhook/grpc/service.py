@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import grpc
 
-from webhook import api, calls, messages, metrics
+from webhook import api, calls, instrument, messages, metrics
 
 # go-grpc-prometheus labels calls with Go's names of the status codes: CamelCase, which
 # ``_go_name`` makes of Python's names, but for these two.
@@ -30,6 +30,8 @@ class Config:
     token: bytes
     """Empty: no token check."""
     timeout: float
+    drain: instrument.Drain
+    """Shared with the REST listeners: calls in progress hold up the shutdown."""
 
 
 def _authorized(context: grpc.aio.ServicerContext[bytes, bytes], token: bytes) -> bool:
@@ -56,6 +58,9 @@ async def _answer(method: messages.Method, raw: bytes, context: grpc.aio.Service
 def _handler(method: messages.Method, config: Config, bound: metrics.Endpoint
              ) -> grpc.RpcMethodHandler[bytes, bytes]:
     async def handle(raw: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> bytes:
+        if config.drain.closed:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "shutting down")
+        config.drain.in_flight += 1
         bound.in_flight += 1
         started = time.perf_counter()
         code = grpc.StatusCode.UNKNOWN  # what gRPC answers for an exception in a handler
@@ -70,6 +75,7 @@ def _handler(method: messages.Method, config: Config, bound: metrics.Endpoint
             code = context.code() or code  # set by abort (UNAUTHENTICATED)
             raise
         finally:
+            config.drain.in_flight -= 1
             bound.in_flight -= 1
             bound.observe(time.perf_counter() - started)
             bound.count(_go_name(code))
