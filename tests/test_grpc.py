@@ -313,6 +313,23 @@ async def test_calls_past_max_connections_in_progress_are_resource_exhausted(tmp
         assert len(response.data.appimage_list) == 2
 
 
+async def test_a_connection_past_max_connections_is_closed_and_the_open_one_keeps_working(store):
+    served, registry = await serve_grpc(store, max_connections=1)
+    # A subchannel pool per channel: each channel makes its own connection.
+    options = [("grpc.use_local_subchannel_pool", 1)]
+    try:
+        async with (grpc.aio.insecure_channel(f"127.0.0.1:{served.port}", options=options) as first,
+                    grpc.aio.insecure_channel(f"127.0.0.1:{served.port}", options=options) as second):
+            held = Grpc(first, registry, store, served)
+            assert (await held.call("ListAppImage", {}))[0].status.code == 0
+            with pytest.raises(grpc.aio.AioRpcError) as refused:
+                await Grpc(second, registry, store, served).call("ListAppImage", {}, deadline=5)
+            assert refused.value.code() == grpc.StatusCode.UNAVAILABLE
+            assert (await held.call("ListAppImage", {}))[0].status.code == 0
+    finally:
+        await served.stop(0)
+
+
 async def test_a_thousand_concurrent_creates_store_each_name_once(grpc_client):
     names = [f"app-{i}" for i in range(500)]
     body = _as_grpc(doc("create"))
