@@ -164,6 +164,11 @@ def markdown(results: Results, png_name: str) -> str:
             f"| {_fmt(closed(results, name, 'p99.9'))} | {_fmt(closed(results, name, 'cpu_us'), 0)} "
             f"| {base or ''} | {_fmt(ratio(results, name, base)) if base else ''} "
             f"| {_fmt(ratio(results, name, base, 'cpu_us')) if base else ''} | {errors} |")
+    lines += ["", "\"grpc create\" and \"grpc query\" are the same operations over gRPC (Kuscia's "
+              "AppImageService on the gRPC port, TLS), driven by bench/grpcload.py: grpcio's "
+              "Python client with as many calls in flight on one channel; their ratios are to "
+              "the REST rows. The Python client is slower than wrk, so their CPU µs/req is the "
+              "figure to compare."]
     lines += ["", "Peers on the same work (ours ÷ peer, same round):", "",
               "| | req/s ratio | CPU ratio |", "|---|---:|---:|"]
     for peer in ("go", "kopf"):

@@ -10,6 +10,8 @@ servers on CPU 0 and the load generators on CPU 1:
    batch_query of 1,000 names and a list page over the stored AppImages (100,000 seeded
    straight into the SQLite file), and the peers on the same reviews: kopf's admission
    server and a Go webhook on controller-runtime's admission package (bench/peers/);
+   and gRPC CreateAppImage and QueryAppImage next to REST create and query (a grpcio
+   client in its own process, bench/grpcload.py);
 2. open loop at a fixed rate (bench/openloop.py): p99 without coordinated omission;
 3. cost by size, in process (bench/scaling.py);
 4. memory: RSS idle, peak under load, and after a soak of N more requests (N = 200,000,
@@ -59,6 +61,8 @@ GO_BUILD = ROOT / "bench" / "peers" / "go" / "build.sh"
 KOPF_PEER = ROOT / "bench" / "peers" / "kopf_peer.py"
 BARE = ROOT / "bench" / "bare.py"
 SKIPPABLE = ("go", "kopf", "e2e")
+GRPC_CASES = (("grpc create", "CreateAppImage", "create"), ("grpc query", "QueryAppImage", "query"))
+"""Row name, method, and the REST case it is compared with."""
 # Bounds so one invocation stays bounded in time.
 MAX_DURATION = 60
 MAX_ROUNDS = 10
@@ -169,10 +173,11 @@ def build_go_peer() -> Path | None:
     return Path(output(["bash", str(GO_BUILD)]).strip().splitlines()[-1])
 
 
-def service_argv(certs: Path, db: Path, rest: int, webhook: int, probe: int) -> list[str]:
+def service_argv(certs: Path, db: Path, rest: int, webhook: int, probe: int, grpc: int) -> list[str]:
     return [sys.executable, "-m", "webhook", "serve", "--tls-mode", "tls", "--cert-dir", str(certs),
             "--store", f"sqlite:///{db}", "--rest-addr", f"127.0.0.1:{rest}",
-            "--webhook-addr", f"127.0.0.1:{webhook}", "--probe-addr", f"127.0.0.1:{probe}"]
+            "--webhook-addr", f"127.0.0.1:{webhook}", "--probe-addr", f"127.0.0.1:{probe}",
+            "--grpc-addr", f"127.0.0.1:{grpc}"]
 
 
 def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
@@ -192,8 +197,8 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
     started = time.monotonic()
     seed.seed(tmp / "bench.db", config.seed)
     print(f"seeded {config.seed:,} AppImages in {time.monotonic() - started:.1f} s", flush=True)
-    rest, webhook, probe, bare, kopf, go_port = procs.free_ports(6)
-    ps.start("service", service_argv(certs, tmp / "bench.db", rest, webhook, probe))
+    rest, webhook, probe, grpc, bare, kopf, go_port = procs.free_ports(7)
+    ps.start("service", service_argv(certs, tmp / "bench.db", rest, webhook, probe, grpc))
     ps.start("bare", [sys.executable, str(BARE), "--port", str(bare), "--cert-dir", str(certs)])
     if "kopf" not in config.skip:
         ps.start("kopf", [sys.executable, str(KOPF_PEER), "--port", str(kopf), "--cert-dir", str(certs)])
@@ -202,7 +207,8 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
                         "--schema", str(schema)])
     context = ssl.create_default_context(cafile=certs / "ca.crt")
     urls = {"service": f"https://127.0.0.1:{webhook}", "rest": f"https://127.0.0.1:{rest}",
-            "probe": f"http://127.0.0.1:{probe}", "bare": f"https://127.0.0.1:{bare}",
+            "probe": f"http://127.0.0.1:{probe}", "grpc": f"127.0.0.1:{grpc}",
+            "bare": f"https://127.0.0.1:{bare}",
             "kopf": f"https://127.0.0.1:{kopf}", "go": f"https://127.0.0.1:{go_port}"}
     procs.wait_ready(ps, "service", lambda: procs.call("GET", urls["probe"] + "/readyz")[0] == 200)
     review = workloads.admission_review(workloads.defaulted(workloads.appimage()), "ready")
@@ -211,7 +217,7 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
             path = "/" if name == "bare" else "/validate"
             procs.wait_ready(ps, name, lambda n=name, p=path:
                              procs.call("POST", urls[n] + p, review, context)[0] == 200)
-    return Servers({k: v for k, v in urls.items() if k in ps.running or k in ("rest", "probe")},
+    return Servers({k: v for k, v in urls.items() if k in ps.running or k in ("rest", "probe", "grpc")},
                    context, certs / "ca.crt", notes)
 
 
@@ -300,6 +306,25 @@ def closed_round(ps: Processes, servers: Servers, case: workloads.Case, body_fil
             "latency_ms": {f"{p:g}": v for p, v in result.latency_ms.items()}}
 
 
+def grpc_round(ps: Processes, servers: Servers, method: str, config: Settings, pin: procs.Pinning,
+               seconds: int, tag: str) -> dict[str, Any]:
+    """One closed-loop round of gRPC calls, figured as ``closed_round`` figures wrk's."""
+    pid = ps.pid("service")
+    cpu = procs.cpu_seconds(pid)
+    argv = [*pin.client, sys.executable, "-m", "bench.grpcload", servers.urls["grpc"], method,
+            "--cafile", str(servers.ca), "--seconds", str(seconds),
+            "--connections", str(config.connections), "--tag", tag]
+    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60)
+    if done.returncode != 0:
+        raise BenchError(f"gRPC {method} load failed:\n{done.stderr}{done.stdout}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    ps.check_alive()
+    if result.pop("sample"):
+        print(f"    first bad answer: {done.stdout[:500]}", flush=True)
+    result["cpu_us"] = (procs.cpu_seconds(pid) - cpu) / max(result["requests"], 1) * 1e6
+    return result
+
+
 def open_round(ps: Processes, servers: Servers, case: workloads.Case, body_file: Path,
                config: Settings, pin: procs.Pinning) -> dict[str, Any]:
     argv = [*pin.client, sys.executable, "-m", "bench.openloop", url_of(servers, case), str(body_file),
@@ -328,17 +353,31 @@ def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tm
                                        "containers": c.containers, "rounds": []} for c in runnable}
     opened: dict[str, Any] = {c.name: {"group": c.group, "rounds": []}
                               for c in runnable if c.name in workloads.OPEN_LOOP}
+    closed.update({name: {"group": "rest", "server": "service", "baseline": rest,
+                          "connections": config.connections, "containers": 1, "rounds": []}
+                   for name, _, rest in GRPC_CASES})
     if config.warmup:
         for case in runnable:
             r = closed_round(ps, servers, case, bodies[case.name], config, pin, config.warmup, "w")
             print(f"warm-up  {case.name:22} {r['rps']:8.0f} req/s  errors {r['errors']}", flush=True)
             if r["errors"]:
                 closed[case.name].setdefault("warmup_errors", r["errors"])
+        for name, method, _ in GRPC_CASES:
+            r = grpc_round(ps, servers, method, config, pin, config.warmup, "w")
+            print(f"warm-up  {name:22} {r['rps']:8.0f} req/s  errors {r['errors']}", flush=True)
+            if r["errors"]:
+                closed[name].setdefault("warmup_errors", r["errors"])
     for n in range(1, config.rounds + 1):
         for case in runnable:
             r = closed_round(ps, servers, case, bodies[case.name], config, pin, config.duration, f"r{n}")
             closed[case.name]["rounds"].append(r)
             print(f"round {n}/{config.rounds} {case.name:22} {r['rps']:8.0f} req/s  "
+                  f"p50 {r['latency_ms']['50']:7.2f} ms  p99 {r['latency_ms']['99']:7.2f} ms  "
+                  f"CPU {r['cpu_us']:6.0f} µs/req  errors {r['errors']}", flush=True)
+        for name, method, _ in GRPC_CASES:
+            r = grpc_round(ps, servers, method, config, pin, config.duration, f"r{n}")
+            closed[name]["rounds"].append(r)
+            print(f"round {n}/{config.rounds} {name:22} {r['rps']:8.0f} req/s  "
                   f"p50 {r['latency_ms']['50']:7.2f} ms  p99 {r['latency_ms']['99']:7.2f} ms  "
                   f"CPU {r['cpu_us']:6.0f} µs/req  errors {r['errors']}", flush=True)
         for case in runnable:
@@ -390,9 +429,9 @@ def startup(tmp: Path, config: Settings, pin: procs.Pinning) -> list[float]:
     for i in range(config.starts):
         work = tmp / f"start-{i}"
         work.mkdir()
-        rest, webhook, probe = procs.free_ports(3)
+        rest, webhook, probe, grpc = procs.free_ports(4)
         with Processes(work, pin.server) as ps:
-            ps.start("service", service_argv(tmp / "certs", work / "start.db", rest, webhook, probe))
+            ps.start("service", service_argv(tmp / "certs", work / "start.db", rest, webhook, probe, grpc))
             times.append(procs.wait_ready(
                 ps, "service", lambda p=probe: procs.call("GET", f"http://127.0.0.1:{p}/readyz")[0] == 200,
                 poll=0.01))

@@ -44,7 +44,7 @@ LOG_TAIL_CHARS = 4000
 
 LISTENING = re.compile(r"^(?P<name>\S+)\s+listening on (?P<url>\S+)\s*$", re.MULTILINE)
 FIRST_REQUEST = re.compile(r"^first request:\n\s+(?P<command>curl .+)$", re.MULTILINE)
-LISTENERS = ("probe", "rest", "webhook")
+LISTENERS = ("probe", "rest", "webhook", "grpc")
 
 
 class ServerError(RuntimeError):
@@ -97,6 +97,7 @@ class ServerProcess:
             "--rest-addr", "127.0.0.1:0",
             "--webhook-addr", "127.0.0.1:0",
             "--probe-addr", "127.0.0.1:0",
+            "--grpc-addr", "127.0.0.1:0",
             "--tls-mode", self.tls_mode,
             "--cert-dir", str(self.cert_dir),
             "--store", f"sqlite:///{self.db_path}",
@@ -126,6 +127,11 @@ class ServerProcess:
     @property
     def probe_url(self) -> str:
         return _loopback(self.printed["probe"])
+
+    @property
+    def grpc_target(self) -> str:
+        """``127.0.0.1:PORT`` of the gRPC listener."""
+        return _loopback(self.printed["grpc"]).split("://", 1)[1]
 
     @property
     def cert_paths(self) -> tls.CertPaths:

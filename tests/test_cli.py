@@ -209,8 +209,8 @@ def test_serve_help_shows_each_default():
 
 def test_serve_defaults_match_the_spec():
     config = parse_serve([])
-    assert (str(config.rest_addr), str(config.webhook_addr), str(config.probe_addr)) == (
-        "0.0.0.0:8082", "0.0.0.0:9443", "0.0.0.0:8080")
+    assert (str(config.rest_addr), str(config.webhook_addr), str(config.probe_addr),
+            str(config.grpc_addr)) == ("0.0.0.0:8082", "0.0.0.0:9443", "0.0.0.0:8080", "0.0.0.0:8083")
     assert config.tls_mode == "mtls"
     assert config.store == "sqlite:///./appimage.db"
     assert config.token_file is None

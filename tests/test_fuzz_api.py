@@ -94,7 +94,7 @@ def test_generated_requests_get_documented_answers_and_never_a_5xx(
 def test_a_request_without_the_token_is_401_as_documented(
         server: serverproc.ServerProcess, schema: schemathesis.BaseSchema) -> None:
     endpoint = schema[openapi.PREFIX + "list"]["POST"]
-    case = endpoint.Case(body={})
+    case = endpoint.Case(body={}, media_type="application/json")
     response = case.call(base_url=server.rest_url, timeout=30)
     assert response.status_code == 401
     case.validate_response(response, checks=CHECKS)
@@ -103,7 +103,7 @@ def test_a_request_without_the_token_is_401_as_documented(
 def test_a_body_over_the_limit_is_413_as_documented(
         server: serverproc.ServerProcess, schema: schemathesis.BaseSchema) -> None:
     endpoint = schema[openapi.PREFIX + "create"]["POST"]
-    case = endpoint.Case(body={"name": "x" * (5 * 1024 * 1024)})
+    case = endpoint.Case(body={"name": "x" * (5 * 1024 * 1024)}, media_type="application/json")
     response = case.call(base_url=server.rest_url, headers={"Token": TOKEN}, timeout=30)
     assert response.status_code == 413
     case.validate_response(response, checks=CHECKS)

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.conftest import doc, doc_appimage
-from webhook import api, errors, rest
+from webhook import api, errors, messages, rest
 
 PREFIX = "/api/v1/appimage/"
 
@@ -104,8 +104,10 @@ async def test_a_failing_store_is_answered_with_the_endpoints_data(rest_client, 
     assert answer["data"] is None
 
 
-def test_every_endpoint_says_what_its_error_answers_carry():
-    assert set(rest.ERROR_DATA) == set(rest.ENDPOINTS)
+def test_every_endpoint_says_what_its_error_answers_carry_as_kuscias_messages_do():
+    assert {endpoint: messages.error_fields(method) for endpoint, method in rest.ENDPOINTS.items()} == {
+        "create": {}, "update": {}, "delete": {}, "query": {"data": None},
+        "batch_query": {"data": []}, "batchQuery": {"data": []}, "list": {"data": None}}
 
 
 # --- a text/plain body is read as JSON ---------------------------------------------

@@ -57,6 +57,24 @@ def test_document_is_openapi_3_1_with_every_endpoint_of_the_rest_api() -> None:
         assert set(item["post"]["responses"]) == {"200", "401", "413", "503"}
 
 
+def test_every_operation_names_its_grpc_method_and_takes_protobuf() -> None:
+    document = openapi.document()
+    service = "kuscia.proto.api.v1alpha1.kusciaapi.AppImageService"
+    assert service in document["info"]["description"]
+    methods = {path.removeprefix(openapi.PREFIX): item["post"]["x-grpc"]["method"]
+               for path, item in document["paths"].items()}
+    assert methods == {"create": "CreateAppImage", "update": "UpdateAppImage",
+                       "delete": "DeleteAppImage", "query": "QueryAppImage",
+                       "batch_query": "BatchQueryAppImage", "batchQuery": "BatchQueryAppImage",
+                       "list": "ListAppImage"}
+    for item in document["paths"].values():
+        grpc = item["post"]["x-grpc"]
+        assert grpc["service"] == service
+        assert grpc["request"] == f"kuscia.proto.api.v1alpha1.kusciaapi.{grpc['method']}Request"
+        assert "application/x-protobuf" in item["post"]["requestBody"]["content"]
+        assert "application/x-protobuf" in item["post"]["responses"]["200"]["content"]
+
+
 def test_component_schemas_are_the_generated_rest_schema_not_a_copy() -> None:
     components = openapi.document()["components"]["schemas"]
     generated = schemagen.rest_schema(model.cr_schema())["$defs"]

@@ -121,6 +121,18 @@ def test_installed_package_serves_the_explorer_page(installed, tmp_path):
     assert result.stdout.lower().startswith("<!doctype html")
 
 
+def test_installed_package_ships_the_proto_files_and_their_code(installed, tmp_path):
+    script = ("from importlib import resources; from webhook import messages; "
+              "print(sorted(p.name for p in resources.files('webhook.proto').iterdir() "
+              "if p.name.endswith('.proto')), messages.SERVICE_NAME)")
+    result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
+                            text=True, timeout=60, check=False,
+                            env={**os.environ, "PYTHONPATH": str(installed)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["['appimage.proto',", "'common.proto']",
+                                     "kuscia.proto.api.v1alpha1.kusciaapi.AppImageService"]
+
+
 def compiled(module: str, path: pathlib.Path | None = None) -> bool:
     """Whether ``module`` imports as an extension module (from ``path`` when given)."""
     probe = (f"import importlib.machinery, {module}; "

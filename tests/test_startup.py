@@ -36,11 +36,12 @@ def taken_port() -> Iterator[int]:
         yield held.getsockname()[1]
 
 
+@pytest.mark.parametrize("flag", ["--rest-addr", "--grpc-addr"])
 def test_a_port_in_use_fails_in_one_line_naming_the_flag(tmp_path: pathlib.Path,
-                                                          taken_port: int) -> None:
-    server = serverproc.ServerProcess(tmp_path, extra_args=["--rest-addr", f"127.0.0.1:{taken_port}"])
+                                                          taken_port: int, flag: str) -> None:
+    server = serverproc.ServerProcess(tmp_path, extra_args=[flag, f"127.0.0.1:{taken_port}"])
     line = failed_start(server)
-    assert line == (f"appimage-webhook: --rest-addr: cannot listen on 127.0.0.1:{taken_port}: "
+    assert line == (f"appimage-webhook: {flag}: cannot listen on 127.0.0.1:{taken_port}: "
                     "Address already in use")
 
 

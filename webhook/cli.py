@@ -64,6 +64,7 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     add("--rest-addr", str(d.rest_addr), "REST API address")
     add("--webhook-addr", str(d.webhook_addr), "admission webhook address")
     add("--probe-addr", str(d.probe_addr), "/healthz, /readyz and /metrics address (plain HTTP)")
+    add("--grpc-addr", str(d.grpc_addr), "gRPC AppImageService address (TLS as --tls-mode)")
     add("--tls-mode", d.tls_mode, "REST TLS; notls also makes the webhook plain HTTP",
         choices=settings.TLS_MODES)
     add("--cert-dir", str(d.cert_dir), "ca.crt, server.crt, server.key, or gen-certs --kuscia's "
@@ -131,6 +132,7 @@ def settings_from(args: argparse.Namespace) -> settings.Settings:
         rest_addr=settings.Address.parse(args.rest_addr, "--rest-addr"),
         webhook_addr=settings.Address.parse(args.webhook_addr, "--webhook-addr"),
         probe_addr=settings.Address.parse(args.probe_addr, "--probe-addr"),
+        grpc_addr=settings.Address.parse(args.grpc_addr, "--grpc-addr"),
         tls_mode=args.tls_mode,
         cert_dir=pathlib.Path(args.cert_dir),
         token_file=pathlib.Path(args.token_file) if args.token_file else None,

@@ -1,7 +1,9 @@
 """Prometheus metrics: one registry per service instance (no process globals).
 
 Webhook metrics use controller-runtime's names so existing dashboards and alerts for
-Go webhooks work unchanged; REST metrics follow the same pattern under ``appimage_api``.
+Go webhooks work unchanged; REST metrics follow the same pattern under ``appimage_api``;
+gRPC calls have go-grpc-prometheus's names (``grpc_server_started_total``,
+``grpc_server_handled_total``, ``grpc_server_handling_seconds``), as Kuscia's Go servers.
 Latency buckets start at 1 ms: a webhook answer is expected in a few.
 
 Requests update plain numbers (``Endpoint``), and the registry's collector turns them
@@ -83,7 +85,9 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = prometheus_client.CollectorRegistry()
         self._families: dict[Names, dict[str, Endpoint]] = {WEBHOOK: {}, API: {}}
+        self._rpcs: dict[tuple[str, str], Endpoint] = {}
         self.registry.register(_Collector(self._families))
+        self.registry.register(_GrpcCollector(self._rpcs))
 
     def exposition(self) -> bytes:
         return prometheus_client.generate_latest(self.registry)
@@ -93,6 +97,10 @@ class Metrics:
 
     def api(self, endpoint: str) -> Endpoint:
         return self._endpoint(API, endpoint)
+
+    def grpc(self, service: str, method: str) -> Endpoint:
+        """A unary RPC's figures; ``Endpoint.count`` takes the gRPC code (Go's name)."""
+        return self._rpcs.setdefault((service, method), Endpoint(method))
 
     def _endpoint(self, family: Names, name: str) -> Endpoint:
         return self._families[family].setdefault(name, Endpoint(name))
@@ -113,10 +121,39 @@ class _Collector(registry.Collector):
             for name, endpoint in endpoints.items():
                 for labels, count in endpoint.counts.items():
                     requests.add_metric([name, *labels], count)
-                cumulative, total = [], 0
-                for le, observed in zip(_LE, endpoint.buckets, strict=True):
-                    total += observed
-                    cumulative.append((le, total))
-                latency.add_metric([name], cumulative, endpoint.sum)
+                latency.add_metric([name], _cumulative(endpoint), endpoint.sum)
                 in_flight.add_metric([name], endpoint.in_flight)
             yield from (requests, latency, in_flight)
+
+
+def _cumulative(endpoint: Endpoint) -> list[tuple[str, float]]:
+    cumulative, total = [], 0
+    for le, observed in zip(_LE, endpoint.buckets, strict=True):
+        total += observed
+        cumulative.append((le, float(total)))
+    return cumulative
+
+
+class _GrpcCollector(registry.Collector):
+    def __init__(self, rpcs: dict[tuple[str, str], Endpoint]) -> None:
+        self._rpcs = rpcs
+
+    def collect(self) -> Iterator[metrics_core.Metric]:
+        labels = ["grpc_type", "grpc_service", "grpc_method"]
+        started = metrics_core.CounterMetricFamily(
+            "grpc_server_started_total", "Total number of RPCs started on the server.", labels=labels)
+        handled = metrics_core.CounterMetricFamily(
+            "grpc_server_handled_total",
+            "Total number of RPCs completed on the server, regardless of success or failure.",
+            labels=[*labels, "grpc_code"])
+        seconds = metrics_core.HistogramMetricFamily(
+            "grpc_server_handling_seconds",
+            "Histogram of response latency (seconds) of gRPC that had been application-level "
+            "handled by the server.", labels=labels)
+        for (service, method), endpoint in self._rpcs.items():
+            names = ["unary", service, method]
+            started.add_metric(names, sum(endpoint.counts.values()) + endpoint.in_flight)
+            for (code, *_), count in endpoint.counts.items():
+                handled.add_metric([*names, code], count)
+            seconds.add_metric(names, _cumulative(endpoint), endpoint.sum)
+        yield from (started, handled, seconds)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from webhook import bodies, errors, model, schemagen
+from webhook import bodies, errors, messages, model, schemagen
 
 PREFIX = "/api/v1/appimage/"
 VERSION = "3.1.0"
@@ -92,6 +92,17 @@ names; answers use snake_case and emit every field. Unknown fields, keys given t
 numbers beyond int64 and JSON nested deeper than {bodies.MAX_DEPTH} levels are refused with code
 11100.
 
+The same operations take and answer **protobuf** bodies (`Content-Type:
+application/x-protobuf`; the messages of the gRPC service below), with the same codes and
+HTTP statuses; a body that does not decode is code 11100 naming the message type.
+
+They are also served over **gRPC** as Kuscia's `{messages.SERVICE_NAME}`
+({", ".join(f"`{m}`" for m in messages.METHODS)}) on the gRPC port (8083 by default), with the
+same TLS, certificates and codes: every call is gRPC OK with Kuscia's `status` in the
+response, a missing or wrong `token` metadata entry is UNAUTHENTICATED, warnings are
+trailing metadata entries named `warning`. The server offers reflection and
+`grpc.health.v1.Health`. Each operation names its method in `x-grpc`.
+
 This document (`/openapi.json`) and the explorer page (`/docs`) need no token; they are
 behind the listener's TLS (and client certificate, in mtls mode) like the API.
 """
@@ -115,7 +126,7 @@ def _code_schema(codes: Sequence[Code]) -> dict[str, Any]:
 def _envelope(description: str, data: Mapping[str, Any] | None, on_error: str = ""
               ) -> dict[str, Any]:
     """An answer's schema; ``on_error`` says what ``data`` holds in an error answer
-    (``rest.ERROR_DATA``): ``null`` makes the schema take it."""
+    (``messages.error_fields``): ``null`` makes the schema take it."""
     properties: dict[str, Any] = {"status": {"$ref": "#/components/schemas/Status"}}
     if data is not None:
         schema = {"anyOf": [data, {"type": "null"}]} if on_error == "null" else dict(data)
@@ -176,23 +187,33 @@ def _operation(op: Operation, bodies: Mapping[str, Any]) -> dict[str, Any]:
                     "page-of-two": {"summary": "Two at a time", "value": {"page_size": 2}}}
     codes = "\n".join(f"* `{int(c)}` {c.name}: {MEANING[c]}" for c in op.codes)
     answer = {"$ref": f"#/components/schemas/{op.answer}"}
+    method = messages.ENDPOINTS[op.path]
+    request_type = method.request.DESCRIPTOR.full_name
+    response_type = method.response.DESCRIPTOR.full_name
     return {
         "operationId": op.path,
+        "x-grpc": {"service": messages.SERVICE_NAME, "method": method.name,
+                   "request": request_type, "response": response_type},
         "summary": op.summary,
         "description": f"Codes this operation answers with (HTTP 200):\n\n{codes}",
         "tags": ["AppImage"],
         "requestBody": {
             "description": "An empty body is read as `{}`.",
             "required": False,
-            "content": {"application/json": {
-                "schema": {"$ref": f"#/components/schemas/{op.request}"},
-                "examples": examples,
-            }},
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": f"#/components/schemas/{op.request}"},
+                    "examples": examples,
+                },
+                "application/x-protobuf": {"schema": _protobuf(request_type)},
+            },
         },
         "responses": {
-            "200": {"description": "Answered; `status.code` says how.", "content": {
-                "application/json": {"schema": {"allOf": [answer, {"properties": {
-                    "status": {"properties": {"code": _code_schema(op.codes)}}}}]}}}},
+            "200": {"description": "Answered; `status.code` says how; in the request's encoding.",
+                    "content": {
+                        "application/json": {"schema": {"allOf": [answer, {"properties": {
+                            "status": {"properties": {"code": _code_schema(op.codes)}}}}]}},
+                        "application/x-protobuf": {"schema": _protobuf(response_type)}}},
             "401": {"description": "Missing or wrong Token header (code 11102).", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
             "413": {"description": "Body over the listener's limit.", "content": {
@@ -201,6 +222,11 @@ def _operation(op: Operation, bodies: Mapping[str, Any]) -> dict[str, Any]:
                     "content": {"text/plain": {"schema": {"type": "string"}}}},
         },
     }
+
+
+def _protobuf(type_name: str) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/x-protobuf",
+            "description": f"A serialized `{type_name}`."}
 
 
 def _version() -> str:

@@ -2,84 +2,57 @@
 
 Every answer that carries a Kuscia ``status`` is HTTP 200 (Kuscia's convention), a
 missing or wrong token is 401, a body over the limit 413, unknown paths and methods
-404/405. Errors are mapped to a ``status`` in one place (``_serve``); anything
-unexpected is logged and answered 11101, never a 500. An error answer carries ``data``
-as Kuscia's does for that endpoint (``ERROR_DATA``).
+404/405. Errors become a ``status`` in ``calls.run``, the place every front end shares;
+anything unexpected is logged and answered 11101, never a 500. A failed call's JSON
+answer carries ``data`` as Kuscia's does for that endpoint (``messages.error_fields``). Bodies are JSON, or
+protobuf (``application/x-protobuf``, as Kuscia's API accepts) decoded by ``messages``
+into the same JSON; the answer comes in the request's encoding.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hmac
-import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from webhook import api, bodies, docs, errors, instrument, metrics, model, routing
-
-log = logging.getLogger(__name__)
+from webhook import api, bodies, calls, docs, errors, instrument, messages, metrics, model, routing
 
 PREFIX = "/api/v1/appimage/"
 # JSON bodies arrive as application/json, with no Content-Type at all, as text/plain
 # (Kuscia's decorator reads all three as JSON), or as curl's default for -d without -H
 # (form type): the body is parsed as JSON in every case.
 JSON_TYPES = ("application/json", "", "text/plain", "application/x-www-form-urlencoded")
+X_PROTOBUF = "application/x-protobuf"
 
-WARNING_MAX = 1024  # characters of one Warning header's text (see warning_header)
-
-Operation = Callable[[api.AppImages, Any], Awaitable[api.Outcome]]
-ENDPOINTS: dict[str, Operation] = {
-    "create": api.AppImages.create,
-    "update": api.AppImages.update,
-    "delete": api.AppImages.delete,
-    "query": api.AppImages.query,
-    "batch_query": api.AppImages.batch_query,
-    "batchQuery": api.AppImages.batch_query,
-    "list": api.AppImages.list,
-}
-# The fields besides ``status`` of each endpoint's error answer. Kuscia renders its
-# response messages with every field (protojson, EmitUnpopulated): an unset message
-# ``data`` (query, list) is null, an empty repeated one (batch query) is [], and the
-# create, update and delete answers have no ``data`` field at all.
-ERROR_DATA: dict[str, Mapping[str, Any]] = {
-    "create": {},
-    "update": {},
-    "delete": {},
-    "query": {"data": None},
-    "batch_query": {"data": []},
-    "batchQuery": {"data": []},
-    "list": {"data": None},
-}
+ENDPOINTS: dict[str, messages.Method] = messages.ENDPOINTS
 
 
-def status_body(code: int, message: str, fields: Mapping[str, Any] | None = None) -> bytes:
-    """Kuscia's answer: ``status`` and ``fields`` (``data``, when the answer has one)."""
-    body = {"status": {"code": code, "message": message, "details": []}, **(fields or {})}
-    return orjson.dumps(body)
-
-
-def _answer(code: int, message: str, fields: Mapping[str, Any] | None = None, *,
-            http_status: int = 200, warnings: Sequence[str] = ()) -> web.Response:
-    response = web.Response(body=status_body(code, message, fields), status=http_status,
-                            content_type="application/json")
-    for warning in warnings:
+def _answer(answer: calls.Answer, *, http_status: int = 200, protobuf: messages.Method | None = None,
+            failed: dict[str, Any] | None = None) -> web.Response:
+    """The response; ``failed``: the fields besides ``status`` of a failed call's JSON
+    answer (``messages.error_fields``). A protobuf answer needs none: an absent field
+    reads as null or []."""
+    if protobuf is None:
+        body = answer.envelope() if answer.code == errors.Code.SUCCESS or failed is None else {
+            **answer.envelope(), **failed}
+        response = web.Response(body=orjson.dumps(body), status=http_status,
+                                content_type="application/json")
+    else:
+        response = web.Response(body=messages.encode(protobuf, answer).SerializeToString(),
+                                status=http_status, content_type=X_PROTOBUF)
+    for warning in answer.warnings:
         response.headers.add("Warning", warning_header(warning))
     return response
 
 
 def warning_header(text: str) -> str:
     """RFC 7234 ``Warning: 299 - "text"``, as the Kubernetes API server sends; the text
-    is made ASCII and its quotes escaped so any field value can travel in a header, and
-    cut at ``WARNING_MAX`` characters: clients refuse long header lines (64 KiB in
-    Python's http.client, less in others)."""
-    if len(text) > WARNING_MAX:
-        text = text[:WARNING_MAX] + "…"
-    safe = text.encode("ascii", "backslashreplace").decode().replace("\\", "\\\\").replace('"', '\\"')
-    return f'299 - "{" ".join(safe.split())}"'
+    is made fit for a header (``calls.plain_warning``) and its quotes escaped."""
+    safe = calls.plain_warning(text).replace("\\", "\\\\").replace('"', '\\"')
+    return f'299 - "{safe}"'
 
 
 def _authorized(request: web.BaseRequest, token: bytes) -> bool:
@@ -89,14 +62,16 @@ def _authorized(request: web.BaseRequest, token: bytes) -> bool:
     return hmac.compare_digest(given, token)
 
 
-async def _body(request: web.BaseRequest) -> Any:
+async def _body(request: web.BaseRequest, protobuf: messages.Method | None) -> Any:
     raw = await request.read()
+    if protobuf is not None:
+        return messages.decode(protobuf, raw)
     if not raw.strip():
         return {}  # an empty body is an empty request, as protobuf JSON reads it
     content_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise errors.Invalid([errors.FieldError(
-            "Content-Type", f"must be application/json, not {content_type!r}")])
+            "Content-Type", f"must be application/json or {X_PROTOBUF}, not {content_type!r}")])
     try:
         return bodies.parse(raw, strict=True)
     except bodies.Unreadable as e:
@@ -112,34 +87,25 @@ class _Config:
     timeout: float
 
 
-async def _serve(request: web.BaseRequest, endpoint: str, config: _Config
+async def _serve(request: web.BaseRequest, method: messages.Method, config: _Config
                  ) -> tuple[int, web.Response]:
     """The Kuscia code (0 for the HTTP-level refusals) and the response."""
-    failed = ERROR_DATA[endpoint]
+    content_type = request.headers.get("Content-Type", "")
+    protobuf = method if content_type[:len(X_PROTOBUF)].lower() == X_PROTOBUF else None
     if not _authorized(request, config.token):
         code = errors.Code.AUTH_FAILED
-        return code, _answer(code, "auth failed: missing or wrong Token header", http_status=401)
+        return code, _answer(calls.Answer(code, "auth failed: missing or wrong Token header"),
+                             http_status=401, protobuf=protobuf)
+
+    async def call() -> api.Outcome:
+        return await method.operation(config.appimages, await _body(request, protobuf))
+
     try:
-        async with asyncio.timeout(config.timeout):
-            body = await _body(request)
-            outcome = await ENDPOINTS[endpoint](config.appimages, body)
-    except errors.ServiceError as e:
-        return e.code, _answer(e.code, e.message, failed)
+        answer = await calls.run(call, config.timeout, where=request.path,
+                                 passthrough=(web.HTTPRequestEntityTooLarge,))
     except web.HTTPRequestEntityTooLarge as e:
         return 0, web.json_response({"message": f"body: {e.text}"}, status=413)
-    except TimeoutError:
-        log.warning("request timed out", extra={"path": request.path})
-        code = errors.Code.UNEXPECTED
-        return code, _answer(code, f"request took longer than {config.timeout:g} s "
-                                   "and was abandoned", failed)
-    except Exception:
-        log.exception("unexpected error", extra={"path": request.path})
-        return errors.Code.UNEXPECTED, _answer(errors.Code.UNEXPECTED,
-                                               "unexpected server error; see the server log",
-                                               failed)
-    data = {} if outcome.data is None else {"data": outcome.data}
-    return errors.Code.SUCCESS, _answer(errors.Code.SUCCESS, "success", data,
-                                        warnings=outcome.warnings)
+    return answer.code, _answer(answer, protobuf=protobuf, failed=messages.error_fields(method))
 
 
 def routes(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | None,
@@ -150,10 +116,10 @@ def routes(appimages: api.AppImages, *, metrics_: metrics.Metrics, token: str | 
     config = _Config(appimages, (token or "").encode(), timeout)
     table = routing.Routes(body_limit)
     drain = drain or instrument.Drain()
-    for endpoint in ENDPOINTS:
-        async def serve(request: web.BaseRequest, endpoint: str = endpoint
+    for endpoint, method in ENDPOINTS.items():
+        async def serve(request: web.BaseRequest, method: messages.Method = method
                         ) -> tuple[instrument.Labels, web.Response]:
-            code, response = await _serve(request, endpoint, config)
+            code, response = await _serve(request, method, config)
             return (str(response.status), str(int(code))), response
 
         table.add("POST", PREFIX + endpoint, instrument.handler(serve, metrics_.api(endpoint), drain))

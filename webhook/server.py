@@ -39,6 +39,9 @@ from webhook import (
     tls,
 )
 from webhook.admission import http as admission_http
+from webhook.grpc import credentials as grpc_credentials
+from webhook.grpc import listener as grpc_listener
+from webhook.grpc import service as grpc_service
 from webhook.store import base, open_store
 
 log = logging.getLogger(__name__)
@@ -82,6 +85,7 @@ class Service:
         self._selfcert: selfcert.Manager | None = None
         self._sockets: dict[str, socket.socket] = {}
         self._sites: list[connections.Site] = []
+        self._grpc: grpc_listener.Listener | None = None
 
     @property
     def store(self) -> base.Store:
@@ -94,11 +98,11 @@ class Service:
             return False
         if not all(c.ready for c in self._contexts):
             return False
+        if self._grpc is not None and not self._grpc.ready():
+            return False
         return await self._store.ready()
 
-    def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
-        if self.settings.tls_mode == "notls":
-            return None
+    def _cert_paths(self, mode: settings.TLSMode) -> tls.CertPaths:
         if self._selfcert is not None:  # written by the manager; until then not ready
             paths = tls.CertPaths.in_dir(self.settings.cert_dir)
         else:
@@ -108,7 +112,12 @@ class Service:
                 raise ValueError(f"--cert-dir: {e}") from None
         if mode == "mtls" and self.settings.client_ca_file is not None:
             paths = dataclasses.replace(paths, ca=self.settings.client_ca_file)
-        reloading = tls.ReloadingContext(paths, mode)
+        return paths
+
+    def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
+        if self.settings.tls_mode == "notls":
+            return None
+        reloading = tls.ReloadingContext(self._cert_paths(mode), mode)
         self._contexts.append(reloading)
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
         return reloading.context
@@ -145,6 +154,9 @@ class Service:
         for name, address in (("probe", s.probe_addr), ("rest", s.rest_addr),
                               ("webhook", s.webhook_addr)):
             self._sockets[name] = connections.bind(address, f"--{name}-addr")
+        # gRPC binds its own socket last (it adopts none): a port in use is found here,
+        # before anything is written.
+        connections.bind(s.grpc_addr, "--grpc-addr").close()
         if s.tls_mode != "notls" and not s.cert_secret:
             try:
                 tls.check_cert_dir(s.cert_dir)
@@ -153,7 +165,8 @@ class Service:
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
             self._store = await open_store(s.store)
-        rest_routes = rest.routes(api.AppImages(self._store, checker), metrics_=self.metrics,
+        appimages = api.AppImages(self._store, checker)  # one for REST and gRPC: one lock per name
+        rest_routes = rest.routes(appimages, metrics_=self.metrics,
                                   token=token, body_limit=s.rest_body_limit,
                                   timeout=s.request_timeout, drain=self._drain)
         webhook_routes = admission_http.routes(checker=checker, metrics_=self.metrics,
@@ -169,6 +182,19 @@ class Service:
         await self._listen("probe", self._probe_routes(), s.probe_addr, None)
         await self._listen("rest", rest_routes, s.rest_addr, self._tls(s.tls_mode))
         await self._listen("webhook", webhook_routes, s.webhook_addr, self._tls("tls"))
+        await self._listen_grpc(grpc_service.Config(appimages, (token or "").encode(), s.request_timeout,
+                                                    self._drain))
+
+    async def _listen_grpc(self, config: grpc_service.Config) -> None:
+        """The fourth listener, gRPC (``webhook.grpc``): the REST operations with REST's
+        TLS mode, certificates, token and limits. Its calls count in the same drain."""
+        s = self.settings
+        certificates = (None if s.tls_mode == "notls"
+                        else grpc_credentials.Certificates(self._cert_paths(s.tls_mode), s.tls_mode))
+        self._grpc = grpc_listener.Listener(s, config, self.metrics, certificates)
+        port = await self._grpc.start()
+        self.listeners["grpc"] = Listener("grpc", s.grpc_addr.host, port,
+                                          "http" if certificates is None else "https")
 
     def _reload_certificates(self) -> None:
         for context in self._contexts:
@@ -219,6 +245,8 @@ class Service:
         if s.shutdown_delay:
             await asyncio.sleep(s.shutdown_delay)
         self._drain.draining = True
+        if self._grpc is not None:  # refuses new calls at once; those in progress count in the drain
+            self._tasks.append(asyncio.create_task(self._grpc.stop(s.shutdown_timeout)))
         serving = [r for name, r in self._runners.items() if name != "probe"]
         for runner in serving:
             for site in list(runner.sites):

@@ -46,6 +46,9 @@ class Settings:
     (the API server sends none), plain HTTP only with tls_mode notls."""
     probe_addr: Address = Address("0.0.0.0", 8080)
     """Plain-HTTP /healthz, /readyz and /metrics."""
+    grpc_addr: Address = Address("0.0.0.0", 8083)
+    """Where Kuscia's gRPC AppImageService listens (Kuscia's port), with the REST
+    listener's TLS mode, certificates, token and limits."""
     tls_mode: TLSMode = "mtls"
     """REST listener: mtls (client certificate required, verified against ca.crt), tls,
     or notls (plain HTTP on REST and webhook; for local use only)."""

@@ -131,7 +131,7 @@ def release(helm: Helm, kube: Kube, chart_plane: controlplane.ControlPlane,
     chart_args = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert chart_args[0] == "serve"
     extra = [*chart_args[1:], f"--webhook-addr=127.0.0.1:{port}", "--rest-addr=127.0.0.1:0",
-             "--probe-addr=127.0.0.1:0", f"--cert-dir={work / 'certs'}",
+             "--probe-addr=127.0.0.1:0", "--grpc-addr=127.0.0.1:0", f"--cert-dir={work / 'certs'}",
              "--cert-dns-name=127.0.0.1", "--shutdown-delay=0"]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("KUBECONFIG", str(_kubeconfig(work / "kubeconfig", chart_plane, token)))
@@ -471,7 +471,8 @@ async def test_readiness_stays_false_until_the_certificates_exist(chart_plane, k
     monkeypatch.setenv("KUBECONFIG", str(chart_plane.write_kubeconfig(tmp_path / "kubeconfig")))
     config = settings.Settings(
         rest_addr=settings.Address("127.0.0.1", 0), webhook_addr=settings.Address("127.0.0.1", 0),
-        probe_addr=settings.Address("127.0.0.1", 0), tls_mode="tls", cert_dir=tmp_path / "certs",
+        probe_addr=settings.Address("127.0.0.1", 0), grpc_addr=settings.Address("127.0.0.1", 0),
+        tls_mode="tls", cert_dir=tmp_path / "certs",
         store=f"sqlite:///{tmp_path / 'appimage.db'}", cert_secret=f"{namespace}/certs",
         cert_dns_names=("localhost",), cert_reload_interval=0.1)
     service = server.Service(config)

@@ -280,9 +280,19 @@ def test_probes_are_on_the_probe_port(helm):
     assert {"name": "probe", "containerPort": 8080, "protocol": "TCP"} in c["ports"]
 
 
-def test_the_service_exposes_rest_webhook_and_metrics(helm):
-    ports = {p["name"]: (p["port"], p["targetPort"]) for p in find(render(helm), "Service")["spec"]["ports"]}
-    assert ports == {"rest": (8082, "rest"), "webhook": (443, "webhook"), "metrics": (8080, "probe")}
+def test_the_service_exposes_rest_grpc_webhook_and_metrics(helm):
+    ports = {p["name"]: (p["port"], p["targetPort"], p["appProtocol"])
+             for p in find(render(helm), "Service")["spec"]["ports"]}
+    assert ports == {"rest": (8082, "rest", "https"), "grpc": (8083, "grpc", "grpc"),
+                     "webhook": (443, "webhook", "https"), "metrics": (8080, "probe", "http")}
+
+
+def test_the_grpc_listener_gets_its_address_and_container_port(helm):
+    objects = render(helm, set_=("service.grpcPort=18083",))
+    assert args(objects)["grpc-addr"] == "0.0.0.0:8083"
+    assert {"name": "grpc", "containerPort": 8083, "protocol": "TCP"} in container(objects)["ports"]
+    service_ports = {p["name"]: p["port"] for p in find(objects, "Service")["spec"]["ports"]}
+    assert service_ports["grpc"] == 18083
 
 
 @pytest.mark.parametrize(("store", "replicas", "strategy"), [
@@ -438,12 +448,13 @@ def test_rest_tls_mode_is_passed_and_no_client_ca_without_mtls(helm):
     assert "client-ca-file" not in args(objects)
 
 
-def test_network_policy_lets_anyone_call_the_webhook_and_named_peers_the_rest(helm):
+def test_network_policy_lets_anyone_call_the_webhook_and_named_peers_rest_and_grpc(helm):
     policy = find(render(helm, CHART / "ci" / "extras-values.yaml"), "NetworkPolicy")
     webhook, rest, metrics = policy["spec"]["ingress"]
     assert webhook == {"ports": [{"port": "webhook", "protocol": "TCP"}]}
     assert rest["from"] == [{"namespaceSelector": {"matchLabels": {
         "kubernetes.io/metadata.name": "kuscia-system"}}}]
+    assert rest["ports"] == [{"port": "rest", "protocol": "TCP"}, {"port": "grpc", "protocol": "TCP"}]
     assert metrics["ports"] == [{"port": "probe", "protocol": "TCP"}]
 
 

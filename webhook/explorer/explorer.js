@@ -109,6 +109,11 @@ function select(opId) {
   document.getElementById("operation").hidden = false;
   document.getElementById("op-path").textContent = op.path;
   document.getElementById("op-summary").textContent = op.spec.summary || "";
+  const grpc = op.spec["x-grpc"];
+  document.getElementById("op-grpc").textContent = grpc
+    ? `Also over gRPC as ${grpc.service}/${grpc.method} (${grpc.request} → ${grpc.response}), `
+      + "and here with application/x-protobuf bodies of those messages."
+    : "";
   document.getElementById("op-description").replaceChildren(prose(op.spec.description));
   const media = ((op.spec.requestBody || {}).content || {})["application/json"] || {};
   const examples = media.examples || {};
