@@ -289,9 +289,9 @@ def _network_policy(report: Report, template: dict[str, Any], pod: _Pod, served:
                 report.warn((*where, "ports", p, "port"), f"names no port of this pod ({name!r})")
 
 
-# Config templates recur in every review of an AppImage (kubectl apply, REST update):
-# their check (~100 µs for a typical one) is remembered, for texts up to RENDER_MEMO_TEXT, in a
-# table that starts over when full.
+# Config templates recur in every review of an AppImage (kubectl apply, REST update),
+# and their check parses Go template syntax in Python: it is remembered, for texts up
+# to RENDER_MEMO_TEXT, in a table that starts over when full.
 RENDER_MEMO_SIZE = 512
 RENDER_MEMO_TEXT = 64 * 1024
 _render_memo: dict[tuple[str, frozenset[str], frozenset[str]], list[configrender.Problem]] = {}
@@ -314,6 +314,7 @@ def _render_context(key: str, deploy_templates: list[tuple[int, dict[str, Any]]]
                     ) -> tuple[frozenset[str], frozenset[str]]:
     """The port names and env var names Kuscia renders config template ``key`` with: those
     of the pods and containers that mount it (of all, when none does)."""
+    mounted = False
     ports: set[str] = set()
     env: set[str] = set()
     every_port: set[str] = set()
@@ -329,9 +330,10 @@ def _render_context(key: str, deploy_templates: list[tuple[int, dict[str, Any]]]
             every_env |= container_env
             mounts = model.objects_in(container.get("configVolumeMounts"))
             if any(m.get("subPath") == key for _, m in mounts):
+                mounted = True
                 ports |= names
                 env |= container_env
-    if not ports and not env:
+    if not mounted:
         return frozenset(every_port), frozenset(every_env)
     return frozenset(ports), frozenset(env)
 
