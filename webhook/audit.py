@@ -160,9 +160,9 @@ async def run(store: base.Store, out: TextIO, checker: podspec.Checker, *,
     the counts. Store failures raise ``errors.ServiceError``, the output so far written."""
     writer: Writer = Table(out) if output == "table" else Json(out)
     counts = Counts()
-    token = ""
+    cursor = ""  # the next page's token; "" for the first
     while True:
-        page = await _page(store, page_size, token)
+        page = await _page(store, page_size, cursor)
         for record in page.records:
             found_errors, found_warnings = problems(record.obj, checker)
             counts.audited += 1
@@ -174,7 +174,7 @@ async def run(store: base.Store, out: TextIO, checker: podspec.Checker, *,
         out.flush()  # an operator watching a long audit sees each page's problems
         if not page.next_token:
             break
-        token = page.next_token
+        cursor = page.next_token
     writer.end(counts)
     out.flush()
     return counts

@@ -47,7 +47,7 @@ LOCAL_DNS_NAMES = ("localhost",)
 LOCAL_IP_ADDRESSES = ("127.0.0.1", "::1")
 CLIENT_COMMON_NAME = "appimage-webhook-client"
 KUSCIA_SERVER_CERT, KUSCIA_SERVER_KEY = "kusciaapi-server.crt", "kusciaapi-server.key"
-KUSCIA_TOKEN = "token"
+KUSCIA_TOKEN = "token"  # nosec B105: a file name, not a secret
 TOKEN_BYTES = 32  # 256 random bits, as URL-safe base64
 # TLS 1.2 suites: forward-secret key exchange and AEAD only (Mozilla's "intermediate"
 # profile, which Go's crypto/tls of the API server and every current client speak);
