@@ -34,7 +34,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests import figures, serverproc
+from tests import figures, pki, serverproc
 from tests.conftest import EXAMPLES
 from webhook import tls
 
@@ -341,7 +341,7 @@ def test_mtls_refuses_a_client_certificate_from_another_ca(
         mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path,
         version: ssl.TLSVersion, refusals: set[str]) -> None:
     other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
-    ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+    ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     ctx.minimum_version = ctx.maximum_version = version
     assert tls_refusal(mtls_server.rest_url, ctx) in refusals
 
@@ -372,7 +372,7 @@ def test_a_refused_client_certificate_is_logged_once_with_the_peer_and_reason(
         reason: str) -> None:
     if client_cert:
         other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
-        ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+        ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     else:
         ctx = mtls_server.client_context(with_cert=False)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the refusal ends the client's handshake
@@ -590,7 +590,7 @@ def test_replaced_certificate_is_served_to_new_connections_without_failed_reques
         for thread in threads:
             thread.start()
         try:
-            tls.issue_server_cert(certs.ca, certs.ca.parent / "ca.key", certs.ca.parent,
+            pki.issue_server_cert(certs.ca, certs.ca.parent / "ca.key", certs.ca.parent,
                                   ["localhost"], ["127.0.0.1"])
             new = cert_serial(certs.server_cert)
             assert new != old

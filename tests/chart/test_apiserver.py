@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
+from tests import pki
 from tests.chart.conftest import CHART, CI_VALUES, NAMESPACE, RELEASE, Helm, Kube, find, is_hook
 from tests.chart.test_render import CUSTOM_KINDS
 from tests.e2e.conftest import APPIMAGES, probe_webhooks, webhook_calls
@@ -267,7 +268,7 @@ def _client_context(release: Release, tmp_path: pathlib.Path) -> ssl.SSLContext:
     (tmp_path / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "client.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return tls.client_context(tmp_path / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key")
+    return pki.client_context(tmp_path / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key")
 
 
 def _rest(release: Release, context: ssl.SSLContext, operation: str, body: dict[str, Any]) -> dict[str, Any]:
