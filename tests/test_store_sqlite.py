@@ -61,8 +61,19 @@ async def test_objects_survive_close_and_reopen(tmp_path: Path):
         await second.close()
 
 
+async def writer_pragmas(store: sqlite.SQLiteStore) -> dict[str, Any]:
+    """The durability settings the store's writer connection runs with, as SQLite
+    reports them (``synchronous`` 2 is FULL)."""
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        return {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "busy_timeout")}
+
+    return await store._call_writer(read)
+
+
 async def test_file_is_in_wal_mode_and_writes_sync_fully(store: sqlite.SQLiteStore, tmp_path: Path):
-    pragmas = await store.pragmas()
+    pragmas = await writer_pragmas(store)
 
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["synchronous"] == 2  # FULL

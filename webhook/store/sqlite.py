@@ -196,18 +196,6 @@ class SQLiteStore(base.Store):
             # immediate rather than a blocking wait on the loop.
             self._writer.shutdown(wait=True)
 
-    async def pragmas(self) -> dict[str, Any]:
-        """The durability settings the writer connection runs with, as SQLite reports
-        them (``synchronous`` 2 is FULL); for tests and startup logs."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any]:
-            return {
-                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "busy_timeout")
-            }
-
-        return await self._call_writer(read)
-
     async def _write(self, txn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``txn`` on the writer thread as one transaction."""
         return await self._call_writer(lambda conn: _in_transaction(conn, txn))
