@@ -1,7 +1,7 @@
 """String formats Kubernetes and OCI define: names, image references, quantities.
 
 Pure. Each check returns ``None`` when the value is fine, else a short reason, and
-uses ``re.fullmatch`` (a ``$`` anchor would let ``"name\\n"`` through, see FACTS.md).
+uses ``re.fullmatch`` (a ``$`` anchor would let ``"name\\n"`` through).
 Results are memoized: the same names and quantities recur in every review.
 """
 

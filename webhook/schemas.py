@@ -94,7 +94,7 @@ class Validator:
 
 
 def _keyed(instance: Any, path: list[Any]) -> model.Path:
-    # jsonschema-rs (0.61) reports an object key made of digits as an integer; walk the
+    # jsonschema-rs reports an object key made of digits as an integer; walk the
     # instance and give keys of objects back their string form.
     out: list[model.Token] = []
     for token in path:

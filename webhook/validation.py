@@ -290,8 +290,8 @@ def _network_policy(report: Report, template: dict[str, Any], pod: _Pod, served:
 
 
 # Config templates recur in every review of an AppImage (kubectl apply, REST update):
-# their check (~100 µs for a typical one) is remembered, for texts up to RENDER_MEMO_TEXT, in a
-# table that starts over when full.
+# their check is remembered, for texts up to RENDER_MEMO_TEXT, in a table that starts over
+# when full.
 RENDER_MEMO_SIZE = 512
 RENDER_MEMO_TEXT = 64 * 1024
 _render_memo: dict[tuple[str, frozenset[str], frozenset[str]], list[configrender.Problem]] = {}

@@ -7,8 +7,8 @@ Rule: the event loop never waits for a disk flush, and never hops threads to rea
   (the WAL is fsynced before the awaiting coroutine resumes), so an acknowledged write
   survives a power cut. One writer also means writes never contend for SQLite's lock.
 * Reads run inline on the event-loop thread on a second, query-only connection. In WAL
-  mode a reader never waits for the writer, and a point read (~20 µs) costs far less
-  than the thread hop it would take to move it off the loop (~200 µs).
+  mode a reader never waits for the writer, and a point read costs far less than the
+  thread hop it would take to move it off the loop.
 * Versions are a store-wide revision, bumped by every create and replace (like etcd's,
   which the Kubernetes backend exposes), not a per-row counter: a version read before a
   delete can never match the object created again under the same name.
