@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from tests import serverproc
+from tests import prerequisites, serverproc
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -65,6 +65,7 @@ def test_readmes_first_command_serves_from_a_fresh_clones_root(installed, tmp_pa
     # package must run from its source tree as it is committed.
     clone = fresh_clone(tmp_path / "clone")
     monkeypatch.setenv("PYTHONPATH", str(installed))
+    prerequisites.binary("curl")
     with ServeAsWritten(clone) as server:
         pasted = subprocess.run(["sh", "-c", server.first_request], cwd=clone, capture_output=True,
                                 text=True, timeout=30, check=False)

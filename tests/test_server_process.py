@@ -17,7 +17,6 @@ import http.client
 import json
 import pathlib
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -34,7 +33,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests import figures, pki, serverproc
+from tests import figures, pki, prerequisites, serverproc
 from tests.conftest import EXAMPLES
 from webhook import tls
 
@@ -46,9 +45,6 @@ CURL_TIMEOUT = 20.0
 
 SUCCESS = {"code": 0, "message": "success", "details": []}
 APPIMAGE_FIELDS = {"name", "image", "config_templates", "deploy_templates"}
-
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
-
 
 # --- clients ---------------------------------------------------------------------
 
@@ -142,7 +138,7 @@ def tls_refusal(url: str, ctx: ssl.SSLContext) -> str:
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["curl", *args], capture_output=True, text=True,
+    return subprocess.run([prerequisites.binary("curl"), *args], capture_output=True, text=True,
                           timeout=CURL_TIMEOUT, check=False)
 
 
@@ -272,6 +268,7 @@ def doc_curl(server: serverproc.ServerProcess, root: pathlib.Path, endpoint: str
 
 def run_doc_curl(server: serverproc.ServerProcess, root: pathlib.Path,
                  endpoint: str) -> dict[str, Any]:
+    prerequisites.binary("curl")
     body = (EXAMPLES / f"doc_{endpoint}.json").read_text()
     result = subprocess.run(doc_curl(server, root, endpoint, body), capture_output=True,
                             text=True, timeout=CURL_TIMEOUT, check=False)
@@ -528,6 +525,7 @@ def test_serve_prints_listening_urls_and_a_first_curl_that_works(
         scheme = "https" if https else "http"
         assert re.fullmatch(rf"{scheme}://localhost:\d+", server.printed[name]), server.printed
     assert server.first_request.startswith("curl ")
+    prerequisites.binary("curl")
     # It is printed to be pasted into a shell (it may hold "$(cat TOKEN_FILE)"), so a
     # shell runs it, in the directory serve ran in.
     result = subprocess.run(["sh", "-c", server.first_request], cwd=server.work_dir,
