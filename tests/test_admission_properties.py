@@ -26,8 +26,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import figures, strategies
-from tests.conftest import doc_appimage
+from tests import builders, figures, strategies
 from webhook import bodies, crdcheck, defaulting, model, podspec, schemas, validation
 from webhook.admission import handlers, reviews
 
@@ -48,7 +47,7 @@ DNS = strategies.NAMES
 def valid_appimages(draw: Any) -> dict[str, Any]:
     """An AppImage that passes every rule: the document's example with its defaults
     dropped at random, ports, env_from entries naming both sources, more templates."""
-    obj = copy.deepcopy(doc_appimage())
+    obj = copy.deepcopy(builders.doc_appimage())
     obj["metadata"]["name"] = draw(DNS)
     base = obj["spec"]["deployTemplates"][0]
     templates = []

@@ -21,8 +21,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests import cdp, serverproc
-from tests.conftest import EXAMPLES
+from tests import builders, cdp, serverproc
 from webhook import api, errors, model, openapi, rest, schemagen, schemas
 
 TOKEN = "explorer-token-7d41"
@@ -78,7 +77,7 @@ def test_status_codes_are_kuscias_with_a_meaning_each() -> None:
 
 @pytest.mark.parametrize("name", ["create", "update", "query", "batchQuery", "delete"])
 def test_the_api_documents_examples_are_offered_as_they_are(name: str) -> None:
-    sent = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
+    sent = builders.doc(name)
     offered = [example["value"]
                for item in openapi.document()["paths"].values()
                for example in item["post"]["requestBody"]["content"]["application/json"]
@@ -98,7 +97,7 @@ def test_every_example_is_a_valid_request_once_aliases_are_read(path: str) -> No
 
 
 def test_answer_schemas_accept_real_answers() -> None:
-    appimage = model.to_rest(model.to_cr(json.loads((EXAMPLES / "doc_create.json").read_text())))
+    appimage = model.to_rest(model.to_cr(builders.doc("create")))
     ok = {"code": 0, "message": "success", "details": []}
     component_validator("QueryAnswer").validate({"status": ok, "data": appimage})
     component_validator("BatchQueryAnswer").validate({"status": ok, "data": [appimage]})
@@ -226,4 +225,4 @@ async def test_explorer_page_opens_the_operation_named_in_the_address(
         assert await page.evaluate("document.getElementById('op-path').textContent") == (
             openapi.PREFIX + "batchQuery")
         body = await page.evaluate("document.getElementById('body').value")
-        assert json.loads(body) == json.loads((EXAMPLES / "doc_batchQuery.json").read_text())
+        assert json.loads(body) == builders.doc("batchQuery")

@@ -3,7 +3,6 @@ the API document's enums, and every error reported with its path by both engines
 
 from __future__ import annotations
 
-import json
 import pathlib
 from collections.abc import Callable
 from typing import Any
@@ -13,8 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import strategies
-from tests.conftest import EXAMPLES
+from tests import builders, strategies
 from webhook import api, model, schemagen, schemas
 
 SCHEMAS = pathlib.Path(__file__).parent.parent / "schemas"
@@ -22,12 +20,6 @@ REQUEST = model.request_shape({"name": model.Scalar("string")}, with_spec=True)
 
 PROPERTY = settings(max_examples=60, deadline=None, derandomize=True,
                     suppress_health_check=[HealthCheck.too_slow])
-
-
-def doc(name: str) -> dict[str, Any]:
-    """A request body of the API document (webhook/examples/doc_<name>.json)."""
-    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
-    return body
 
 
 def reference_errors(validator: schemas.Validator, instance: Any) -> list[schemas.Problem]:
@@ -44,7 +36,7 @@ def reference_errors(validator: schemas.Validator, instance: Any) -> list[schema
 
 def create_request() -> dict[str, Any]:
     """The document's create body, normalized, as the REST schema sees it."""
-    body, _ = model.normalize(api._SHAPES["CreateAppImageRequest"], doc("create"))
+    body, _ = model.normalize(api._SHAPES["CreateAppImageRequest"], builders.doc("create"))
     return body
 
 
@@ -271,7 +263,7 @@ def test_unknown_cr_field_is_reported_at_its_own_path(
     ("delete", "DeleteAppImageRequest"),
 ])
 def test_api_document_request_has_no_rest_schema_error(name: str, definition: str) -> None:
-    body, dupes = model.normalize(api._SHAPES[definition], doc(name))
+    body, dupes = model.normalize(api._SHAPES[definition], builders.doc(name))
 
     assert dupes == []
     assert schemas.rest(definition).errors(body) == []

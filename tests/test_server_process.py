@@ -33,8 +33,7 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests import figures, pki, prerequisites, serverproc
-from tests.conftest import EXAMPLES
+from tests import builders, figures, pki, prerequisites, serverproc
 from webhook import tls
 
 TOKEN = "kuscia-api-token-3f9c2e"
@@ -148,46 +147,18 @@ def cert_serial(path: pathlib.Path) -> int:
 
 def app_image(name: str) -> dict[str, Any]:
     """A small valid create request in the REST shape."""
-    return {
-        "name": name,
-        "image": {"name": "secretflow/app", "tag": "v1"},
-        "config_templates": {"task.conf": "{}"},
-        "deploy_templates": [{"name": "app", "containers": [
-            {"name": "app", "command": ["sh"],
-             "config_volume_mounts": [{"mount_path": "/etc/app/task.conf",
-                                       "sub_path": "task.conf"}]}]}],
-    }
+    return builders.rest_appimage(name, config_templates={"task.conf": "{}"}, containers=[
+        builders.rest_container(command=["sh"], config_volume_mounts=[
+            {"mount_path": "/etc/app/task.conf", "sub_path": "task.conf"}])])
 
 
 def admission_review(uid: str, operation: str = "CREATE") -> dict[str, Any]:
     """An AdmissionReview as the API server sends it for an AppImage missing defaults
     (replicas, port protocol and scope)."""
-    obj = {
-        "apiVersion": "kuscia.secretflow/v1alpha1",
-        "kind": "AppImage",
-        "metadata": {"name": "webhook-demo"},
-        "spec": {
-            "image": {"name": "secretflow/app", "tag": "v1"},
-            "deployTemplates": [{"name": "app", "spec": {"containers": [
-                {"name": "app", "workingDir": "/app", "command": ["sh"], "ports": [{"name": "global"}]}]}}],
-        },
-    }
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "kuscia.secretflow", "version": "v1alpha1", "kind": "AppImage"},
-            "resource": {"group": "kuscia.secretflow", "version": "v1alpha1",
-                         "resource": "appimages"},
-            "name": "webhook-demo",
-            "operation": operation,
-            "userInfo": {"username": "admin"},
-            "object": obj,
-            "oldObject": obj if operation == "UPDATE" else None,
-            "dryRun": False,
-        },
-    }
+    obj = builders.appimage("webhook-demo", replicas=None, containers=[
+        builders.container(command=["sh"], ports=[{"name": "global"}])])
+    return builders.review(obj, uid=uid, operation=operation,
+                           old=obj if operation == "UPDATE" else None)
 
 
 def defaults_added(review: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
@@ -269,7 +240,7 @@ def doc_curl(server: serverproc.ServerProcess, root: pathlib.Path, endpoint: str
 def run_doc_curl(server: serverproc.ServerProcess, root: pathlib.Path,
                  endpoint: str) -> dict[str, Any]:
     prerequisites.binary("curl")
-    body = (EXAMPLES / f"doc_{endpoint}.json").read_text()
+    body = (builders.EXAMPLES / f"doc_{endpoint}.json").read_text()
     result = subprocess.run(doc_curl(server, root, endpoint, body), capture_output=True,
                             text=True, timeout=CURL_TIMEOUT, check=False)
     assert result.returncode == 0, f"curl {endpoint}: exit {result.returncode}: {result.stderr}"
@@ -293,7 +264,7 @@ def test_document_curl_examples_succeed_in_order_with_the_documented_shapes(
     assert data["image"] == {"name": "app-image", "tag": "v1.0.0", "id": "adlipoidu8yuahd6",
                              "sign": "nkdy7pad09iuadjd"}
     # The update sent "config_templates": {} which, in proto3, is "not given": kept.
-    created = json.loads((EXAMPLES / "doc_create.json").read_text())
+    created = builders.doc("create")
     assert data["config_templates"] == created["config_templates"]
     # The update's deploy templates replaced the created ones (no env, no probes).
     [template] = data["deploy_templates"]
