@@ -23,12 +23,16 @@ from typing import Any
 
 import jsonpatch
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import builders, figures, strategies
 from webhook import bodies, crdcheck, defaulting, model, podspec, schemas, validation
 from webhook.admission import handlers, reviews
+
+# Slow: hundreds of generated reviews per property.
+pytestmark = pytest.mark.slow
 
 EXAMPLES = 300
 PROPERTY = settings(max_examples=EXAMPLES * figures.scale(), deadline=None, derandomize=True,

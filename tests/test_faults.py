@@ -36,6 +36,9 @@ import pytest
 
 from tests import builders, figures, serverproc
 
+# Slow: real server processes, killed and timed out on purpose.
+pytestmark = pytest.mark.slow
+
 API = "/api/v1/appimage/"
 ROUNDS = 20
 WORKERS = 8

@@ -20,6 +20,9 @@ import pytest
 from tests import builders, figures, serverproc
 from webhook import bodies, errors, formats
 
+# Slow: megabyte bodies against a real server process.
+pytestmark = pytest.mark.slow
+
 API = "/api/v1/appimage/"
 TIMEOUT = 60.0
 MB = 1_000_000

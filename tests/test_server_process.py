@@ -36,6 +36,9 @@ from cryptography import x509
 from tests import builders, figures, pki, prerequisites, serverproc
 from webhook import tls
 
+# Slow: real server processes, restarted and signalled.
+pytestmark = pytest.mark.slow
+
 TOKEN = "kuscia-api-token-3f9c2e"
 API = "/api/v1/appimage/"
 DEADLINE = 10.0

@@ -41,7 +41,7 @@ from tests.serverproc import ServerProcess
 from webhook import kube as webhook_kube
 from webhook import selfcert, server, settings, tls
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FULLNAME = RELEASE
 SECRET = f"{FULLNAME}-certs"

@@ -21,7 +21,7 @@ from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, 
 from tests.k8s.controlplane import ControlPlane
 from tests.serverproc import ServerProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MUTATE = WEBHOOKS["/mutate"][1]
 VALIDATE = WEBHOOKS["/validate"][1]

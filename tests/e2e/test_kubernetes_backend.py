@@ -21,7 +21,7 @@ from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, webhook_calls
 from tests.k8s.controlplane import ControlPlane, free_ports
 from tests.serverproc import ServerProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 API = "/api/v1/appimage/"
 REST_TIMEOUT = 30.0
