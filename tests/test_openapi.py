@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import pathlib
 import urllib.error
 import urllib.parse
@@ -21,7 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests import builders, cdp, serverproc
+from tests import builders, cdp, prerequisites, serverproc
 from webhook import api, errors, model, openapi, rest, schemagen, schemas
 
 TOKEN = "explorer-token-7d41"
@@ -165,9 +164,13 @@ def test_the_api_still_needs_the_token(server: serverproc.ServerProcess) -> None
 
 # --- the page in a browser --------------------------------------------------------------
 
-needs_chromium = pytest.mark.skipif(
-    cdp.executable() is None and not os.environ.get("REQUIRE_E2E"),
-    reason="needs Debian's chromium (scripts/test installs it)")
+
+@pytest.fixture
+def chromium() -> None:
+    """Debian's chromium for the page tests, else ``prerequisites.missing``."""
+    if cdp.executable() is None:
+        prerequisites.missing("no chromium on PATH", "scripts/test installs Debian's chromium")
+
 
 RESPONSE = "document.getElementById('response')"
 
@@ -187,7 +190,7 @@ async def send(page: cdp.Page, operation: str) -> dict[str, Any]:
     return shown
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 async def test_explorer_page_renders_the_document_and_sends_its_examples(
         server: serverproc.ServerProcess, tmp_path: pathlib.Path) -> None:
     async with cdp.browser(tmp_path / "profile") as page:
@@ -216,7 +219,7 @@ async def test_explorer_page_renders_the_document_and_sends_its_examples(
         assert "does not exist" in again["answer"]
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 async def test_explorer_page_opens_the_operation_named_in_the_address(
         server: serverproc.ServerProcess, tmp_path: pathlib.Path) -> None:
     async with cdp.browser(tmp_path / "profile") as page:
