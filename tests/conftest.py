@@ -1,9 +1,8 @@
-"""Shared fixtures: the API document's examples, a valid AppImage, and app clients."""
+"""Shared fixtures: a valid AppImage to break (tests/builders.py makes the rest), and
+app clients."""
 
 from __future__ import annotations
 
-import copy
-import json
 import pathlib
 import tomllib
 from collections.abc import AsyncIterator, Callable
@@ -12,13 +11,12 @@ from typing import Any
 import pytest
 from aiohttp import test_utils, web
 
-from webhook import api, defaulting, metrics, model, podspec, rest, routing
+from tests import builders
+from webhook import api, metrics, podspec, rest, routing
 from webhook.admission import http as admission_http
 from webhook.store import sqlite
 
 ROOT = pathlib.Path(__file__).parent.parent
-# The API document's example requests, as the package ships them (webhook/examples).
-EXAMPLES = ROOT / "webhook" / "examples"
 # Prints what the robustness tests measured ("guarantees") at the end of the run.
 pytest_plugins = ("tests.figures",)
 
@@ -51,33 +49,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
                     "(scripts/test does)", returncode=2)
 
 
-def doc(name: str) -> dict[str, Any]:
-    """A request body of the API document (webhook/examples/doc_<name>.json)."""
-    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
-    return body
-
-
-def doc_appimage() -> dict[str, Any]:
-    """The API document's create example as a defaulted custom resource."""
-    obj, _ = defaulting.default(model.to_cr(api.parse("CreateAppImageRequest", doc("create"))))
-    return obj
-
-
-# An image ID as Kuscia's agent compares it (the API document's example has another form,
-# which validation warns of).
-IMAGE_DIGEST = "sha256:" + "0123456789abcdef" * 4
-
-
 @pytest.fixture
 def appimage() -> dict[str, Any]:
     """A fresh copy of a valid AppImage custom resource to break in a test."""
-    return copy.deepcopy(doc_appimage())
+    return builders.doc_appimage()
 
 
 @pytest.fixture
 def clean_appimage(appimage: dict[str, Any]) -> dict[str, Any]:
     """``appimage`` with an image ID Kuscia's agent can match: valid, and no warning."""
-    appimage["spec"]["image"]["id"] = IMAGE_DIGEST
+    appimage["spec"]["image"]["id"] = builders.IMAGE_DIGEST
     return appimage
 
 
@@ -121,16 +102,24 @@ def routes_client(aiohttp_client: ClientFactory) -> Callable[[routing.Routes], A
 
 
 @pytest.fixture
-async def rest_client(routes_client: ClientFactory, store: sqlite.SQLiteStore) -> test_utils.TestClient:
-    """The REST routes over a fresh SQLite store, no token, a small body limit."""
+def body_limit() -> int:
+    """The body limit of ``rest_client`` and ``webhook_client``, in bytes: small, so that
+    a test goes past it cheaply."""
+    return 64 * 1024
+
+
+@pytest.fixture
+async def rest_client(routes_client: ClientFactory, store: sqlite.SQLiteStore,
+                      body_limit: int) -> test_utils.TestClient:
+    """The REST routes over a fresh SQLite store, no token, ``body_limit``."""
     client: test_utils.TestClient = await routes_client(rest.routes(
         api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(), token=None,
-        body_limit=64 * 1024, timeout=5.0))
+        body_limit=body_limit, timeout=5.0))
     return client
 
 
 @pytest.fixture
-async def webhook_client(routes_client: ClientFactory) -> test_utils.TestClient:
+async def webhook_client(routes_client: ClientFactory, body_limit: int) -> test_utils.TestClient:
     client: test_utils.TestClient = await routes_client(admission_http.routes(
-        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=64 * 1024, timeout=5.0))
+        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=body_limit, timeout=5.0))
     return client

@@ -33,6 +33,7 @@ import urllib.request
 from collections.abc import Sequence
 from types import TracebackType
 
+from tests import pki
 from webhook import tls
 
 START_TIMEOUT = 20.0
@@ -141,8 +142,8 @@ class ServerProcess:
         """A client context trusting the server's CA, with its client certificate."""
         paths = self.cert_paths
         if with_cert:
-            return tls.client_context(paths.ca, paths.client_cert, paths.client_key)
-        return tls.client_context(paths.ca)
+            return pki.client_context(paths.ca, paths.client_cert, paths.client_key)
+        return pki.client_context(paths.ca)
 
     def stdout(self) -> str:
         return self.stdout_path.read_text(errors="replace") if self.stdout_path.exists() else ""

@@ -18,30 +18,9 @@ from typing import Any
 
 import pytest
 
+from tests import builders
 from webhook import errors
 from webhook.store import base
-
-
-def appimage(name: str, **spec: Any) -> dict[str, Any]:
-    """A minimal valid AppImage custom resource; keyword arguments replace spec fields."""
-    return {
-        "apiVersion": "kuscia.secretflow/v1alpha1",
-        "kind": "AppImage",
-        "metadata": {"name": name},
-        "spec": {
-            "image": {"name": "secretflow/app", "tag": "1.0"},
-            "deployTemplates": [
-                {"name": "default", "replicas": 1,
-                 "spec": {"containers": [{"name": "app", "workingDir": "/app"}]}}
-            ],
-        }
-        | spec,
-    }
-
-
-def tagged(name: str, tag: str) -> dict[str, Any]:
-    """The same AppImage with another image tag: the smallest real change."""
-    return appimage(name, image={"name": "secretflow/app", "tag": tag})
 
 
 def assert_holds(record: base.Record, expected: dict[str, Any]) -> None:
@@ -59,29 +38,29 @@ class StoreContract:
     # --- create and get ---
 
     async def test_create_then_get_returns_the_object_and_its_version(self, store: base.Store):
-        created = await store.create(appimage("app-a"))
+        created = await store.create(builders.appimage("app-a"))
 
         got = await store.get("app-a")
 
-        assert_holds(created, appimage("app-a"))
-        assert_holds(got, appimage("app-a"))
+        assert_holds(created, builders.appimage("app-a"))
+        assert_holds(got, builders.appimage("app-a"))
         assert isinstance(created.version, str)
         assert created.version
         assert got.version == created.version
 
     async def test_create_twice_raises_already_exists_and_keeps_the_first(self, store: base.Store):
-        first = await store.create(tagged("app-a", "1.0"))
+        first = await store.create(builders.appimage("app-a", tag="1.0"))
 
         with pytest.raises(errors.AlreadyExists):
-            await store.create(tagged("app-a", "2.0"))
+            await store.create(builders.appimage("app-a", tag="2.0"))
 
         got = await store.get("app-a")
-        assert_holds(got, tagged("app-a", "1.0"))
+        assert_holds(got, builders.appimage("app-a", tag="1.0"))
         assert got.version == first.version
 
     async def test_concurrent_creates_of_one_name_let_exactly_one_win(self, store: base.Store):
         results = await asyncio.gather(
-            *(store.create(tagged("app-a", f"{i}.0")) for i in range(5)),
+            *(store.create(builders.appimage("app-a", tag=f"{i}.0")) for i in range(5)),
             return_exceptions=True,
         )
 
@@ -102,68 +81,68 @@ class StoreContract:
     async def test_replace_with_current_version_stores_the_object_and_changes_the_version(
         self, store: base.Store
     ):
-        created = await store.create(tagged("app-a", "1.0"))
+        created = await store.create(builders.appimage("app-a", tag="1.0"))
 
-        replaced = await store.replace(tagged("app-a", "2.0"), created.version)
+        replaced = await store.replace(builders.appimage("app-a", tag="2.0"), created.version)
 
-        assert_holds(replaced, tagged("app-a", "2.0"))
+        assert_holds(replaced, builders.appimage("app-a", tag="2.0"))
         assert replaced.version != created.version
         got = await store.get("app-a")
-        assert_holds(got, tagged("app-a", "2.0"))
+        assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == replaced.version
 
     async def test_replace_can_follow_replace_with_each_new_version(self, store: base.Store):
-        record = await store.create(tagged("app-a", "1.0"))
+        record = await store.create(builders.appimage("app-a", tag="1.0"))
         seen = {record.version}
 
         for i in range(2, 5):
-            record = await store.replace(tagged("app-a", f"{i}.0"), record.version)
+            record = await store.replace(builders.appimage("app-a", tag=f"{i}.0"), record.version)
             seen.add(record.version)
 
         assert len(seen) == 4
-        assert_holds(await store.get("app-a"), tagged("app-a", "4.0"))
+        assert_holds(await store.get("app-a"), builders.appimage("app-a", tag="4.0"))
 
     async def test_replace_with_stale_version_conflicts_and_changes_nothing(self, store: base.Store):
-        created = await store.create(tagged("app-a", "1.0"))
-        current = await store.replace(tagged("app-a", "2.0"), created.version)
+        created = await store.create(builders.appimage("app-a", tag="1.0"))
+        current = await store.replace(builders.appimage("app-a", tag="2.0"), created.version)
 
         with pytest.raises(errors.Conflict):
-            await store.replace(tagged("app-a", "3.0"), created.version)
+            await store.replace(builders.appimage("app-a", tag="3.0"), created.version)
 
         got = await store.get("app-a")
-        assert_holds(got, tagged("app-a", "2.0"))
+        assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == current.version
 
     async def test_replace_with_version_from_before_delete_and_recreate_conflicts(self, store: base.Store):
         # A version must name one state of one object: after a delete and a re-create
         # under the same name, an old version may not match the new object.
-        old = await store.create(tagged("app-a", "1.0"))
+        old = await store.create(builders.appimage("app-a", tag="1.0"))
         await store.delete("app-a")
-        recreated = await store.create(tagged("app-a", "2.0"))
+        recreated = await store.create(builders.appimage("app-a", tag="2.0"))
 
         with pytest.raises(errors.Conflict):
-            await store.replace(tagged("app-a", "3.0"), old.version)
+            await store.replace(builders.appimage("app-a", tag="3.0"), old.version)
 
         got = await store.get("app-a")
-        assert_holds(got, tagged("app-a", "2.0"))
+        assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == recreated.version
 
     async def test_replace_missing_raises_not_found(self, store: base.Store):
-        gone = await store.create(appimage("app-a"))
+        gone = await store.create(builders.appimage("app-a"))
         await store.delete("app-a")
 
         with pytest.raises(errors.NotFound):
-            await store.replace(appimage("app-a"), gone.version)
+            await store.replace(builders.appimage("app-a"), gone.version)
 
         with pytest.raises(errors.NotFound):
             await store.get("app-a")
 
     async def test_concurrent_replaces_from_one_version_let_exactly_one_win(self, store: base.Store):
-        created = await store.create(tagged("app-a", "1.0"))
+        created = await store.create(builders.appimage("app-a", tag="1.0"))
 
         results = await asyncio.gather(
-            store.replace(tagged("app-a", "2.0"), created.version),
-            store.replace(tagged("app-a", "3.0"), created.version),
+            store.replace(builders.appimage("app-a", tag="2.0"), created.version),
+            store.replace(builders.appimage("app-a", tag="3.0"), created.version),
             return_exceptions=True,
         )
 
@@ -179,7 +158,7 @@ class StoreContract:
     # --- delete ---
 
     async def test_delete_then_get_raises_not_found(self, store: base.Store):
-        await store.create(appimage("app-a"))
+        await store.create(builders.appimage("app-a"))
 
         await store.delete("app-a")
 
@@ -191,38 +170,38 @@ class StoreContract:
             await store.delete("app-missing")
 
     async def test_delete_leaves_other_objects_alone(self, store: base.Store):
-        await store.create(appimage("app-a"))
-        kept = await store.create(appimage("app-b"))
+        await store.create(builders.appimage("app-a"))
+        kept = await store.create(builders.appimage("app-b"))
 
         await store.delete("app-a")
 
         assert (await store.get("app-b")).version == kept.version
 
     async def test_create_after_delete_stores_the_new_object(self, store: base.Store):
-        await store.create(tagged("app-a", "1.0"))
+        await store.create(builders.appimage("app-a", tag="1.0"))
         await store.delete("app-a")
 
-        created = await store.create(tagged("app-a", "2.0"))
+        created = await store.create(builders.appimage("app-a", tag="2.0"))
 
         got = await store.get("app-a")
-        assert_holds(got, tagged("app-a", "2.0"))
+        assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == created.version
 
     # --- get_many ---
 
     async def test_get_many_answers_in_request_order_with_none_for_missing(self, store: base.Store):
         for name in ("app-a", "app-b", "app-c"):
-            await store.create(tagged(name, name))
+            await store.create(builders.appimage(name, tag=name))
 
         records = await store.get_many(["app-c", "app-missing", "app-a", "app-b"])
 
         assert [r.name if r else None for r in records] == ["app-c", None, "app-a", "app-b"]
         for record in records:
             if record is not None:
-                assert_holds(record, tagged(record.name, record.name))
+                assert_holds(record, builders.appimage(record.name, tag=record.name))
 
     async def test_get_many_answers_a_repeated_name_at_each_position(self, store: base.Store):
-        await store.create(appimage("app-a"))
+        await store.create(builders.appimage("app-a"))
 
         first, second = await store.get_many(["app-a", "app-a"])
 
@@ -235,14 +214,14 @@ class StoreContract:
         assert await store.get_many([]) == []
 
     async def test_get_many_versions_match_get(self, store: base.Store):
-        created = await store.create(tagged("app-a", "1.0"))
-        replaced = await store.replace(tagged("app-a", "2.0"), created.version)
+        created = await store.create(builders.appimage("app-a", tag="1.0"))
+        replaced = await store.replace(builders.appimage("app-a", tag="2.0"), created.version)
 
         (record,) = await store.get_many(["app-a"])
 
         assert record is not None
         assert record.version == replaced.version
-        assert_holds(record, tagged("app-a", "2.0"))
+        assert_holds(record, builders.appimage("app-a", tag="2.0"))
 
     # --- list ---
 
@@ -256,7 +235,7 @@ class StoreContract:
         names = [f"app-{i:02d}" for i in range(25)]
         # Created out of order, so a listing in insertion order would show.
         for name in random.Random(0).sample(names, len(names)):
-            await store.create(tagged(name, name))
+            await store.create(builders.appimage(name, tag=name))
 
         pages: list[base.Page] = []
         token = ""
@@ -272,11 +251,11 @@ class StoreContract:
         listed = [r.name for p in pages for r in p.records]
         assert listed == sorted(names)
         for record in (r for p in pages for r in p.records):
-            assert_holds(record, tagged(record.name, record.name))
+            assert_holds(record, builders.appimage(record.name, tag=record.name))
 
     async def test_list_with_room_to_spare_returns_everything_and_no_token(self, store: base.Store):
         for name in ("app-b", "app-a"):
-            await store.create(appimage(name))
+            await store.create(builders.appimage(name))
 
         page = await store.list(10)
 
@@ -284,7 +263,7 @@ class StoreContract:
         assert page.next_token == ""
 
     async def test_list_versions_match_get(self, store: base.Store):
-        created = await store.create(appimage("app-a"))
+        created = await store.create(builders.appimage("app-a"))
 
         page = await store.list(10)
 
@@ -292,7 +271,7 @@ class StoreContract:
 
     async def test_list_continues_after_the_last_name_even_if_it_was_deleted(self, store: base.Store):
         for name in ("app-a", "app-b", "app-c"):
-            await store.create(appimage(name))
+            await store.create(builders.appimage(name))
         first = await store.list(1)
         assert [r.name for r in first.records] == ["app-a"]
 
@@ -312,7 +291,7 @@ class StoreContract:
         ],
     )
     async def test_list_with_garbage_token_raises_refused(self, store: base.Store, token: str):
-        await store.create(appimage("app-a"))
+        await store.create(builders.appimage("app-a"))
 
         with pytest.raises(errors.Refused):
             await store.list(10, token)
@@ -321,12 +300,12 @@ class StoreContract:
 
     @pytest.mark.parametrize("source", ["create", "replace", "get", "get_many", "list"])
     async def test_mutating_a_returned_object_changes_nothing_stored(self, store: base.Store, source: str):
-        created = await store.create(tagged("app-a", "1.0"))
-        expected = tagged("app-a", "1.0")
+        created = await store.create(builders.appimage("app-a", tag="1.0"))
+        expected = builders.appimage("app-a", tag="1.0")
         if source == "create":
             record = created
         elif source == "replace":
-            record = await store.replace(tagged("app-a", "1.0"), created.version)
+            record = await store.replace(builders.appimage("app-a", tag="1.0"), created.version)
         elif source == "get":
             record = await store.get("app-a")
         elif source == "get_many":
@@ -344,17 +323,17 @@ class StoreContract:
         assert_holds(listed, expected)
 
     async def test_mutating_the_written_object_after_the_call_changes_nothing_stored(self, store: base.Store):
-        obj = tagged("app-a", "1.0")
+        obj = builders.appimage("app-a", tag="1.0")
         created = await store.create(obj)
         obj["spec"]["image"]["tag"] = "mutated"
 
-        assert_holds(await store.get("app-a"), tagged("app-a", "1.0"))
+        assert_holds(await store.get("app-a"), builders.appimage("app-a", tag="1.0"))
 
-        replacement = tagged("app-a", "2.0")
+        replacement = builders.appimage("app-a", tag="2.0")
         await store.replace(replacement, created.version)
         replacement["spec"]["image"]["tag"] = "mutated"
 
-        assert_holds(await store.get("app-a"), tagged("app-a", "2.0"))
+        assert_holds(await store.get("app-a"), builders.appimage("app-a", tag="2.0"))
 
     # --- health ---
 

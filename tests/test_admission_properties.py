@@ -23,13 +23,16 @@ from typing import Any
 
 import jsonpatch
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests import figures, strategies
-from tests.conftest import doc_appimage
+from tests import builders, figures, strategies
 from webhook import bodies, crdcheck, defaulting, model, podspec, schemas, validation
 from webhook.admission import handlers, reviews
+
+# Slow: hundreds of generated reviews per property.
+pytestmark = pytest.mark.slow
 
 EXAMPLES = 300
 PROPERTY = settings(max_examples=EXAMPLES * figures.scale(), deadline=None, derandomize=True,
@@ -48,7 +51,7 @@ DNS = strategies.NAMES
 def valid_appimages(draw: Any) -> dict[str, Any]:
     """An AppImage that passes every rule: the document's example with its defaults
     dropped at random, ports, env_from entries naming both sources, more templates."""
-    obj = copy.deepcopy(doc_appimage())
+    obj = copy.deepcopy(builders.doc_appimage())
     obj["metadata"]["name"] = draw(DNS)
     base = obj["spec"]["deployTemplates"][0]
     templates = []

@@ -18,9 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import IMAGE_DIGEST, doc_appimage
+from tests import builders
 from tests.k8s.controlplane import free_ports
-from tests.store_contract import appimage
 from webhook import audit, errors, podspec
 from webhook.store import base, sqlite
 
@@ -30,9 +29,9 @@ WARNED_FIELD = "spec.image.id"
 
 def clean(name: str) -> dict[str, Any]:
     """The API document's AppImage, with an image ID Kuscia's agent can match."""
-    obj = doc_appimage()
+    obj = builders.doc_appimage()
     obj["metadata"]["name"] = name
-    obj["spec"]["image"]["id"] = IMAGE_DIGEST
+    obj["spec"]["image"]["id"] = builders.IMAGE_DIGEST
     return obj
 
 
@@ -244,7 +243,7 @@ def many_objects() -> list[dict[str, Any]]:
     """MANY small AppImages: every 100th refused, every other 10th warned, the rest clean."""
     objects = []
     for i in range(MANY):
-        obj = appimage(f"app-{i:05d}")
+        obj = builders.appimage(f"app-{i:05d}")
         if i % 100 == 0:  # two templates serving one role
             first = obj["spec"]["deployTemplates"][0] | {"role": "host"}
             obj["spec"]["deployTemplates"] = [first, first | {"name": "again"}]
@@ -317,7 +316,7 @@ MEMORY_BOUND = 1.5 * 1024 * 1024
 
 async def test_memory_stays_bounded_by_a_page_not_by_the_store(many_store):
     checker = podspec.checker()
-    audit.problems(appimage("warm-up"), checker)  # loads the schemas, once per process
+    audit.problems(builders.appimage("warm-up"), checker)  # loads the schemas, once per process
     tracemalloc.start()
     try:
         await audit.run(many_store, Discard(), checker, page_size=10)

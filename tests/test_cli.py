@@ -12,7 +12,7 @@ import pytest
 import yaml
 from cryptography import x509
 
-from tests.conftest import EXAMPLES, doc_appimage
+from tests import builders
 from webhook import cli, settings
 
 
@@ -28,24 +28,24 @@ def write_yaml(path, *docs):
 
 def test_validate_accepts_a_valid_manifest(tmp_path):
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", doc_appimage())], out) == 0
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage())], out) == 0
     assert "appimage-template: valid" in out.getvalue()
 
 
 def test_validate_reads_a_null_field_as_absent_as_the_api_server_does(tmp_path):
-    obj = doc_appimage()
+    obj = builders.doc_appimage()
     obj["spec"]["image"]["id"] = None
     out = io.StringIO()
     assert cli.validate_files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0, out.getvalue()
 
 
 def test_validate_lists_every_error_and_exits_1(tmp_path):
-    bad = doc_appimage()
+    bad = builders.doc_appimage()
     container = bad["spec"]["deployTemplates"][0]["spec"]["containers"][0]
     container["ports"][0]["scope"] = "World"
     container["imagePullPolicy"] = "Sometimes"
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", doc_appimage(), bad)], out) == 1
+    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage(), bad)], out) == 1
     text = out.getvalue()
     assert "a.yaml[0] appimage-template: valid" in text
     c0 = "spec.deployTemplates[0].spec.containers[0]"
@@ -54,7 +54,7 @@ def test_validate_lists_every_error_and_exits_1(tmp_path):
 
 
 def test_validate_applies_defaults_first_like_the_webhooks(tmp_path):
-    obj = doc_appimage()
+    obj = builders.doc_appimage()
     del obj["spec"]["deployTemplates"][0]["replicas"]
     obj["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"] = [
         {"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
@@ -82,20 +82,20 @@ def test_validate_reports_an_unreadable_file(tmp_path):
 
 def test_validate_reads_a_tab_indented_json_rest_body_as_json():
     out = io.StringIO()
-    assert cli.validate_files([str(EXAMPLES / "doc_create.json")], out) == 0
+    assert cli.validate_files([str(builders.EXAMPLES / "doc_create.json")], out) == 0
     assert "doc_create.json[0] appimage-template (create/update request body): valid" in out.getvalue()
 
 
 def test_the_examples_hold_a_valid_body_for_every_rest_operation():
     out = io.StringIO()
-    assert cli.validate_files(sorted(str(p) for p in EXAMPLES.glob("*.json")), out) == 0
+    assert cli.validate_files(sorted(str(p) for p in builders.EXAMPLES.glob("*.json")), out) == 0
     lines = [line for line in out.getvalue().splitlines() if line.endswith(": valid")]
     kinds = {line.rpartition("(")[2].removesuffix(" request body): valid") for line in lines}
     assert kinds == {"create/update", "query/delete", "batch_query", "list"}
 
 
 def test_validate_names_rest_fields_in_the_rest_spelling(tmp_path):
-    body = json.loads((EXAMPLES / "doc_create.json").read_text())
+    body = builders.doc("create")
     body["deploy_templates"][0]["containers"][0]["ports"][0]["scope"] = "World"
     path = tmp_path / "create.json"
     path.write_text(json.dumps(body))
@@ -123,16 +123,16 @@ def test_validate_says_in_one_line_where_yaml_is_malformed(tmp_path):
 
 
 def test_validate_reads_multi_document_yaml_from_standard_input():
-    bad = doc_appimage()
+    bad = builders.doc_appimage()
     bad["metadata"]["name"] = "Bad"
-    result = run("validate", "-", input=yaml.safe_dump_all([doc_appimage(), bad]))
+    result = run("validate", "-", input=yaml.safe_dump_all([builders.doc_appimage(), bad]))
     assert result.returncode == 1
     assert "-[0] appimage-template: valid" in result.stdout
     assert "-[1] Bad: error: metadata.name" in result.stdout
 
 
 def test_validate_command_exit_code(tmp_path):
-    bad = doc_appimage()
+    bad = builders.doc_appimage()
     bad["metadata"]["name"] = "Bad"
     result = run("validate", write_yaml(tmp_path / "bad.yaml", bad))
     assert result.returncode == 1

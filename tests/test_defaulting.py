@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import copy
 
+from tests import builders
 from webhook import defaulting
 
 CONTAINER = ("spec", "deployTemplates", 0, "spec", "containers", 0)
 
 
 def bare(**container):
-    return {"apiVersion": "kuscia.secretflow/v1alpha1", "kind": "AppImage", "metadata": {"name": "a"},
-            "spec": {"image": {"name": "app"},
-                     "deployTemplates": [{"name": "t", "spec": {"containers": [
-                         {"name": "c", **container}]}}]}}
+    """An AppImage with nothing defaulted yet, its one container given ``container``."""
+    return builders.appimage("a", replicas=None, containers=[builders.container(**container)])
 
 
 def test_missing_replicas_default_to_one():

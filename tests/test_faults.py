@@ -34,7 +34,10 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests import figures, serverproc
+from tests import builders, figures, serverproc
+
+# Slow: real server processes, killed and timed out on purpose.
+pytestmark = pytest.mark.slow
 
 API = "/api/v1/appimage/"
 ROUNDS = 20
@@ -44,9 +47,8 @@ SLACK = 1.5
 
 
 def appimage(name: str, tag: str) -> dict[str, Any]:
-    return {"name": name, "image": {"name": "secretflow/app", "tag": tag},
-            "config_templates": {"task.conf": f"{name}:{tag}"},
-            "deploy_templates": [{"name": "app", "containers": [{"name": "app"}]}]}
+    """A REST body whose config template says which write it came from."""
+    return builders.rest_appimage(name, tag=tag, config_templates={"task.conf": f"{name}:{tag}"})
 
 
 def session(connections: int = 0) -> aiohttp.ClientSession:

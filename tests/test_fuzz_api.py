@@ -27,6 +27,9 @@ from schemathesis.specs.openapi import checks as openapi_checks
 from tests import figures, serverproc
 from webhook import openapi
 
+# Slow: generated requests against a real server process.
+pytestmark = pytest.mark.slow
+
 TOKEN = "fuzz-token-5b2e"
 EXAMPLES = {  # per operation and mode; create and update bodies take ~50 ms to generate
     "create": 100, "update": 100, "delete": 170, "query": 170, "batch_query": 170,

@@ -23,7 +23,7 @@ from google.protobuf import json_format, message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.conftest import doc
+from tests.builders import doc
 from webhook import api, errors, instrument, messages, metrics, podspec, rest, settings, tls
 from webhook.grpc import credentials, listener, service
 from webhook.store import base, sqlite

@@ -20,7 +20,8 @@ import grpc
 import pytest
 
 from tests import serverproc
-from tests.conftest import ROOT, doc
+from tests.builders import doc
+from tests.conftest import ROOT
 from webhook import messages, tls
 
 TOKEN = "grpc-process-token-52a1"

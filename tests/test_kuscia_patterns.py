@@ -16,7 +16,8 @@ import jsonpatch
 import pytest
 import yaml
 
-from tests.test_admission import post, review
+from tests import builders
+from tests.test_admission import post
 from webhook import cli, defaulting, model, validation
 
 MANIFESTS = pathlib.Path(__file__).parent.parent / "webhook" / "examples" / "manifests"
@@ -56,12 +57,12 @@ def test_each_pattern_passes_the_validate_command(path):
 async def test_each_pattern_is_admitted_by_both_webhooks_with_only_defaults_patched(
         webhook_client, path):
     obj = manifest(path)
-    mutated = await post(webhook_client, "/mutate", review(obj))
+    mutated = await post(webhook_client, "/mutate", builders.review(obj))
     assert mutated["allowed"] is True
     ops = json.loads(base64.b64decode(mutated["patch"])) if "patch" in mutated else []
     assert {op["op"] for op in ops} <= {"add"}
     patched = jsonpatch.apply_patch(copy.deepcopy(obj), ops)
-    validated = await post(webhook_client, "/validate", review(patched))
+    validated = await post(webhook_client, "/validate", builders.review(patched))
     assert validated == {"uid": validated["uid"], "allowed": True}
 
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from tests.conftest import doc, doc_appimage
+from tests import builders
 from webhook import api, errors, messages, rest
 
 PREFIX = "/api/v1/appimage/"
@@ -26,12 +26,14 @@ def code(answer):
 # --- a failure of the store is the operation's code ----------------------------------
 
 OPERATIONS = [
-    pytest.param("create", doc("create"), errors.Code.CREATE_FAILED, id="create-13100"),
-    pytest.param("query", doc("query"), errors.Code.QUERY_FAILED, id="query-13101"),
-    pytest.param("update", doc("update"), errors.Code.UPDATE_FAILED, id="update-13102"),
-    pytest.param("delete", doc("delete"), errors.Code.DELETE_FAILED, id="delete-13103"),
-    pytest.param("batch_query", doc("batchQuery"), errors.Code.BATCH_QUERY_FAILED, id="batch_query-13104"),
-    pytest.param("batchQuery", doc("batchQuery"), errors.Code.BATCH_QUERY_FAILED, id="batchQuery-13104"),
+    pytest.param("create", builders.doc("create"), errors.Code.CREATE_FAILED, id="create-13100"),
+    pytest.param("query", builders.doc("query"), errors.Code.QUERY_FAILED, id="query-13101"),
+    pytest.param("update", builders.doc("update"), errors.Code.UPDATE_FAILED, id="update-13102"),
+    pytest.param("delete", builders.doc("delete"), errors.Code.DELETE_FAILED, id="delete-13103"),
+    pytest.param("batch_query", builders.doc("batchQuery"),
+                 errors.Code.BATCH_QUERY_FAILED, id="batch_query-13104"),
+    pytest.param("batchQuery", builders.doc("batchQuery"),
+                 errors.Code.BATCH_QUERY_FAILED, id="batchQuery-13104"),
     pytest.param("list", {}, errors.Code.LIST_FAILED, id="list-13107"),
 ]
 
@@ -114,10 +116,10 @@ def test_every_endpoint_says_what_its_error_answers_carry_as_kuscias_messages_do
 
 @pytest.mark.parametrize("content_type", ["text/plain", "text/plain; charset=utf-8", "TEXT/PLAIN"])
 async def test_a_text_plain_body_is_read_as_json(rest_client, content_type):
-    body = json.dumps(doc("create")).encode()
+    body = json.dumps(builders.doc("create")).encode()
     response = await rest_client.post(PREFIX + "create", data=body, headers={"Content-Type": content_type})
     assert code(await response.json()) == errors.Code.SUCCESS
-    assert code(await call(rest_client, "query", doc("query"))) == errors.Code.SUCCESS
+    assert code(await call(rest_client, "query", builders.doc("query"))) == errors.Code.SUCCESS
 
 
 async def test_a_text_plain_body_that_is_not_json_is_11100(rest_client):
@@ -137,7 +139,7 @@ NETWORK_POLICY = {"ingresses": [{"from": {"roles": ["server"]}, "ports": [{"port
 async def stored_with_network_policy(store):
     """The API document's AppImage stored as a custom resource with a field the REST
     shape has no place for (a deploy template's networkPolicy)."""
-    obj = doc_appimage()
+    obj = builders.doc_appimage()
     obj["spec"]["deployTemplates"][0]["networkPolicy"] = NETWORK_POLICY
     await store.create(obj)
     return obj
@@ -193,18 +195,18 @@ async def test_a_null_in_the_header_is_absent(rest_client, stored_with_network_p
 
 
 async def test_a_null_config_template_is_an_absent_entry(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     body["config_templates"]["unset.conf"] = None
     assert code(await call(rest_client, "create", body)) == errors.Code.SUCCESS
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert list(data["config_templates"]) == ["task-config.conf"]
 
 
 async def test_a_null_probe_is_an_absent_probe(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     body["deploy_templates"][0]["containers"][0]["liveness_probe"] = None
     assert code(await call(rest_client, "create", body)) == errors.Code.SUCCESS
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert data["deploy_templates"][0]["containers"][0]["liveness_probe"] is None
 
 
@@ -217,11 +219,13 @@ def _null_item(body, *path):
 
 
 @pytest.mark.parametrize(("endpoint", "body", "named"), [
-    pytest.param("create", _null_item(doc("create"), "deploy_templates"),
+    pytest.param("create", _null_item(builders.doc("create"), "deploy_templates"),
                  "deploy_templates[1]: must be an object, not null", id="deploy-template"),
-    pytest.param("create", _null_item(doc("create"), "deploy_templates", 0, "containers", 0, "ports"),
+    pytest.param("create", _null_item(builders.doc("create"),
+                                      "deploy_templates", 0, "containers", 0, "ports"),
                  "deploy_templates[0].containers[0].ports[1]: must be an object, not null", id="port"),
-    pytest.param("create", _null_item(doc("create"), "deploy_templates", 0, "containers", 0, "command"),
+    pytest.param("create", _null_item(builders.doc("create"),
+                                      "deploy_templates", 0, "containers", 0, "command"),
                  "deploy_templates[0].containers[0].command[1]: must be a string, not null", id="command"),
     pytest.param("batch_query", {"names": ["appimage-template", None]},
                  "names[1]: must be a string, not null", id="name"),

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import pathlib
 import urllib.error
 import urllib.parse
@@ -21,8 +20,7 @@ from typing import Any
 import jsonschema
 import pytest
 
-from tests import cdp, serverproc
-from tests.conftest import EXAMPLES
+from tests import builders, cdp, prerequisites, serverproc
 from webhook import api, errors, model, openapi, rest, schemagen, schemas
 
 TOKEN = "explorer-token-7d41"
@@ -96,7 +94,7 @@ def test_status_codes_are_kuscias_with_a_meaning_each() -> None:
 
 @pytest.mark.parametrize("name", ["create", "update", "query", "batchQuery", "delete"])
 def test_the_api_documents_examples_are_offered_as_they_are(name: str) -> None:
-    sent = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
+    sent = builders.doc(name)
     offered = [example["value"]
                for item in openapi.document()["paths"].values()
                for example in item["post"]["requestBody"]["content"]["application/json"]
@@ -116,7 +114,7 @@ def test_every_example_is_a_valid_request_once_aliases_are_read(path: str) -> No
 
 
 def test_answer_schemas_accept_real_answers() -> None:
-    appimage = model.to_rest(model.to_cr(json.loads((EXAMPLES / "doc_create.json").read_text())))
+    appimage = model.to_rest(model.to_cr(builders.doc("create")))
     ok = {"code": 0, "message": "success", "details": []}
     component_validator("QueryAnswer").validate({"status": ok, "data": appimage})
     component_validator("BatchQueryAnswer").validate({"status": ok, "data": [appimage]})
@@ -184,9 +182,13 @@ def test_the_api_still_needs_the_token(server: serverproc.ServerProcess) -> None
 
 # --- the page in a browser --------------------------------------------------------------
 
-needs_chromium = pytest.mark.skipif(
-    cdp.executable() is None and not os.environ.get("REQUIRE_E2E"),
-    reason="needs Debian's chromium (scripts/test installs it)")
+
+@pytest.fixture
+def chromium() -> None:
+    """Debian's chromium for the page tests, else ``prerequisites.missing``."""
+    if cdp.executable() is None:
+        prerequisites.missing("no chromium on PATH", "scripts/test installs Debian's chromium")
+
 
 RESPONSE = "document.getElementById('response')"
 
@@ -206,7 +208,7 @@ async def send(page: cdp.Page, operation: str) -> dict[str, Any]:
     return shown
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 async def test_explorer_page_renders_the_document_and_sends_its_examples(
         server: serverproc.ServerProcess, tmp_path: pathlib.Path) -> None:
     async with cdp.browser(tmp_path / "profile") as page:
@@ -235,7 +237,7 @@ async def test_explorer_page_renders_the_document_and_sends_its_examples(
         assert "does not exist" in again["answer"]
 
 
-@needs_chromium
+@pytest.mark.usefixtures("chromium")
 async def test_explorer_page_opens_the_operation_named_in_the_address(
         server: serverproc.ServerProcess, tmp_path: pathlib.Path) -> None:
     async with cdp.browser(tmp_path / "profile") as page:
@@ -244,4 +246,4 @@ async def test_explorer_page_opens_the_operation_named_in_the_address(
         assert await page.evaluate("document.getElementById('op-path').textContent") == (
             openapi.PREFIX + "batchQuery")
         body = await page.evaluate("document.getElementById('body').value")
-        assert json.loads(body) == json.loads((EXAMPLES / "doc_batchQuery.json").read_text())
+        assert json.loads(body) == builders.doc("batchQuery")

@@ -11,7 +11,10 @@ import sys
 
 import pytest
 
-from tests import serverproc
+from tests import prerequisites, serverproc
+
+# Slow: each test builds and installs the package.
+pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -65,6 +68,7 @@ def test_readmes_first_command_serves_from_a_fresh_clones_root(installed, tmp_pa
     # package must run from its source tree as it is committed.
     clone = fresh_clone(tmp_path / "clone")
     monkeypatch.setenv("PYTHONPATH", str(installed))
+    prerequisites.binary("curl")
     with ServeAsWritten(clone) as server:
         pasted = subprocess.run(["sh", "-c", server.first_request], cwd=clone, capture_output=True,
                                 text=True, timeout=30, check=False)
@@ -75,7 +79,6 @@ def test_readmes_first_command_serves_from_a_fresh_clones_root(installed, tmp_pa
     assert server.process.returncode == 0, server.stderr()
 
 
-@pytest.mark.slow
 def test_an_install_without_a_c_compiler_falls_back_to_pure_python(tmp_path):
     # From a clone: the checkout's build/ may hold objects compiled before, which the
     # build would reuse instead of calling the compiler.

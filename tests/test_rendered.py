@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import orjson
 
-from tests.conftest import doc_appimage
+from tests import builders
 from webhook import model, rendered
 from webhook.store import base
 
 
 def record(name="a", version="1", tag="v1"):
-    obj = doc_appimage()
+    obj = builders.doc_appimage()
     obj["metadata"]["name"] = name
     obj["spec"]["image"]["tag"] = tag
     return base.Record(name=name, obj=obj, version=version)

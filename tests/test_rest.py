@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from tests.conftest import doc
+from tests import builders
 from webhook import api, errors, metrics, podspec, rest
 from webhook.store import base
 
@@ -21,9 +21,7 @@ async def call(client, endpoint, body, **kw):
 
 
 async def create_doc(client, name="appimage-template"):
-    body = doc("create")
-    body["name"] = name
-    answer = await call(client, "create", body)
+    answer = await call(client, "create", builders.doc("create", name=name))
     assert answer["status"]["code"] == 0, answer
     return answer
 
@@ -33,26 +31,26 @@ def code(answer):
 
 
 async def test_the_documents_examples_succeed_in_order(rest_client):
-    create = await call(rest_client, "create", doc("create"))
+    create = await call(rest_client, "create", builders.doc("create"))
     assert create == {"status": {"code": 0, "message": "success", "details": []}}
-    update = await call(rest_client, "update", doc("update"))
+    update = await call(rest_client, "update", builders.doc("update"))
     assert update == {"status": {"code": 0, "message": "success", "details": []}}
-    query = await call(rest_client, "query", doc("query"))
+    query = await call(rest_client, "query", builders.doc("query"))
     assert code(query) == 0
     assert set(query["data"]) == {"name", "image", "config_templates", "deploy_templates"}
     assert query["data"]["name"] == "appimage-template"
-    batch = await call(rest_client, "batchQuery", doc("batchQuery"))
+    batch = await call(rest_client, "batchQuery", builders.doc("batchQuery"))
     assert [item["name"] for item in batch["data"]] == ["appimage-template"]
     assert batch["data"][0] == query["data"]
-    delete = await call(rest_client, "delete", doc("delete"))
+    delete = await call(rest_client, "delete", builders.doc("delete"))
     assert delete == {"status": {"code": 0, "message": "success", "details": []}}
-    assert code(await call(rest_client, "query", doc("query"))) == errors.Code.NOT_EXISTS
+    assert code(await call(rest_client, "query", builders.doc("query"))) == errors.Code.NOT_EXISTS
 
 
 async def test_update_with_empty_config_templates_keeps_the_stored_ones(rest_client):
     await create_doc(rest_client)
-    await call(rest_client, "update", doc("update"))
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    await call(rest_client, "update", builders.doc("update"))
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert list(data["config_templates"]) == ["task-config.conf"]
     container = data["deploy_templates"][0]["containers"][0]
     assert container["liveness_probe"] is None  # the update's templates replaced the stored ones
@@ -60,11 +58,11 @@ async def test_update_with_empty_config_templates_keeps_the_stored_ones(rest_cli
 
 async def test_update_without_deploy_templates_keeps_them_and_replaces_the_image(rest_client):
     await create_doc(rest_client)
-    before = (await call(rest_client, "query", doc("query")))["data"]
+    before = (await call(rest_client, "query", builders.doc("query")))["data"]
     answer = await call(rest_client, "update", {"name": "appimage-template",
                                                  "image": {"name": "other", "tag": "v2"}})
     assert code(answer) == 0
-    after = (await call(rest_client, "query", doc("query")))["data"]
+    after = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert after["image"] == {"name": "other", "tag": "v2", "id": "", "sign": ""}
     assert after["deploy_templates"] == before["deploy_templates"]
     assert after["config_templates"] == before["config_templates"]
@@ -79,20 +77,20 @@ async def test_update_requires_the_image(rest_client):
 
 async def test_create_of_an_existing_name_is_13106(rest_client):
     await create_doc(rest_client)
-    answer = await call(rest_client, "create", doc("create"))
+    answer = await call(rest_client, "create", builders.doc("create"))
     assert code(answer) == errors.Code.ALREADY_EXISTS
 
 
 @pytest.mark.parametrize("endpoint", ["query", "update"])
 async def test_query_and_update_of_a_missing_name_are_13105(rest_client, endpoint):
-    body = doc("update") if endpoint == "update" else doc("query")
+    body = builders.doc("update") if endpoint == "update" else builders.doc("query")
     answer = await call(rest_client, endpoint, body)
     assert code(answer) == errors.Code.NOT_EXISTS
     assert "does not exist" in answer["status"]["message"]
 
 
 async def test_delete_of_a_missing_name_is_13103_saying_it_does_not_exist(rest_client):
-    answer = await call(rest_client, "delete", doc("delete"))
+    answer = await call(rest_client, "delete", builders.doc("delete"))
     assert code(answer) == errors.Code.DELETE_FAILED
     assert "does not exist" in answer["status"]["message"]
 
@@ -146,7 +144,7 @@ async def test_list_with_a_forged_token_is_13107(rest_client):
 async def test_list_page_size_may_be_written_as_a_whole_float(rest_client):
     # Found by schemathesis: 2.0 passed the schema and failed in the store (11101).
     for i in range(3):
-        await call(rest_client, "create", {**doc("create"), "name": f"float-{i}"})
+        await call(rest_client, "create", {**builders.doc("create"), "name": f"float-{i}"})
     answer = await call(rest_client, "list", {"page_size": 2.0})
     assert code(answer) == 0
     assert len(answer["data"]["appimage_list"]) == 2
@@ -174,7 +172,7 @@ async def test_list_page_size_is_an_int64_given_as_a_number_or_a_numeric_string(
 
 async def test_answers_emit_every_field_in_snake_case(rest_client):
     await create_doc(rest_client)
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     container = data["deploy_templates"][0]["containers"][0]
     assert set(container) == {
         "name", "command", "args", "working_dir", "config_volume_mounts", "ports", "env_from", "env",
@@ -186,12 +184,12 @@ async def test_answers_emit_every_field_in_snake_case(rest_client):
 
 
 async def test_defaults_show_in_stored_objects(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     template = body["deploy_templates"][0]
     template["replicas"] = 0
     template["containers"][0]["ports"] = [{"name": "global"}]
     await call(rest_client, "create", body)
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert data["deploy_templates"][0]["replicas"] == 1
     assert data["deploy_templates"][0]["containers"][0]["ports"] == [
         {"name": "global", "protocol": "HTTP", "scope": "Local"}]
@@ -199,7 +197,7 @@ async def test_defaults_show_in_stored_objects(rest_client):
 
 async def test_secret_map_ref_alias_is_accepted_and_split(rest_client):
     await create_doc(rest_client)
-    data = (await call(rest_client, "query", doc("query")))["data"]
+    data = (await call(rest_client, "query", builders.doc("query")))["data"]
     assert data["deploy_templates"][0]["containers"][0]["env_from"] == [
         {"prefix": "xxx", "config_map_ref": {"name": "config-template"}, "secret_ref": None},
         {"prefix": "xxx", "config_map_ref": None, "secret_ref": {"name": "secret-template"}},
@@ -207,7 +205,7 @@ async def test_secret_map_ref_alias_is_accepted_and_split(rest_client):
 
 
 async def test_split_env_from_and_the_image_id_are_reported_as_warning_headers(rest_client):
-    response = await rest_client.post(PREFIX + "create", json=doc("create"))
+    response = await rest_client.post(PREFIX + "create", json=builders.doc("create"))
     warnings = response.headers.getall("Warning")
     assert warnings == ['299 - "deploy_templates[0].containers[0].env_from[0]: names both '
                         'configMapRef and secretRef; split into two entries with the same prefix '
@@ -217,7 +215,7 @@ async def test_split_env_from_and_the_image_id_are_reported_as_warning_headers(r
 
 
 async def test_a_dangling_sub_path_is_a_warning_header(rest_client):
-    body = doc("update")
+    body = builders.doc("update")
     body["name"] = "fresh"
     body["config_templates"] = {"other.conf": "x"}
     response = await rest_client.post(PREFIX + "create", json=body)
@@ -241,7 +239,7 @@ async def test_lower_camel_case_requests_are_accepted(rest_client):
 
 
 async def test_a_field_given_in_both_spellings_is_refused(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     body["configTemplates"] = {}
     answer = await call(rest_client, "create", body)
     assert code(answer) == errors.Code.REQUEST_INVALID
@@ -249,7 +247,7 @@ async def test_a_field_given_in_both_spellings_is_refused(rest_client):
 
 
 async def test_unknown_fields_are_refused_naming_the_path(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     body["deploy_templates"][0]["containers"][0]["security_context"] = {}
     body["extra"] = 1
     answer = await call(rest_client, "create", body)
@@ -260,7 +258,7 @@ async def test_unknown_fields_are_refused_naming_the_path(rest_client):
 
 
 async def test_every_invalid_field_is_named_in_rest_spelling(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     container = body["deploy_templates"][0]["containers"][0]
     container["ports"][0]["protocol"] = "TCP"
     container["resources"]["requests"]["cpu"] = "2"
@@ -283,7 +281,7 @@ async def test_every_invalid_field_is_named_in_rest_spelling(rest_client):
     ({"config_templates": {"a": 1}}, "config_templates[a]: must be a string"),
 ], ids=["name", "templates", "image", "template-value"])
 async def test_wrong_types_are_11100_naming_the_field(rest_client, patch, field):
-    body = {**doc("create"), **patch}
+    body = {**builders.doc("create"), **patch}
     answer = await call(rest_client, "create", body)
     assert code(answer) == errors.Code.REQUEST_INVALID
     assert field in answer["status"]["message"]
@@ -304,7 +302,7 @@ async def test_malformed_bodies_are_11100(rest_client, raw, reason):
 
 
 async def test_a_number_beyond_int32_is_11100_naming_the_field(rest_client):
-    body = doc("create")
+    body = builders.doc("create")
     body["deploy_templates"][0]["replicas"] = 2**40
     answer = await call(rest_client, "create", body)
     assert code(answer) == errors.Code.REQUEST_INVALID
@@ -313,7 +311,7 @@ async def test_a_number_beyond_int32_is_11100_naming_the_field(rest_client):
 
 async def test_a_number_beyond_int64_is_11100_naming_the_field(rest_client):
     # orjson would read it as a float and drop digits: refused before that can matter.
-    body = doc("create")
+    body = builders.doc("create")
     body["deploy_templates"][0]["replicas"] = 10**30
     answer = await call(rest_client, "create", body)
     assert code(answer) == errors.Code.REQUEST_INVALID
@@ -334,12 +332,12 @@ async def test_an_empty_body_is_an_empty_request(rest_client):
     assert code(await response.json()) == 0
 
 
-async def test_a_body_over_the_limit_is_413(rest_client):
-    body = doc("create")
-    body["config_templates"]["big"] = "x" * (65 * 1024)
+async def test_a_body_over_the_limit_is_413(rest_client, body_limit):
+    body = builders.doc("create")
+    body["config_templates"]["big"] = builders.oversized(body_limit)
     response = await rest_client.post(PREFIX + "create", json=body)
     assert response.status == 413
-    assert code(await call(rest_client, "query", doc("query"))) == errors.Code.NOT_EXISTS
+    assert code(await call(rest_client, "query", builders.doc("query"))) == errors.Code.NOT_EXISTS
 
 
 async def test_unknown_paths_are_404_and_other_methods_405(rest_client):
@@ -349,12 +347,12 @@ async def test_unknown_paths_are_404_and_other_methods_405(rest_client):
 
 async def test_a_rejected_update_changes_nothing_stored(rest_client):
     await create_doc(rest_client)
-    before = await call(rest_client, "query", doc("query"))
-    body = doc("update")
+    before = await call(rest_client, "query", builders.doc("query"))
+    body = builders.doc("update")
     body["deploy_templates"][0]["restart_policy"] = "Sometimes"
     answer = await call(rest_client, "update", body)
     assert code(answer) == errors.Code.REQUEST_INVALID
-    assert await call(rest_client, "query", doc("query")) == before
+    assert await call(rest_client, "query", builders.doc("query")) == before
 
 
 async def test_racing_updates_all_land_and_the_last_state_is_one_of_them(rest_client):
@@ -364,7 +362,7 @@ async def test_racing_updates_all_land_and_the_last_state_is_one_of_them(rest_cl
         call(rest_client, "update", {"name": "appimage-template", "image": {"name": "app", "tag": t}})
         for t in tags))
     assert [code(a) for a in answers] == [0] * len(tags)
-    final = (await call(rest_client, "query", doc("query")))["data"]["image"]["tag"]
+    final = (await call(rest_client, "query", builders.doc("query")))["data"]["image"]["tag"]
     assert final in tags
 
 
@@ -438,6 +436,6 @@ async def test_query_of_an_invalid_name_is_11100(rest_client):
 
 
 async def test_header_custom_headers_are_accepted_and_ignored(rest_client):
-    body = copy.deepcopy(doc("query"))
+    body = copy.deepcopy(builders.doc("query"))
     body["header"] = {"custom_headers": {"x": "y"}}
     assert code(await call(rest_client, "query", body)) == errors.Code.NOT_EXISTS

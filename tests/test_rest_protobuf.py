@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from google.protobuf import json_format, message
 
-from tests.conftest import doc
+from tests.builders import doc
 from webhook import api, errors, messages, metrics, podspec, rest
 
 X_PROTOBUF = {"Content-Type": "application/x-protobuf"}

@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
+from tests import builders
 from webhook import routing
 
 
@@ -55,7 +56,7 @@ async def test_a_query_string_does_not_change_the_route(client):
 
 
 async def test_a_body_over_the_limit_is_413(client):
-    assert (await client.post("/echo", data=b"x" * 1025)).status == 413
+    assert (await client.post("/echo", data=builders.oversized(1024))).status == 413
     assert (await client.post("/echo", data=b"x" * 1024)).status == 200
 
 

@@ -17,7 +17,6 @@ import http.client
 import json
 import pathlib
 import re
-import shutil
 import socket
 import ssl
 import subprocess
@@ -34,9 +33,11 @@ import jsonpatch
 import pytest
 from cryptography import x509
 
-from tests import figures, serverproc
-from tests.conftest import EXAMPLES
+from tests import builders, figures, pki, prerequisites, serverproc
 from webhook import tls
+
+# Slow: real server processes, restarted and signalled.
+pytestmark = pytest.mark.slow
 
 TOKEN = "kuscia-api-token-3f9c2e"
 API = "/api/v1/appimage/"
@@ -46,9 +47,6 @@ CURL_TIMEOUT = 20.0
 
 SUCCESS = {"code": 0, "message": "success", "details": []}
 APPIMAGE_FIELDS = {"name", "image", "config_templates", "deploy_templates"}
-
-pytestmark = pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl binary")
-
 
 # --- clients ---------------------------------------------------------------------
 
@@ -142,7 +140,7 @@ def tls_refusal(url: str, ctx: ssl.SSLContext) -> str:
 
 
 def curl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["curl", *args], capture_output=True, text=True,
+    return subprocess.run([prerequisites.binary("curl"), *args], capture_output=True, text=True,
                           timeout=CURL_TIMEOUT, check=False)
 
 
@@ -152,46 +150,18 @@ def cert_serial(path: pathlib.Path) -> int:
 
 def app_image(name: str) -> dict[str, Any]:
     """A small valid create request in the REST shape."""
-    return {
-        "name": name,
-        "image": {"name": "secretflow/app", "tag": "v1"},
-        "config_templates": {"task.conf": "{}"},
-        "deploy_templates": [{"name": "app", "containers": [
-            {"name": "app", "command": ["sh"],
-             "config_volume_mounts": [{"mount_path": "/etc/app/task.conf",
-                                       "sub_path": "task.conf"}]}]}],
-    }
+    return builders.rest_appimage(name, config_templates={"task.conf": "{}"}, containers=[
+        builders.rest_container(command=["sh"], config_volume_mounts=[
+            {"mount_path": "/etc/app/task.conf", "sub_path": "task.conf"}])])
 
 
 def admission_review(uid: str, operation: str = "CREATE") -> dict[str, Any]:
     """An AdmissionReview as the API server sends it for an AppImage missing defaults
     (replicas, port protocol and scope)."""
-    obj = {
-        "apiVersion": "kuscia.secretflow/v1alpha1",
-        "kind": "AppImage",
-        "metadata": {"name": "webhook-demo"},
-        "spec": {
-            "image": {"name": "secretflow/app", "tag": "v1"},
-            "deployTemplates": [{"name": "app", "spec": {"containers": [
-                {"name": "app", "workingDir": "/app", "command": ["sh"], "ports": [{"name": "global"}]}]}}],
-        },
-    }
-    return {
-        "apiVersion": "admission.k8s.io/v1",
-        "kind": "AdmissionReview",
-        "request": {
-            "uid": uid,
-            "kind": {"group": "kuscia.secretflow", "version": "v1alpha1", "kind": "AppImage"},
-            "resource": {"group": "kuscia.secretflow", "version": "v1alpha1",
-                         "resource": "appimages"},
-            "name": "webhook-demo",
-            "operation": operation,
-            "userInfo": {"username": "admin"},
-            "object": obj,
-            "oldObject": obj if operation == "UPDATE" else None,
-            "dryRun": False,
-        },
-    }
+    obj = builders.appimage("webhook-demo", replicas=None, containers=[
+        builders.container(command=["sh"], ports=[{"name": "global"}])])
+    return builders.review(obj, uid=uid, operation=operation,
+                           old=obj if operation == "UPDATE" else None)
 
 
 def defaults_added(review: dict[str, Any], answer: dict[str, Any]) -> dict[str, Any]:
@@ -272,7 +242,8 @@ def doc_curl(server: serverproc.ServerProcess, root: pathlib.Path, endpoint: str
 
 def run_doc_curl(server: serverproc.ServerProcess, root: pathlib.Path,
                  endpoint: str) -> dict[str, Any]:
-    body = (EXAMPLES / f"doc_{endpoint}.json").read_text()
+    prerequisites.binary("curl")
+    body = (builders.EXAMPLES / f"doc_{endpoint}.json").read_text()
     result = subprocess.run(doc_curl(server, root, endpoint, body), capture_output=True,
                             text=True, timeout=CURL_TIMEOUT, check=False)
     assert result.returncode == 0, f"curl {endpoint}: exit {result.returncode}: {result.stderr}"
@@ -296,7 +267,7 @@ def test_document_curl_examples_succeed_in_order_with_the_documented_shapes(
     assert data["image"] == {"name": "app-image", "tag": "v1.0.0", "id": "adlipoidu8yuahd6",
                              "sign": "nkdy7pad09iuadjd"}
     # The update sent "config_templates": {} which, in proto3, is "not given": kept.
-    created = json.loads((EXAMPLES / "doc_create.json").read_text())
+    created = builders.doc("create")
     assert data["config_templates"] == created["config_templates"]
     # The update's deploy templates replaced the created ones (no env, no probes).
     [template] = data["deploy_templates"]
@@ -341,7 +312,7 @@ def test_mtls_refuses_a_client_certificate_from_another_ca(
         mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path,
         version: ssl.TLSVersion, refusals: set[str]) -> None:
     other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
-    ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+    ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     ctx.minimum_version = ctx.maximum_version = version
     assert tls_refusal(mtls_server.rest_url, ctx) in refusals
 
@@ -372,7 +343,7 @@ def test_a_refused_client_certificate_is_logged_once_with_the_peer_and_reason(
         reason: str) -> None:
     if client_cert:
         other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
-        ctx = tls.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
+        ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     else:
         ctx = mtls_server.client_context(with_cert=False)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # the refusal ends the client's handshake
@@ -528,6 +499,7 @@ def test_serve_prints_listening_urls_and_a_first_curl_that_works(
         scheme = "https" if https else "http"
         assert re.fullmatch(rf"{scheme}://localhost:\d+", server.printed[name]), server.printed
     assert server.first_request.startswith("curl ")
+    prerequisites.binary("curl")
     # It is printed to be pasted into a shell (it may hold "$(cat TOKEN_FILE)"), so a
     # shell runs it, in the directory serve ran in.
     result = subprocess.run(["sh", "-c", server.first_request], cwd=server.work_dir,
@@ -590,7 +562,7 @@ def test_replaced_certificate_is_served_to_new_connections_without_failed_reques
         for thread in threads:
             thread.start()
         try:
-            tls.issue_server_cert(certs.ca, certs.ca.parent / "ca.key", certs.ca.parent,
+            pki.issue_server_cert(certs.ca, certs.ca.parent / "ca.key", certs.ca.parent,
                                   ["localhost"], ["127.0.0.1"])
             new = cert_serial(certs.server_cert)
             assert new != old

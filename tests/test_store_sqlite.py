@@ -17,11 +17,9 @@ import hypothesis
 import pytest
 from hypothesis import strategies as st
 
-from tests import store_contract
+from tests import builders, store_contract
 from webhook import errors
 from webhook.store import base, sqlite
-
-appimage = store_contract.appimage
 
 
 @pytest.fixture
@@ -41,9 +39,9 @@ class TestSQLiteStore(store_contract.StoreContract):
 async def test_objects_survive_close_and_reopen(tmp_path: Path):
     path = tmp_path / "appimage.db"
     first = await sqlite.SQLiteStore.open(path)
-    kept = await first.create(store_contract.tagged("app-a", "1.0"))
-    kept = await first.replace(store_contract.tagged("app-a", "2.0"), kept.version)
-    await first.create(appimage("app-b"))
+    kept = await first.create(builders.appimage("app-a", tag="1.0"))
+    kept = await first.replace(builders.appimage("app-a", tag="2.0"), kept.version)
+    await first.create(builders.appimage("app-b"))
     await first.delete("app-b")
     await first.close()
 
@@ -51,18 +49,29 @@ async def test_objects_survive_close_and_reopen(tmp_path: Path):
     try:
         got = await second.get("app-a")
         assert got.version == kept.version
-        store_contract.assert_holds(got, store_contract.tagged("app-a", "2.0"))
+        store_contract.assert_holds(got, builders.appimage("app-a", tag="2.0"))
         with pytest.raises(errors.NotFound):
             await second.get("app-b")
         # Versions keep counting after a restart: the old one cannot match anything new.
-        recreated = await second.create(appimage("app-b"))
+        recreated = await second.create(builders.appimage("app-b"))
         assert int(recreated.version) > int(kept.version)
     finally:
         await second.close()
 
 
+async def writer_pragmas(store: sqlite.SQLiteStore) -> dict[str, Any]:
+    """The durability settings the store's writer connection runs with, as SQLite
+    reports them (``synchronous`` 2 is FULL)."""
+
+    def read(conn: sqlite3.Connection) -> dict[str, Any]:
+        return {name: conn.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "busy_timeout")}
+
+    return await store._call_writer(read)
+
+
 async def test_file_is_in_wal_mode_and_writes_sync_fully(store: sqlite.SQLiteStore, tmp_path: Path):
-    pragmas = await store.pragmas()
+    pragmas = await writer_pragmas(store)
 
     assert pragmas["journal_mode"] == "wal"
     assert pragmas["synchronous"] == 2  # FULL
@@ -74,7 +83,7 @@ async def test_file_is_in_wal_mode_and_writes_sync_fully(store: sqlite.SQLiteSto
 
 async def test_a_stored_body_that_is_not_json_reads_as_store_unavailable(
         store: sqlite.SQLiteStore, tmp_path: Path):
-    await store.create(appimage("broken"))
+    await store.create(builders.appimage("broken"))
     with contextlib.closing(sqlite3.connect(tmp_path / "data" / "appimage.db")) as conn:
         conn.execute("UPDATE appimages SET body = ? WHERE name = 'broken'", (b"{not json",))
         conn.commit()
@@ -172,7 +181,7 @@ async def test_open_rejects_in_memory_paths(path: str):
 async def test_fifty_concurrent_creates_of_distinct_names_all_land(store: sqlite.SQLiteStore):
     names = [f"app-{i:02d}" for i in range(50)]
 
-    created = await asyncio.gather(*(store.create(appimage(n)) for n in names))
+    created = await asyncio.gather(*(store.create(builders.appimage(n)) for n in names))
 
     assert sorted(r.name for r in created) == names
     assert len({r.version for r in created}) == 50
@@ -183,11 +192,11 @@ async def test_fifty_concurrent_creates_of_distinct_names_all_land(store: sqlite
 
 @pytest.mark.parametrize("version", ["", "abc", "01", "+1", " 1", "-1", "0", "1.0", str(2**64)], ids=repr)
 async def test_replace_with_a_version_never_issued_conflicts(store: sqlite.SQLiteStore, version: str):
-    created = await store.create(appimage("app-a"))
+    created = await store.create(builders.appimage("app-a"))
     assert created.version == "1"  # so "01", "+1" and " 1" would match if parsed loosely
 
     with pytest.raises(errors.Conflict):
-        await store.replace(appimage("app-a"), version)
+        await store.replace(builders.appimage("app-a"), version)
 
     assert (await store.get("app-a")).version == created.version
 
@@ -208,7 +217,7 @@ async def test_create_without_a_name_is_invalid(store: sqlite.SQLiteStore, obj: 
 
 async def test_create_of_something_json_cannot_hold_is_invalid(store: sqlite.SQLiteStore):
     with pytest.raises(errors.Invalid, match="JSON"):
-        await store.create(appimage("app-a", image={1, 2}))
+        await store.create(builders.appimage("app-a", image={1, 2}))
 
     with pytest.raises(errors.NotFound):
         await store.get("app-a")
@@ -218,13 +227,13 @@ async def test_create_of_something_json_cannot_hold_is_invalid(store: sqlite.SQL
 
 
 async def test_reads_do_not_wait_for_a_writer_holding_the_lock(store: sqlite.SQLiteStore, tmp_path: Path):
-    await store.create(store_contract.tagged("app-a", "1.0"))
+    await store.create(builders.appimage("app-a", tag="1.0"))
     # Another connection takes the write lock, so the store's writer must wait for it;
     # a read that went through the writer thread would wait too.
     blocker = sqlite3.connect(tmp_path / "data" / "appimage.db", isolation_level=None)
     try:
         blocker.execute("BEGIN IMMEDIATE")
-        pending = asyncio.ensure_future(store.create(appimage("app-b")))
+        pending = asyncio.ensure_future(store.create(builders.appimage("app-b")))
 
         got = await asyncio.wait_for(store.get("app-a"), timeout=2)
 
@@ -239,7 +248,7 @@ async def test_reads_do_not_wait_for_a_writer_holding_the_lock(store: sqlite.SQL
 async def test_get_many_spans_more_names_than_one_query_holds(store: sqlite.SQLiteStore):
     present = {0: "app-a", 499: "app-b", 500: "app-c", 1199: "app-d"}
     for name in present.values():
-        await store.create(appimage(name))
+        await store.create(builders.appimage(name))
     names = [present.get(i, f"missing-{i}") for i in range(1200)]
 
     records = await store.get_many(names)
@@ -259,7 +268,7 @@ async def test_list_rejects_a_limit_outside_the_page_bounds(store: sqlite.SQLite
 
 async def test_close_stops_the_writer_and_later_calls_are_unavailable(tmp_path: Path):
     opened = await sqlite.SQLiteStore.open(tmp_path / "appimage.db")
-    await opened.create(appimage("app-a"))
+    await opened.create(builders.appimage("app-a"))
     writers = {t for t in threading.enumerate() if t.name.startswith("sqlite-writer")}
     assert writers
 
@@ -271,7 +280,7 @@ async def test_close_stops_the_writer_and_later_calls_are_unavailable(tmp_path: 
     with pytest.raises(errors.StoreUnavailable, match="closed"):
         await opened.get("app-a")
     with pytest.raises(errors.StoreUnavailable, match="closed"):
-        await opened.create(appimage("app-b"))
+        await opened.create(builders.appimage("app-b"))
 
 
 # --- properties ---
@@ -307,7 +316,7 @@ def test_any_names_and_json_round_trip_and_list_in_code_point_order(names: list[
         opened = await sqlite.SQLiteStore.open(path)
         try:
             for name in names:
-                await opened.create(appimage(name, extra=extra))
+                await opened.create(builders.appimage(name, extra=extra))
             listed: list[str] = []
             token = ""
             while True:
@@ -315,7 +324,7 @@ def test_any_names_and_json_round_trip_and_list_in_code_point_order(names: list[
                 assert len(page.records) <= limit
                 listed += [r.name for r in page.records]
                 for record in page.records:
-                    store_contract.assert_holds(record, appimage(record.name, extra=extra))
+                    store_contract.assert_holds(record, builders.appimage(record.name, extra=extra))
                 token = page.next_token
                 if not token:
                     break

@@ -19,6 +19,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
+from tests import pki
 from webhook import tls
 
 DNS_NAMES = ["localhost", "appimage-webhook.kuscia-system.svc"]
@@ -104,7 +105,7 @@ async def _value(result: bool | Awaitable[bool]) -> bool:
 
 
 def no_sni_client(certs: tls.CertPaths) -> ssl.SSLContext:
-    ctx = tls.client_context(certs.ca, certs.client_cert, certs.client_key)
+    ctx = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
     ctx.check_hostname = False  # verified chain, but no name: the client sends no SNI
     return ctx
 
@@ -130,18 +131,18 @@ def test_server_cert_has_requested_sans_and_is_issued_by_the_ca(certs):
 )
 async def test_handshake_verifies_server_cert_for_each_san(certs, server_hostname):
     async with serving(tls.server_context(certs, "tls")) as port:
-        response, _ = await fetch(port, tls.client_context(certs.ca), server_hostname)
+        response, _ = await fetch(port, pki.client_context(certs.ca), server_hostname)
     assert response.endswith(b"ok")
 
 
 async def test_handshake_rejects_a_name_not_in_the_sans(certs):
     async with serving(tls.server_context(certs, "tls")) as port:
         with pytest.raises(ssl.SSLCertVerificationError):
-            await fetch(port, tls.client_context(certs.ca), "other.example")
+            await fetch(port, pki.client_context(certs.ca), "other.example")
 
 
 def test_key_files_are_private_and_certs_readable(certs):
-    tls.issue_server_cert(
+    pki.issue_server_cert(
         certs.ca, certs.ca.with_name("ca.key"), certs.ca.parent, ["localhost"], []
     )
     for key in ("ca.key", "server.key", "client.key"):
@@ -165,11 +166,11 @@ async def test_issue_server_cert_accepts_a_foreign_rsa_ca_without_ski(tmp_path):
     (tmp_path / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     pkcs8, pem = serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM
     (tmp_path / "ca.key").write_bytes(key.private_bytes(pem, pkcs8, serialization.NoEncryption()))
-    paths = tls.issue_server_cert(
+    paths = pki.issue_server_cert(
         tmp_path / "ca.crt", tmp_path / "ca.key", tmp_path, ["localhost"], []
     )
     async with serving(tls.server_context(paths, "tls")) as port:
-        assert await accepted(port, tls.client_context(paths.ca))
+        assert await accepted(port, pki.client_context(paths.ca))
 
 
 def test_write_cert_set_refuses_to_overwrite(certs):
@@ -180,7 +181,7 @@ def test_write_cert_set_refuses_to_overwrite(certs):
 def test_issue_server_cert_refuses_a_key_that_is_not_the_cas(certs, other_ca_certs):
     other_key = other_ca_certs.ca.with_name("ca.key")
     with pytest.raises(ValueError, match="is not the key of"):
-        tls.issue_server_cert(certs.ca, other_key, certs.ca.parent, ["localhost"], [])
+        pki.issue_server_cert(certs.ca, other_key, certs.ca.parent, ["localhost"], [])
 
 
 def test_ensure_dev_certs_creates_a_set_for_localhost_and_given_names(tmp_path):
@@ -244,7 +245,7 @@ async def test_mtls_accepts_only_client_certs_from_our_ca(
 ):
     server = make_server(certs, "mtls")
     client_certs = {"ours": certs, "other-ca": other_ca_certs}.get(client)
-    ctx = tls.client_context(certs.ca)
+    ctx = pki.client_context(certs.ca)
     if client_certs is not None:
         ctx.load_cert_chain(client_certs.client_cert, client_certs.client_key)
     async with serving(server) as port:
@@ -253,7 +254,7 @@ async def test_mtls_accepts_only_client_certs_from_our_ca(
 
 async def test_tls_mode_accepts_a_client_without_certificate(certs, make_server):
     async with serving(make_server(certs, "tls")) as port:
-        assert await accepted(port, tls.client_context(certs.ca))
+        assert await accepted(port, pki.client_context(certs.ca))
 
 
 def tls11_client(ca: pathlib.Path) -> ssl.SSLContext:
@@ -286,7 +287,7 @@ async def test_tls11_client_is_refused(certs, make_server):
 
 
 def tls12_client(ca: pathlib.Path, ciphers: str) -> ssl.SSLContext:
-    ctx = tls.client_context(ca)
+    ctx = pki.client_context(ca)
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(ciphers)
     return ctx
@@ -333,12 +334,12 @@ def expired_client_cert(certs: tls.CertPaths, out: pathlib.Path) -> tuple[pathli
 async def test_mtls_refuses_an_expired_client_certificate_of_its_own_ca(
         certs, make_server, tmp_path, version):
     cert, key = expired_client_cert(certs, tmp_path)
-    ctx = tls.client_context(certs.ca, cert, key)
+    ctx = pki.client_context(certs.ca, cert, key)
     ctx.minimum_version = ctx.maximum_version = version
     async with serving(make_server(certs, "mtls")) as port:
         assert not await accepted(port, ctx)
         # Control: the same CA's valid client certificate gets in.
-        assert await accepted(port, tls.client_context(certs.ca, certs.client_cert, certs.client_key))
+        assert await accepted(port, pki.client_context(certs.ca, certs.client_cert, certs.client_key))
 
 
 # --- reload ---------------------------------------------------------------------------
@@ -356,7 +357,7 @@ async def test_sni_callback_runs_when_the_client_sends_no_sni(certs, server_host
         return select(ssl_object, server_name, ctx)
 
     reloading.context.sni_callback = recording
-    ctx = tls.client_context(certs.ca, certs.client_cert, certs.client_key)
+    ctx = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
     ctx.check_hostname = server_hostname is not None
     async with serving(reloading.context) as port:
         response, peer = await fetch(port, ctx, server_hostname)
@@ -372,10 +373,10 @@ async def test_not_ready_until_certificates_appear(tmp_path):
     assert not reloading.ready
     tls.write_cert_set(tmp_path, ["localhost"], ["127.0.0.1"])
     async with serving(reloading.context) as port:
-        assert not await accepted(port, tls.client_context(paths.ca))
+        assert not await accepted(port, pki.client_context(paths.ca))
         assert reloading.poll()
         assert reloading.ready
-        assert await accepted(port, tls.client_context(paths.ca))
+        assert await accepted(port, pki.client_context(paths.ca))
 
 
 async def test_rotation_serves_the_new_certificate_without_failing_requests(certs):
@@ -405,7 +406,7 @@ async def test_rotation_serves_the_new_certificate_without_failing_requests(cert
             # A thread, so that polls and handshakes interleave with the two writes.
             ca_key = certs.ca.with_name("ca.key")
             await asyncio.to_thread(
-                tls.issue_server_cert, certs.ca, ca_key, certs.ca.parent, DNS_NAMES, []
+                pki.issue_server_cert, certs.ca, ca_key, certs.ca.parent, DNS_NAMES, []
             )
             new = serial(certs.server_cert)
             assert new != old
@@ -424,7 +425,7 @@ async def test_rotation_serves_the_new_certificate_without_failing_requests(cert
 async def test_broken_rewrite_keeps_the_old_certificate_serving(certs, caplog):
     caplog.set_level(logging.WARNING, logger="webhook.tls")
     reloading = tls.ReloadingContext(certs, "tls")
-    client = tls.client_context(certs.ca)
+    client = pki.client_context(certs.ca)
     old = serial(certs.server_cert)
     ca_key = serialization.load_pem_private_key(
         certs.ca.with_name("ca.key").read_bytes(), password=None
@@ -452,7 +453,7 @@ async def test_broken_rewrite_keeps_the_old_certificate_serving(certs, caplog):
             assert reloading.ready
 
             # The next good rewrite is picked up: a failure is retried on the next change.
-            tls.issue_server_cert(
+            pki.issue_server_cert(
                 certs.ca, certs.ca.with_name("ca.key"), certs.ca.parent, ["localhost"], []
             )
             fixed = serial(certs.server_cert)
@@ -480,13 +481,13 @@ def test_broken_files_are_reported_once_until_they_change(certs, caplog):
 
 
 async def test_rotating_the_ca_changes_which_client_certificates_are_accepted(certs):
-    old_client = tls.client_context(certs.ca, certs.client_cert, certs.client_key)
+    old_client = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
     reloading = tls.ReloadingContext(certs, "mtls")
     async with serving(reloading.context) as port:
         assert await accepted(port, old_client)
         tls.write_cert_set(certs.ca.parent, DNS_NAMES, IP_ADDRESSES, overwrite=True)
         assert reloading.poll()
-        new_client = tls.client_context(certs.ca, certs.client_cert, certs.client_key)
+        new_client = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
         assert await accepted(port, new_client)
         # The old client trusts the old CA only, so let it skip server verification:
         # what is under test is that the server now refuses its certificate.

@@ -36,7 +36,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 # A number orjson may have read past int64: 19 digits in a row, or an exponent. Digits
 # inside strings match too; they only cost the walk that then finds nothing. Found by
 # mapping digits to "0" and e/E to "e" and searching for "0" * 19 and "0e": the regex
-# [0-9]{19}|[0-9][eE] does the same but took 41 µs on a 2 KB review (3 µs this way).
+# [0-9]{19}|[0-9][eE] does the same, an order of magnitude slower on a review.
 _DIGITS_AND_E = bytes(48 if 48 <= b <= 57 else 101 if b in (69, 101) else 32 for b in range(256))
 
 

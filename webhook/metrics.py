@@ -8,7 +8,7 @@ Latency buckets start at 1 ms: a webhook answer is expected in a few.
 
 Requests update plain numbers (``Endpoint``), and the registry's collector turns them
 into metric families when scraped. prometheus_client's own metric objects take a lock
-for every increment and observation, which cost ~2 µs of each request; here every
+for every increment and observation, a cost paid on every request; here every
 update and every scrape runs on the one event-loop thread, so none is needed.
 """
 

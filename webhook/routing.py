@@ -3,8 +3,8 @@
 Each listener serves a fixed set of paths, so it needs neither ``web.Application`` nor
 its URL dispatcher: ``Routes`` is the server's one handler, a dict from path to method
 to handler. A request then skips building a ``web.Request`` with its match info, the
-dispatcher's resolution and the response-prepare signal: about 9 µs of the bare echo's
-70 µs per request over TLS (bench/results/latest.md). What the dispatcher did and the
+dispatcher's resolution and the response-prepare signal: about an eighth of the bare
+echo's time per request over TLS (bench/results/latest.md). What the dispatcher did and the
 service relies on is done here: 404 for an unknown path, 405 with ``Allow`` for a known
 one asked with another method, HEAD wherever GET is served, ``Expect: 100-continue``
 (curl sends it before a large body and otherwise waits a second), and the body limit,

@@ -1,8 +1,8 @@
 """Service settings: one frozen dataclass, read from flags and ``APPIMAGE_…`` variables.
 
-Pure. ``from_args`` is the single place flags and environment meet: a flag wins over
-its variable, which wins over the default. Bad values raise ``ValueError`` naming the
-flag, at start-up, never later.
+Pure. ``cli.settings_from`` fills it from the flags, each read from its variable when
+not given: a flag wins over its variable, which wins over the default. Bad values raise
+``ValueError`` naming the flag, at start-up, never later.
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ logger = logging.getLogger(__name__)
 TLSMode = Literal["notls", "tls", "mtls"]
 IssuerKey: TypeAlias = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 KeyAndCert: TypeAlias = tuple[IssuerKey, x509.Certificate]
-_ISSUER_KEY_TYPES = (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)
 
 # Names ``serve`` puts in a development certificate so that curl on the same machine
 # works whether it says localhost or an address.
@@ -162,9 +161,9 @@ def write_cert_set(
     server = issue_server(ca, dns_names, ip_addresses, days=server_days)
     client = issue_client(ca, CLIENT_COMMON_NAME, days=server_days)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_pair(ca, paths.ca, ca_key_path)
-    _write_pair(server, paths.server_cert, paths.server_key)
-    _write_pair(client, paths.client_cert, paths.client_key)
+    write_pair(ca, paths.ca, ca_key_path)
+    write_pair(server, paths.server_cert, paths.server_key)
+    write_pair(client, paths.client_cert, paths.client_key)
     return paths
 
 
@@ -188,8 +187,8 @@ def write_kuscia_set(
     ca = generate_ca()
     server = issue_server(ca, dns_names, ip_addresses, days=server_days, client_auth=True)
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write_pair(ca, paths.ca, out_dir / "ca.key")
-    _write_pair(server, paths.server_cert, paths.server_key)
+    write_pair(ca, paths.ca, out_dir / "ca.key")
+    write_pair(server, paths.server_cert, paths.server_key)
     _write_atomic(out_dir / KUSCIA_TOKEN, secrets.token_urlsafe(TOKEN_BYTES).encode() + b"\n", 0o600)
     return paths
 
@@ -237,27 +236,6 @@ def ensure_dev_certs(
     return write_cert_set(
         cert_dir, [*LOCAL_DNS_NAMES, *dns_names], [*LOCAL_IP_ADDRESSES, *ip_addresses]
     )
-
-
-def issue_server_cert(
-    ca_cert_path: pathlib.Path,
-    ca_key_path: pathlib.Path,
-    out_dir: pathlib.Path,
-    dns_names: Sequence[str],
-    ip_addresses: Sequence[str],
-    days: int = 365,
-) -> CertPaths:
-    """Write a new ``server.crt``/``server.key`` into ``out_dir``, signed by a CA on disk."""
-    ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
-    ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
-    if not isinstance(ca_key, _ISSUER_KEY_TYPES):
-        raise ValueError(f"{ca_key_path}: unsupported CA key type {type(ca_key).__name__}")
-    if ca_key.public_key() != ca_cert.public_key():
-        raise ValueError(f"{ca_key_path} is not the key of {ca_cert_path}")
-    server = issue_server((ca_key, ca_cert), dns_names, ip_addresses, days=days)
-    paths = dataclasses.replace(CertPaths.in_dir(out_dir), ca=ca_cert_path)
-    _write_pair(server, paths.server_cert, paths.server_key)
-    return paths
 
 
 def _issue_leaf(
@@ -320,7 +298,8 @@ def _hash_for(key: IssuerKey) -> hashes.SHA256 | None:
     return None if isinstance(key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
 
 
-def _write_pair(pair: KeyAndCert, cert_path: pathlib.Path, key_path: pathlib.Path) -> None:
+def write_pair(pair: KeyAndCert, cert_path: pathlib.Path, key_path: pathlib.Path) -> None:
+    """Write a key (mode 0600) and its certificate (0644), each atomically."""
     key, cert = pair
     pkcs8, pem = serialization.PrivateFormat.PKCS8, serialization.Encoding.PEM
     _write_atomic(key_path, key.private_bytes(pem, pkcs8, serialization.NoEncryption()), 0o600)
@@ -371,20 +350,6 @@ def server_context(paths: CertPaths, mode: TLSMode) -> ssl.SSLContext:
         ctx.load_verify_locations(cafile=paths.ca)
     # Also checks that the key belongs to the certificate (SSLError if not).
     ctx.load_cert_chain(paths.server_cert, paths.server_key)
-    return ctx
-
-
-def client_context(
-    ca: pathlib.Path, cert: pathlib.Path | None = None, key: pathlib.Path | None = None
-) -> ssl.SSLContext:
-    """A client context trusting ``ca``, presenting ``cert`` (and ``key``) when given."""
-    if key is not None and cert is None:
-        raise ValueError("a client key without a client certificate")
-    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-    ctx.load_verify_locations(cafile=ca)
-    if cert is not None:
-        ctx.load_cert_chain(cert, key)
     return ctx
 
 

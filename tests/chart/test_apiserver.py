@@ -32,15 +32,16 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
+from tests import builders, pki
 from tests.chart.conftest import CHART, CI_VALUES, NAMESPACE, RELEASE, Helm, Kube, find, is_hook
 from tests.chart.test_render import CUSTOM_KINDS
 from tests.e2e.conftest import APPIMAGES, probe_webhooks, webhook_calls
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
 from webhook import kube as webhook_kube
-from webhook import model, selfcert, server, settings, tls
+from webhook import selfcert, server, settings, tls
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 FULLNAME = RELEASE
 SECRET = f"{FULLNAME}-certs"
@@ -238,12 +239,8 @@ def test_the_api_server_calls_both_webhooks_over_tls(release):
     before = webhook_calls(release.server)
     _await("the API server refusing through our validating webhook",
            lambda: probe_webhooks(kube.plane) == "refused")
-    appimage = {
-        "apiVersion": model.API_VERSION, "kind": model.KIND, "metadata": {"name": "chart-split"},
-        "spec": {"image": {"name": "secretflow/app", "tag": "1.0"}, "deployTemplates": [{
-            "name": "app", "spec": {"containers": [{"name": "app", "workingDir": "/app", "envFrom": [
-                {"prefix": "P_", "configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}]}]}}]},
-    }
+    appimage = builders.appimage("chart-split", containers=[builders.container(envFrom=[
+        {"prefix": "P_", "configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}])])
     answer = kube.call("POST", APPIMAGES, appimage)
     assert answer.status == 201, answer.body
     env_from = answer.body["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"]
@@ -267,7 +264,7 @@ def _client_context(release: Release, tmp_path: pathlib.Path) -> ssl.SSLContext:
     (tmp_path / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "client.key").write_bytes(key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
-    return tls.client_context(tmp_path / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key")
+    return pki.client_context(tmp_path / "ca.crt", tmp_path / "client.crt", tmp_path / "client.key")
 
 
 def _rest(release: Release, context: ssl.SSLContext, operation: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -283,9 +280,7 @@ def test_the_rest_api_stores_appimages_with_the_charts_rbac(release, tmp_path):
     """REST over mtls -> the Kubernetes store as the ServiceAccount -> the API server ->
     our own webhooks: every verb the ClusterRole grants is used."""
     context = _client_context(release, tmp_path)
-    create = {"name": "chart-rest", "image": {"name": "secretflow/app", "tag": "1.0"},
-              "deploy_templates": [{"name": "app", "containers": [{"name": "app"}]}]}
-    assert _rest(release, context, "create", create)["status"]["code"] == 0
+    assert _rest(release, context, "create", builders.rest_appimage("chart-rest"))["status"]["code"] == 0
     update = {"name": "chart-rest", "image": {"name": "secretflow/app", "tag": "1.1"}}
     assert _rest(release, context, "update", update)["status"]["code"] == 0
     query = _rest(release, context, "query", {"name": "chart-rest"})
@@ -330,13 +325,7 @@ def _served_serial(port: int) -> int:
     return x509.load_der_x509_certificate(der).serial_number
 
 
-REVIEW = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {
-    "uid": "handshake", "operation": "CREATE",
-    "kind": {"group": model.GROUP, "version": "v1alpha1", "kind": model.KIND},
-    "resource": {"group": model.GROUP, "version": "v1alpha1", "resource": model.PLURAL},
-    "object": {"apiVersion": model.API_VERSION, "kind": model.KIND, "metadata": {"name": "hammer"},
-               "spec": {"image": {"name": "secretflow/app", "tag": "1.0"}, "deployTemplates": [
-                   {"name": "app", "spec": {"containers": [{"name": "app", "workingDir": "/app"}]}}]}}}}
+REVIEW = builders.review(builders.appimage("hammer"), uid="handshake")
 
 
 class Hammer(threading.Thread):

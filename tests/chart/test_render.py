@@ -28,6 +28,9 @@ from tests.chart.conftest import (
 )
 from webhook import cli, crd, podspec
 
+# Slow: helm renders every CI values file, and each object is checked for two Kubernetes versions.
+pytestmark = pytest.mark.slow
+
 DEFAULT: tuple[pathlib.Path, ...] = ()
 CONFIGS = [DEFAULT, *((path,) for path in CI_VALUES)]
 CONFIG_IDS = ["default", *(path.name.removesuffix("-values.yaml") for path in CI_VALUES)]

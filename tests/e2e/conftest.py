@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from tests import builders
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
 from webhook import crd, model
@@ -117,21 +118,9 @@ def _collection(path: str) -> str:
 def minimal(name: str) -> dict[str, Any]:
     """A valid AppImage without replicas, port protocol or scope, and no envFrom: what the
     CRD accepts on its own, too."""
-    return {
-        "apiVersion": model.API_VERSION,
-        "kind": model.KIND,
-        "metadata": {"name": name},
-        "spec": {
-            "image": {"name": "secretflow/app", "tag": "1.0"},
-            "configTemplates": {"task.conf": "x"},
-            "deployTemplates": [{"name": "app", "spec": {"containers": [{
-                "name": "app",
-                "workingDir": "/app",
-                "ports": [{"name": "global"}],
-                "configVolumeMounts": [{"mountPath": "/etc/kuscia/task.conf", "subPath": "task.conf"}],
-            }]}}],
-        },
-    }
+    return builders.appimage(name, replicas=None, configTemplates={"task.conf": "x"}, containers=[
+        builders.container(ports=[{"name": "global"}], configVolumeMounts=[
+            {"mountPath": "/etc/kuscia/task.conf", "subPath": "task.conf"}])])
 
 
 def probe_appimage() -> dict[str, Any]:

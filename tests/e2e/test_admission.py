@@ -10,20 +10,18 @@ checked is what a kubectl user would see: status, message and ``Warning`` header
 from __future__ import annotations
 
 import copy
-import json
 import pathlib
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests import builders
 from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
 from tests.k8s.controlplane import ControlPlane
 from tests.serverproc import ServerProcess
-from webhook import api, model
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 MUTATE = WEBHOOKS["/mutate"][1]
 VALIDATE = WEBHOOKS["/validate"][1]
@@ -40,16 +38,6 @@ def _clean(control_plane: ControlPlane) -> Iterator[None]:
 
 
 # --- objects ---------------------------------------------------------------------------
-
-
-def doc_appimage(name: str = "") -> dict[str, Any]:
-    """The API document's create example as a custom resource, not defaulted: its
-    envFrom entry still names a ConfigMap and a Secret."""
-    body = json.loads((EXAMPLES / "doc_create.json").read_text())
-    obj = model.to_cr(api.parse("CreateAppImageRequest", body))
-    if name:
-        obj["metadata"]["name"] = name
-    return obj
 
 
 def container(obj: dict[str, Any]) -> dict[str, Any]:
@@ -86,11 +74,11 @@ def test_create_stores_the_defaulted_object(control_plane: ControlPlane, webhook
 
 def test_the_documents_create_example_is_accepted_and_its_env_from_split(
         control_plane: ControlPlane, webhooks: Webhooks) -> None:
-    answer = kube(control_plane, "POST", APPIMAGES, doc_appimage())
+    answer = kube(control_plane, "POST", APPIMAGES, builders.doc_appimage(defaulted=False))
 
     assert answer.status == 201, answer
     assert SPLIT_WARNING in answer.warnings
-    expected = doc_appimage()
+    expected = builders.doc_appimage(defaulted=False)
     container(expected)["envFrom"] = [
         {"prefix": "xxx", "configMapRef": {"name": "config-template"}},
         {"prefix": "xxx", "secretRef": {"name": "secret-template"}},
@@ -199,7 +187,8 @@ def test_a_dangling_sub_path_is_accepted_with_our_warning(
 
 def test_server_side_dry_run_answers_the_defaulted_object_and_stores_nothing(
         control_plane: ControlPlane, webhooks: Webhooks) -> None:
-    answer = kube(control_plane, "POST", APPIMAGES + "?dryRun=All", doc_appimage("dry"))
+    obj = builders.doc_appimage("dry", defaulted=False)
+    answer = kube(control_plane, "POST", APPIMAGES + "?dryRun=All", obj)
 
     assert answer.status == 201, answer
     assert SPLIT_WARNING in answer.warnings

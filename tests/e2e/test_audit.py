@@ -20,7 +20,7 @@ import pytest
 from tests.e2e.conftest import APPIMAGES, delete_all, minimal
 from tests.k8s.controlplane import ControlPlane
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REFUSED_FIELD = "spec.deployTemplates[0].spec.containers[0].env[0].name"
 

@@ -16,7 +16,7 @@ from tests.e2e.test_kuscia_patterns import DEFAULTED, leaves
 from tests.k8s.controlplane import ControlPlane
 from webhook import crd, crdcheck, model
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 ROUND_TRIPS = 25
 

@@ -16,23 +16,18 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import EXAMPLES
+from tests import builders
 from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, webhook_calls
 from tests.k8s.controlplane import ControlPlane, free_ports
 from tests.serverproc import ServerProcess
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 API = "/api/v1/appimage/"
 REST_TIMEOUT = 30.0
 OUTAGE_DEADLINE = 5.0
 """Seconds a REST call may take when the API server is unreachable: an answer, no hang."""
 SUCCESS = {"code": 0, "message": "success", "details": []}
-
-
-def doc(name: str) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{name}.json").read_text())
-    return body
 
 
 def kube_server(work_dir: pathlib.Path, kubeconfig: pathlib.Path, *, name: str = "server",
@@ -94,7 +89,7 @@ def test_a_rest_create_is_admitted_by_our_own_webhook_and_stored_as_the_resource
         control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
     before = webhook_calls(webhook_server)
 
-    assert rest(webhook_server, "create", doc("create"))["status"] == SUCCESS
+    assert rest(webhook_server, "create", builders.doc("create"))["status"] == SUCCESS
 
     after = webhook_calls(webhook_server)
     assert after["/mutate"] > before["/mutate"]
@@ -106,11 +101,11 @@ def test_a_rest_create_is_admitted_by_our_own_webhook_and_stored_as_the_resource
         {"prefix": "xxx", "configMapRef": {"name": "config-template"}},
         {"prefix": "xxx", "secretRef": {"name": "secret-template"}},
     ]
-    answer = rest(webhook_server, "query", doc("query"))
+    answer = rest(webhook_server, "query", builders.doc("query"))
     assert answer["status"] == SUCCESS
     data = answer["data"]
     assert data["name"] == "appimage-template"
-    assert data["image"] == doc("create")["image"]
+    assert data["image"] == builders.doc("create")["image"]
     assert data["deploy_templates"][0]["containers"][0]["env_from"] == [
         {"prefix": "xxx", "config_map_ref": {"name": "config-template"}, "secret_ref": None},
         {"prefix": "xxx", "config_map_ref": None, "secret_ref": {"name": "secret-template"}},
@@ -119,7 +114,7 @@ def test_a_rest_create_is_admitted_by_our_own_webhook_and_stored_as_the_resource
 
 def test_a_rest_create_without_defaults_stores_them(
         control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
-    body = doc("create") | {"name": "defaults"}
+    body = builders.doc("create") | {"name": "defaults"}
     template = body["deploy_templates"][0]
     del template["replicas"]
     template["containers"][0]["ports"] = [{"name": "global"}]
@@ -139,7 +134,7 @@ def test_a_rest_create_without_defaults_stores_them(
 
 def test_an_invalid_rest_create_is_refused_before_the_api_server_is_called(
         control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
-    body = doc("create")
+    body = builders.doc("create")
     container = body["deploy_templates"][0]["containers"][0]
     container["ports"][0]["protocol"] = "TCP"
     container["resources"]["limits"]["cpu"] = "1.2.3"
@@ -161,21 +156,21 @@ def test_two_servers_share_the_api_servers_state(
     first = webhook_server
     second = kube_server(tmp_path, kubeconfig, name="second")
     try:
-        assert rest(first, "create", doc("create"))["status"] == SUCCESS
-        seen = rest(second, "query", doc("query"))
+        assert rest(first, "create", builders.doc("create"))["status"] == SUCCESS
+        seen = rest(second, "query", builders.doc("query"))
         assert seen["status"] == SUCCESS
-        assert seen["data"] == rest(first, "query", doc("query"))["data"]
+        assert seen["data"] == rest(first, "query", builders.doc("query"))["data"]
 
-        update = doc("update")
+        update = builders.doc("update")
         update["image"]["tag"] = "v2.0.0"
         assert rest(second, "update", update)["status"] == SUCCESS
-        seen = rest(first, "query", doc("query"))
+        seen = rest(first, "query", builders.doc("query"))
         assert seen["data"]["image"]["tag"] == "v2.0.0"
         # Incremental update: the empty config_templates kept the stored ones.
-        assert seen["data"]["config_templates"] == doc("create")["config_templates"]
+        assert seen["data"]["config_templates"] == builders.doc("create")["config_templates"]
 
-        assert rest(first, "delete", doc("delete"))["status"] == SUCCESS
-        gone = rest(second, "query", doc("query"))
+        assert rest(first, "delete", builders.doc("delete"))["status"] == SUCCESS
+        gone = rest(second, "query", builders.doc("query"))
         assert gone["status"]["code"] == 13105
         assert "does not exist" in gone["status"]["message"]
     finally:
@@ -190,8 +185,8 @@ def test_an_unreachable_api_server_is_the_operations_failure_quickly_and_not_rea
     kubeconfig.write_text(json.dumps(config))
     server = kube_server(tmp_path / "server", kubeconfig, wait_ready=False)
     try:
-        for endpoint, body, failed in (("query", doc("query"), 13101),
-                                       ("create", doc("create"), 13100), ("list", {}, 13107)):
+        for endpoint, body, failed in (("query", builders.doc("query"), 13101),
+                                       ("create", builders.doc("create"), 13100), ("list", {}, 13107)):
             started = time.monotonic()
             answer = rest(server, endpoint, body)
             took = time.monotonic() - started

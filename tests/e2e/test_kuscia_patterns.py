@@ -13,7 +13,7 @@ from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, kube, stored
 from tests.k8s.controlplane import ControlPlane
 from tests.test_kuscia_patterns import IDS, PATTERNS, manifest
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 # Our defaults (SPEC §4): all the API server may add to an applied spec.
 DEFAULTED = ({"replicas"}, {"protocol"}, {"scope"})

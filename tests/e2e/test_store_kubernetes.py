@@ -8,7 +8,7 @@ from tests.store_contract import StoreContract
 from webhook import errors, kube
 from webhook.store import kubernetes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
 class TestKubernetesStore(StoreContract):

@@ -95,15 +95,13 @@ def find_assets(assets_dir: str | os.PathLike[str] | None = None) -> Path:
 def required_assets() -> Path:
     """``find_assets()`` for a test: a skip saying how to get the binaries when they are
     missing, or a failure under ``REQUIRE_E2E=1`` (CI), where tests must not skip."""
-    import pytest  # only tests call this; the module itself runs without pytest
+    from tests import prerequisites  # only tests call this; the module runs without pytest
 
     try:
         return find_assets(os.environ.get(ASSETS_ENV) or None)
     except ControlPlaneError as e:
-        if os.environ.get("REQUIRE_E2E") == "1":
-            pytest.fail(f"REQUIRE_E2E=1 but the control-plane binaries are missing: {e}")
-        pytest.skip(f"no kube-apiserver/etcd/helm: {e}; build them with "
-                    "`export APPIMAGE_K8S_ASSETS=$(hack/k8s-bin.sh | tail -1)`")
+        prerequisites.missing(f"the control-plane binaries are missing: {e}", "build them with "
+                              "`export APPIMAGE_K8S_ASSETS=$(hack/k8s-bin.sh | tail -1)`")
 
 
 def _check_binaries(path: Path) -> None:

@@ -7,8 +7,8 @@ Rule: the event loop never waits for a disk flush, and never hops threads to rea
   (the WAL is fsynced before the awaiting coroutine resumes), so an acknowledged write
   survives a power cut. One writer also means writes never contend for SQLite's lock.
 * Reads run inline on the event-loop thread on a second, query-only connection. In WAL
-  mode a reader never waits for the writer, and a point read (~20 µs) costs far less
-  than the thread hop it would take to move it off the loop (~200 µs).
+  mode a reader never waits for the writer, and a point read costs far less than the
+  thread hop it would take to move it off the loop.
 * Versions are a store-wide revision, bumped by every create and replace (like etcd's,
   which the Kubernetes backend exposes), not a per-row counter: a version read before a
   delete can never match the object created again under the same name.
@@ -195,18 +195,6 @@ class SQLiteStore(base.Store):
             # The worker is idle now (its last job was the close above), so this join is
             # immediate rather than a blocking wait on the loop.
             self._writer.shutdown(wait=True)
-
-    async def pragmas(self) -> dict[str, Any]:
-        """The durability settings the writer connection runs with, as SQLite reports
-        them (``synchronous`` 2 is FULL); for tests and startup logs."""
-
-        def read(conn: sqlite3.Connection) -> dict[str, Any]:
-            return {
-                name: conn.execute(f"PRAGMA {name}").fetchone()[0]
-                for name in ("journal_mode", "synchronous", "busy_timeout")
-            }
-
-        return await self._call_writer(read)
 
     async def _write(self, txn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``txn`` on the writer thread as one transaction."""
