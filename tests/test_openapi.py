@@ -21,7 +21,7 @@ import jsonschema
 import pytest
 
 from tests import builders, cdp, prerequisites, serverproc
-from webhook import api, errors, model, openapi, rest, schemagen, schemas
+from webhook import api, errors, model, openapi, rest, schemagen, schemas, sources
 
 TOKEN = "explorer-token-7d41"
 REQUEST_SHAPES = {op.path: op.request for op in openapi.OPERATIONS}
@@ -75,7 +75,7 @@ def test_every_operation_names_its_grpc_method_and_takes_protobuf() -> None:
 
 def test_component_schemas_are_the_generated_rest_schema_not_a_copy() -> None:
     components = openapi.document()["components"]["schemas"]
-    generated = schemagen.rest_schema(model.cr_schema())["$defs"]
+    generated = schemagen.rest_schema(sources.cr_schema())["$defs"]
     for name, definition in generated.items():
         rewritten = json.loads(json.dumps(definition).replace("#/$defs/", "#/components/schemas/"))
         assert components[name] == rewritten, name

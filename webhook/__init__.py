@@ -2,8 +2,9 @@
 
 One validation core, two front ends, one store:
 
-* ``model`` compiles ``schemas/appimage.schema.json`` into the two shapes of an AppImage
-  (REST snake_case, custom resource camelCase) and converts losslessly between them;
+* ``model`` compiles ``schemas/appimage.schema.json`` (read by ``sources``) into the two
+  shapes of an AppImage (REST snake_case, custom resource camelCase) and converts
+  losslessly between them; ``paths`` spells a field's path in either, for messages;
 * ``defaulting`` and ``validation`` (with ``schemas``, ``formats``, ``podspec``) are pure
   functions on the custom-resource shape: the single implementation of every rule;
 * ``api`` runs Kuscia's operations (parse, convert, default, validate, store) and

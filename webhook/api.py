@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook import defaulting, errors, formats, model, podspec, rendered, schemas, validation
+from webhook import defaulting, errors, formats, model, paths, podspec, rendered, schemas, validation
 from webhook.store import base
 
 DEFAULT_PAGE_SIZE = 10  # Kuscia's default
@@ -89,8 +89,8 @@ def _answers_store_failures(method: _Operation) -> _Operation:
 
 
 def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
-    ordered = sorted(problems, key=lambda p: model.format_path(p[0]))
-    return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
+    ordered = sorted(problems, key=lambda p: paths.format_path(p[0]))
+    return [errors.FieldError(paths.format_path(path), message) for path, message in ordered]
 
 
 # Optional lists and maps of a request that proto3 cannot tell from absent when empty:
@@ -135,7 +135,7 @@ def check_name(name: str, where: str) -> None:
         raise errors.Invalid([errors.FieldError(where, reason)])
 
 
-def _covered(path: model.Path, known: Sequence[model.Path]) -> bool:
+def _covered(path: paths.Path, known: Sequence[paths.Path]) -> bool:
     return any(path[: len(k)] == k for k in known)
 
 
@@ -149,10 +149,10 @@ def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[sche
     report = validation.validate(defaulted, checker)
     known_paths = [path for path, _ in known]
     found = [*known, *((rest, m) for p, m in report.errors
-                       if not _covered(rest := model.rest_path(p), known_paths))]
+                       if not _covered(rest := paths.rest_path(p), known_paths))]
     if found:
         raise errors.Invalid(field_errors(found))
-    warnings = [f"{model.format_path(model.rest_path(p))}: {m}"
+    warnings = [f"{paths.format_path(paths.rest_path(p))}: {m}"
                 for p, m in (*defaulting_warnings, *report.warnings)]
     return defaulted, warnings
 

@@ -32,9 +32,11 @@ from webhook import (
     kubetypes,
     logs,
     model,
+    paths,
     podspec,
     schemagen,
     settings,
+    sources,
     tls,
 )
 from webhook import server as server_
@@ -255,17 +257,17 @@ def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
 def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
     """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
     found, warnings = audit.problems(doc, checker)
-    return ([f"{model.format_path(p)}: {m}" for p, m in found],
-            [f"{model.format_path(p)}: {m}" for p, m in warnings])
+    return ([f"{paths.format_path(p)}: {m}" for p, m in found],
+            [f"{paths.format_path(p)}: {m}" for p, m in warnings])
 
 
-def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
+def validate_files(files: Sequence[str], out: Any = sys.stdout) -> int:
     """Check AppImage manifests as the webhooks would (default, then validate), and
     REST create/update bodies as the API would: every error and warning with its file,
     document index and field path; 1 if any document is invalid or a file unreadable."""
     checker = podspec.checker()
     invalid = 0
-    for path in paths:
+    for path in files:
         try:
             documents = _documents(path)
         except (OSError, ValueError) as e:
@@ -334,12 +336,12 @@ def main(argv: Sequence[str] | None = None) -> None:
             dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
             ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
             if args.kuscia:
-                paths = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-                print(f"wrote {paths.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
+                written = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {written.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
                       f"{tls.KUSCIA_SERVER_KEY} {tls.KUSCIA_TOKEN}")
             else:
-                paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-                print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+                written = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {written.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
         elif args.command == "audit":
             if not args.page_size.isdigit():
                 raise ValueError(f"--page-size: expected a whole number, got {args.page_size!r}")
@@ -352,7 +354,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.crd:
             print(yaml.safe_dump(crd.manifest(), sort_keys=False), end="")
         else:
-            document = (schemagen.rest_schema(model.cr_schema()) if args.rest else model.cr_schema())
+            document = (schemagen.rest_schema(sources.cr_schema()) if args.rest else sources.cr_schema())
             print(json.dumps(document, indent=2))
     except ValueError as e:
         print(f"appimage-webhook: {e}", file=sys.stderr)

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from webhook import bodies, errors, messages, model, schemagen
+from webhook import bodies, errors, messages, schemagen, sources
 
 PREFIX = "/api/v1/appimage/"
 VERSION = "3.1.0"
@@ -239,7 +239,7 @@ def _version() -> str:
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once; treat as read-only)."""
-    rest = schemagen.rest_schema(model.cr_schema())
+    rest = schemagen.rest_schema(sources.cr_schema())
     components = {**_refs(rest["$defs"]), **_answers()}
     bodies = _example_bodies()
     return {

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from webhook import model
+from webhook import model, sources
 from webhook.store import base
 
 REST_FILE = "appimage-rest.schema.json"
@@ -152,7 +152,7 @@ def render(schema: Mapping[str, Any]) -> str:
 def main() -> None:
     """Rewrite ``schemas/appimage-rest.schema.json`` next to the source schema."""
     target = pathlib.Path(__file__).resolve().parent.parent / "schemas" / REST_FILE
-    target.write_text(render(rest_schema(model.cr_schema())))
+    target.write_text(render(rest_schema(sources.cr_schema())))
     sys.stdout.write(f"wrote {target}\n")
 
 
