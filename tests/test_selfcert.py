@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
-from webhook import cli, selfcert, settings, tls
+from webhook import certificates, cli, selfcert, settings
 
 NAMES = ("appimage-webhook", "appimage-webhook.kuscia-system.svc", "127.0.0.1")
 NOW = datetime.datetime.now(datetime.UTC)
@@ -146,8 +146,8 @@ def test_a_serving_key_of_another_certificate_is_replaced(first):
 
 def test_a_serving_certificate_from_a_foreign_ca_is_replaced(first):
     data = pems(first)
-    other_ca = tls.generate_ca()  # one the Secret does not hold
-    key, cert = tls.issue_server(other_ca, NAMES[:2], NAMES[2:])
+    other_ca = certificates.generate_ca()  # one the Secret does not hold
+    key, cert = certificates.issue_server(other_ca, NAMES[:2], NAMES[2:])
     data["tls.crt"], data["tls.key"] = pem(cert), pem(key)
     later = selfcert.plan(data, NAMES, NOW)
     assert later.reasons == ("the serving certificate is not signed by a trusted CA",)
@@ -182,7 +182,7 @@ def test_the_serving_certificate_moves_to_the_new_ca_only_after_the_overlap(agei
     added = selfcert.plan(ageing_ca, NAMES, NOW)
     assert added.certificates.server[1] == old_server  # the API servers don't trust the new CA yet
     new_ca = added.certificates.cas[0]
-    issued = tls.issued_at(new_ca)
+    issued = certificates.issued_at(new_ca)
 
     during = selfcert.plan(pems(added), NAMES, issued + POLICY.ca_overlap / 2)
     assert not during.changed

@@ -27,6 +27,7 @@ from webhook import (
     api,
     audit,
     bodies,
+    certificates,
     crd,
     errors,
     kubetypes,
@@ -37,7 +38,6 @@ from webhook import (
     schemagen,
     settings,
     sources,
-    tls,
 )
 from webhook import server as server_
 
@@ -163,7 +163,7 @@ def first_request(service: server_.Service) -> str:
     rest = service.listeners["rest"]
     parts = ["curl"]
     if rest.scheme == "https":
-        certs = tls.CertPaths.found_in(s.cert_dir.resolve())  # the curl works from any directory
+        certs = certificates.Paths.found_in(s.cert_dir.resolve())  # the curl works from any directory
         parts += ["--cacert", str(certs.ca)]
         if s.tls_mode == "mtls":
             parts += ["--cert", str(certs.client_cert), "--key", str(certs.client_key)]
@@ -333,14 +333,15 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # profile of a review spent ~12% of the CPU there (bench/results/latest.md).
                 uvloop.run(_serve(config))
         elif args.command == "gen-certs":
-            dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
-            ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
+            dns = args.dns or ([] if args.ip else list(certificates.LOCAL_DNS_NAMES))
+            ips = args.ip or ([] if args.dns else list(certificates.LOCAL_IP_ADDRESSES))
             if args.kuscia:
-                written = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-                print(f"wrote {written.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
-                      f"{tls.KUSCIA_SERVER_KEY} {tls.KUSCIA_TOKEN}")
+                written = certificates.write_kuscia_set(pathlib.Path(args.out), dns, ips,
+                                                        overwrite=args.force)
+                print(f"wrote {written.ca.parent}: ca.crt ca.key {certificates.KUSCIA_SERVER_CERT} "
+                      f"{certificates.KUSCIA_SERVER_KEY} {certificates.KUSCIA_TOKEN}")
             else:
-                written = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                written = certificates.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
                 print(f"wrote {written.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
         elif args.command == "audit":
             if not args.page_size.isdigit():

@@ -35,7 +35,7 @@ from cryptography import exceptions, x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from webhook import kube, tls
+from webhook import certificates, kube
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +91,8 @@ class Certificates:
     certificate with its key."""
 
     cas: tuple[x509.Certificate, ...]
-    ca_key: tls.IssuerKey
-    server: tls.KeyAndCert
+    ca_key: certificates.IssuerKey
+    server: certificates.KeyAndCert
 
     def ca_bundle(self) -> bytes:
         return b"".join(ca.public_bytes(_PEM) for ca in self.cas)
@@ -132,7 +132,7 @@ def plan(data: Mapping[str, bytes], names: Iterable[str], now: datetime.datetime
     if dropped:
         reasons.append(f"dropped {dropped} expired or non-CA certificate(s) from the CA bundle")
     ca_key = _private_key(data.get(CA_KEY, b""))
-    signing: tls.KeyAndCert | None = None
+    signing: certificates.KeyAndCert | None = None
     if cas and ca_key is not None and ca_key.public_key() == cas[0].public_key():
         signing = (ca_key, cas[0])
         if _due(cas[0], now, policy.renew_fraction):
@@ -143,7 +143,7 @@ def plan(data: Mapping[str, bytes], names: Iterable[str], now: datetime.datetime
     else:
         reasons.append("no certificates yet")
     if signing is None:
-        signing = tls.generate_ca(days=policy.ca_days)
+        signing = certificates.generate_ca(days=policy.ca_days)
         cas = [signing[1], *cas]  # older CAs stay trusted until they expire
 
     server = _pair(data.get(SERVER_KEY, b""), data.get(SERVER_CERT, b""))
@@ -183,7 +183,7 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
-def _private_key(pem: bytes) -> tls.IssuerKey | None:
+def _private_key(pem: bytes) -> certificates.IssuerKey | None:
     try:
         key = serialization.load_pem_private_key(pem, password=None)
     except (ValueError, TypeError, exceptions.UnsupportedAlgorithm):
@@ -191,7 +191,7 @@ def _private_key(pem: bytes) -> tls.IssuerKey | None:
     return key if isinstance(key, _KEY_TYPES) else None
 
 
-def _pair(key_pem: bytes, cert_pem: bytes) -> tls.KeyAndCert | None:
+def _pair(key_pem: bytes, cert_pem: bytes) -> certificates.KeyAndCert | None:
     key = _private_key(key_pem)
     try:
         cert = x509.load_pem_x509_certificate(cert_pem)
@@ -224,7 +224,7 @@ def _signed_by(cert: x509.Certificate, ca: x509.Certificate) -> bool:
     return True
 
 
-def _server_problem(server: tls.KeyAndCert | None, cas: list[x509.Certificate],
+def _server_problem(server: certificates.KeyAndCert | None, cas: list[x509.Certificate],
                     signing: x509.Certificate, names: tuple[str, ...],
                     now: datetime.datetime, policy: Policy) -> str | None:
     """Why the serving certificate must be issued again, or None to keep it."""
@@ -242,17 +242,17 @@ def _server_problem(server: tls.KeyAndCert | None, cas: list[x509.Certificate],
     missing = [n for n in names if _canonical(n) not in present]
     if missing:
         return f"{_LACKS} {', '.join(missing)}"
-    if issuer != signing and now - tls.issued_at(signing) >= policy.ca_overlap:
+    if issuer != signing and now - certificates.issued_at(signing) >= policy.ca_overlap:
         return "moving the serving certificate to the new CA"
     return None
 
 
-def _issue(signing: tls.KeyAndCert, names: tuple[str, ...], now: datetime.datetime,
-           policy: Policy) -> tls.KeyAndCert:
+def _issue(signing: certificates.KeyAndCert, names: tuple[str, ...], now: datetime.datetime,
+           policy: Policy) -> certificates.KeyAndCert:
     ips = [n for n in names if _is_ip(n)]
     dns = [n for n in names if not _is_ip(n)]
     ca_days_left = (signing[1].not_valid_after_utc - now).days
-    return tls.issue_server(signing, dns, ips, days=max(1, min(policy.server_days, ca_days_left)))
+    return certificates.issue_server(signing, dns, ips, days=max(1, min(policy.server_days, ca_days_left)))
 
 
 def _is_ip(name: str) -> bool:
@@ -263,7 +263,7 @@ def _is_ip(name: str) -> bool:
     return True
 
 
-def _key_pem(key: tls.IssuerKey) -> bytes:
+def _key_pem(key: certificates.IssuerKey) -> bytes:
     return key.private_bytes(_PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
 
@@ -410,7 +410,7 @@ class Manager:
                 raise SyncError(f"{plural}/{name} kept changing; trying again next round")
 
     def _write_files(self, certs: Certificates) -> bool:
-        paths = tls.CertPaths.in_dir(self.target.cert_dir)
+        paths = certificates.Paths.in_dir(self.target.cert_dir)
         cert, key = certs.server_pem()
         self.target.cert_dir.mkdir(parents=True, exist_ok=True)
         changed = False
@@ -419,7 +419,7 @@ class Manager:
         for path, data, mode in ((paths.ca, certs.ca_bundle(), 0o644),
                                  (paths.server_key, key, 0o600),
                                  (paths.server_cert, cert, 0o644)):
-            changed = tls.write_if_changed(path, data, mode) or changed
+            changed = certificates.write_if_changed(path, data, mode) or changed
         return changed
 
 
