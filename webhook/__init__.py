@@ -12,8 +12,8 @@ One validation core, two front ends, one store:
 * ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API
   through the small client in ``kube``);
 * ``server`` wires listeners (``connections``: limits), TLS (``tls``, on the files
-  ``certificates`` writes, and ``selfcert`` for certificates kept in a Secret), strict
-  bodies (``bodies``), probes, metrics and the
-  API document (``openapi``, ``docs``); ``audit`` holds what is stored to the rules;
+  ``certificates`` writes, and ``selfcert`` for certificates kept in a Secret, renewed
+  as ``renewal`` decides), strict bodies (``bodies``), probes, metrics and the API
+  document (``openapi``, ``docs``); ``audit`` holds what is stored to the rules;
   ``cli`` is the command.
 """
