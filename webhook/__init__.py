@@ -7,8 +7,9 @@ One validation core, two front ends, one store:
   losslessly between them; ``paths`` spells a field's path in either, for messages;
 * ``defaulting`` and ``validation`` (with ``schemas``, ``formats``, ``podspec``) are pure
   functions on the custom-resource shape: the single implementation of every rule;
-* ``api`` runs Kuscia's operations (parse, convert, default, validate, store) and
-  ``rest`` serves them over HTTP; ``admission`` answers the API server's reviews;
+* ``api`` runs Kuscia's operations (parse, convert, default, validate, store), which
+  ``operations`` declares once, and ``rest`` and ``grpc`` serve them; ``admission``
+  answers the API server's reviews;
 * ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API
   through the small client in ``kube``);
 * ``server`` wires listeners (``connections``: limits), TLS (``tls``, on the files
