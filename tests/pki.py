@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from webhook import tls
+from webhook import certificates
 
 
 def client_context(
@@ -36,7 +36,7 @@ def issue_server_cert(
     dns_names: Sequence[str],
     ip_addresses: Sequence[str],
     days: int = 365,
-) -> tls.CertPaths:
+) -> certificates.Paths:
     """Write a new ``server.crt``/``server.key`` into ``out_dir``, signed by a CA on disk."""
     ca_cert = x509.load_pem_x509_certificate(ca_cert_path.read_bytes())
     ca_key = serialization.load_pem_private_key(ca_key_path.read_bytes(), password=None)
@@ -44,7 +44,7 @@ def issue_server_cert(
         raise ValueError(f"{ca_key_path}: unsupported CA key type {type(ca_key).__name__}")
     if ca_key.public_key() != ca_cert.public_key():
         raise ValueError(f"{ca_key_path} is not the key of {ca_cert_path}")
-    server = tls.issue_server((ca_key, ca_cert), dns_names, ip_addresses, days=days)
-    paths = dataclasses.replace(tls.CertPaths.in_dir(out_dir), ca=ca_cert_path)
-    tls.write_pair(server, paths.server_cert, paths.server_key)
+    server = certificates.issue_server((ca_key, ca_cert), dns_names, ip_addresses, days=days)
+    paths = dataclasses.replace(certificates.Paths.in_dir(out_dir), ca=ca_cert_path)
+    certificates.write_pair(server, paths.server_cert, paths.server_key)
     return paths

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from tests import pki
-from webhook import tls
+from webhook import certificates
 
 START_TIMEOUT = 20.0
 """Seconds from spawning to /readyz 200; a cold start takes about one."""
@@ -135,8 +135,8 @@ class ServerProcess:
         return _loopback(self.printed["grpc"]).split("://", 1)[1]
 
     @property
-    def cert_paths(self) -> tls.CertPaths:
-        return tls.CertPaths.found_in(self.cert_dir)
+    def cert_paths(self) -> certificates.Paths:
+        return certificates.Paths.found_in(self.cert_dir)
 
     def client_context(self, *, with_cert: bool = True) -> ssl.SSLContext:
         """A client context trusting the server's CA, with its client certificate."""

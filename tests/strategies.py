@@ -31,7 +31,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from webhook import crd, model
+from webhook import crd, model, paths, sources
 
 Strategy = st.SearchStrategy[Any]
 
@@ -51,11 +51,11 @@ QUANTITIES = st.one_of(
 
 
 def _body(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    return model.resolve(schema, model.cr_schema())[1]
+    return model.resolve(schema, sources.cr_schema())[1]
 
 
 def _spec_schema() -> Mapping[str, Any]:
-    return model.cr_schema()["properties"]["spec"]
+    return sources.cr_schema()["properties"]["spec"]
 
 
 def _fields(message: model.Message, schema: Mapping[str, Any]
@@ -180,14 +180,14 @@ def _enum_fields(schema: Any) -> Iterator[str]:
             yield from _enum_fields(value)
 
 
-ENUM_FIELDS = frozenset(_enum_fields(model.cr_schema()))
+ENUM_FIELDS = frozenset(_enum_fields(sources.cr_schema()))
 
 Doc = Any
-Nodes = list[tuple[model.Path, Any]]
+Nodes = list[tuple[paths.Path, Any]]
 Draw = Callable[[Strategy], Any]
 
 
-def _walk(value: Any, path: model.Path = ()) -> Iterator[tuple[model.Path, Any]]:
+def _walk(value: Any, path: paths.Path = ()) -> Iterator[tuple[paths.Path, Any]]:
     yield path, value
     if isinstance(value, dict):
         for key, item in value.items():
@@ -197,7 +197,7 @@ def _walk(value: Any, path: model.Path = ()) -> Iterator[tuple[model.Path, Any]]
             yield from _walk(item, (*path, i))
 
 
-def at(doc: Doc, path: model.Path) -> Any:
+def at(doc: Doc, path: paths.Path) -> Any:
     """The node of ``doc`` at ``path``."""
     for token in path:
         doc = doc[token]
@@ -205,16 +205,16 @@ def at(doc: Doc, path: model.Path) -> Any:
 
 
 def _replace(draw: Draw, doc: Doc, nodes: Nodes) -> None:
-    paths = [p for p, _ in nodes if p]
-    if paths:
-        path = draw(st.sampled_from(paths))
+    candidates = [p for p, _ in nodes if p]
+    if candidates:
+        path = draw(st.sampled_from(candidates))
         at(doc, path[:-1])[path[-1]] = copy.deepcopy(draw(WRONG_VALUES))
 
 
 def _bad_enum(draw: Draw, doc: Doc, nodes: Nodes) -> None:
-    paths = [p for p, _ in nodes if p and p[-1] in ENUM_FIELDS]
-    if paths:
-        path = draw(st.sampled_from(paths))
+    candidates = [p for p, _ in nodes if p and p[-1] in ENUM_FIELDS]
+    if candidates:
+        path = draw(st.sampled_from(candidates))
         at(doc, path[:-1])[path[-1]] = draw(BAD_ENUM_VALUES)
 
 
@@ -225,9 +225,9 @@ def _unknown_key(draw: Draw, doc: Doc, nodes: Nodes) -> None:
 
 
 def _delete(draw: Draw, doc: Doc, nodes: Nodes) -> None:
-    paths = [p for p, _ in nodes if p]
-    if paths:
-        path = draw(st.sampled_from(paths))
+    candidates = [p for p, _ in nodes if p]
+    if candidates:
+        path = draw(st.sampled_from(candidates))
         del at(doc, path[:-1])[path[-1]]
 
 

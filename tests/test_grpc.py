@@ -24,7 +24,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.builders import doc
-from webhook import api, errors, instrument, messages, metrics, podspec, rest, settings, tls
+from webhook import api, certificates, errors, instrument, messages, metrics, podspec, rest, settings
 from webhook.grpc import credentials, listener, service
 from webhook.store import base, sqlite
 
@@ -394,14 +394,14 @@ async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_p
     cert_dir = tmp_path / "certs"
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
                                cert_dir=cert_dir)
-    certificates = credentials.Certificates(tls.CertPaths.in_dir(cert_dir), "tls")
+    loaded = credentials.Certificates(certificates.Paths.in_dir(cert_dir), "tls")
     served = listener.Listener(config, service.Config(
         api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
-        metrics.Metrics(), certificates)
+        metrics.Metrics(), loaded)
     port = await served.start()
     try:
         assert not served.ready()
-        paths = tls.write_cert_set(cert_dir, ["localhost"], ["127.0.0.1"])
+        paths = certificates.write_cert_set(cert_dir, ["localhost"], ["127.0.0.1"])
         assert served.ready()
         trust = grpc.ssl_channel_credentials(root_certificates=paths.ca.read_bytes())
         async with grpc.aio.secure_channel(f"127.0.0.1:{port}", trust) as channel:

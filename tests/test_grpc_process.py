@@ -22,7 +22,7 @@ import pytest
 from tests import serverproc
 from tests.builders import doc
 from tests.conftest import ROOT
-from webhook import messages, tls
+from webhook import certificates, messages
 
 TOKEN = "grpc-process-token-52a1"
 SERVICE = messages.SERVICE_NAME
@@ -159,7 +159,7 @@ def test_new_connections_get_rotated_certificates_without_a_restart(tmp_path, to
         old_ca = tmp_path / "old-ca.crt"
         shutil.copyfile(server.cert_paths.ca, old_ca)
         assert _list(server, old_ca) == 0
-        fresh = tls.write_cert_set(tmp_path / "fresh", ["localhost"], ["127.0.0.1"])
+        fresh = certificates.write_cert_set(tmp_path / "fresh", ["localhost"], ["127.0.0.1"])
         for source, target in ((fresh.server_key, server.cert_paths.server_key),
                                (fresh.server_cert, server.cert_paths.server_cert)):
             shutil.copyfile(source, target.with_suffix(".new"))

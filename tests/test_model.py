@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import strategies
-from webhook import model, schemas
+from webhook import model, paths, schemas
 
 # Deterministic in CI and quick: nested AppImages are slow to generate, so fewer examples.
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,
@@ -244,7 +244,7 @@ def test_zero_probe_field_in_rest_is_dropped(probe: dict[str, Any], expected: An
                  "30", id="int64"),
 ])
 def test_integral_float_in_request_is_answered_as_an_integer(
-        path: model.Path, number: float, answer: int | str) -> None:
+        path: paths.Path, number: float, answer: int | str) -> None:
     body = minimal_request(liveness_probe={"exec": {"command": ["true"]}})
     strategies.at(body["deploy_templates"][0], path[:-1])[path[-1]] = number
 
@@ -330,7 +330,7 @@ def test_normalize_accepts_every_spelling_of_secret_ref(spelling: str) -> None:
                  ("deploy_templates", 0, "containers", 0, "env_from", 0, "secret_ref"),
                  id="alias"),
 ])
-def test_normalize_reports_a_field_given_twice(body: dict[str, Any], path: model.Path) -> None:
+def test_normalize_reports_a_field_given_twice(body: dict[str, Any], path: paths.Path) -> None:
     _, dupes = model.normalize(REQUEST, body)
 
     assert dupes == [path]
@@ -373,8 +373,8 @@ def test_normalize_never_renames_keys_inside_config_templates() -> None:
                  "config_templates[configVolumeMounts]", id="map-key-kept"),
     pytest.param(("spec", "image", "bogusField"), "image.bogusField", id="unknown-key-kept"),
 ])
-def test_rest_path_spells_a_cr_path_the_rest_way(cr_path: model.Path, rest: str) -> None:
-    assert model.format_path(model.rest_path(cr_path)) == rest
+def test_rest_path_spells_a_cr_path_the_rest_way(cr_path: paths.Path, rest: str) -> None:
+    assert paths.format_path(paths.rest_path(cr_path)) == rest
 
 
 @pytest.mark.parametrize(("path", "text"), [
@@ -389,8 +389,8 @@ def test_rest_path_spells_a_cr_path_the_rest_way(cr_path: model.Path, rest: str)
     pytest.param(("deploy_templates", 0, "name"), "deploy_templates[0].name", id="index"),
 ])
 def test_format_path_puts_indices_and_map_keys_in_brackets(
-        path: model.Path, text: str) -> None:
-    assert model.format_path(path) == text
+        path: paths.Path, text: str) -> None:
+    assert paths.format_path(path) == text
 
 
 # --- Generated objects pass the schemas ----------------------------------------------

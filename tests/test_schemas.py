@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import builders, strategies
-from webhook import api, model, schemagen, schemas
+from webhook import api, model, paths, schemagen, schemas, sources
 
 SCHEMAS = pathlib.Path(__file__).parent.parent / "schemas"
 REQUEST = model.request_shape({"name": model.Scalar("string")}, with_spec=True)
@@ -31,7 +31,7 @@ def reference_errors(validator: schemas.Validator, instance: Any) -> list[schema
             unexpected = [k for k in e.instance if k not in e.schema.get("properties", {})]
         found += schemas.describe(str(e.validator), e.validator_value, e.instance,
                                   tuple(e.absolute_path), unexpected)
-    return sorted(set(found), key=lambda p: (model.format_path(p[0]), p[1]))
+    return sorted(set(found), key=lambda p: (paths.format_path(p[0]), p[1]))
 
 
 def create_request() -> dict[str, Any]:
@@ -46,14 +46,14 @@ def rest_request(appimage: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def broken_create_request(path: model.Path, value: Any) -> dict[str, Any]:
+def broken_create_request(path: paths.Path, value: Any) -> dict[str, Any]:
     """The document's create body with ``value`` put at ``path``."""
     body = create_request()
     strategies.at(body, path[:-1])[path[-1]] = value
     return body
 
 
-def broken_cr(path: model.Path, value: Any) -> dict[str, Any]:
+def broken_cr(path: paths.Path, value: Any) -> dict[str, Any]:
     """The custom resource of the document's create body with ``value`` put at ``path``."""
     cr = model.to_cr(create_request())
     strategies.at(cr, path[:-1])[path[-1]] = value
@@ -69,14 +69,14 @@ PROBE = (*CONTAINER, "liveness_probe")
 
 
 def test_rest_schema_file_is_the_generators_output() -> None:
-    generated = schemagen.render(schemagen.rest_schema(model.cr_schema()))
+    generated = schemagen.render(schemagen.rest_schema(sources.cr_schema()))
 
     assert (SCHEMAS / schemagen.REST_FILE).read_text() == generated, (
         "schemas/appimage-rest.schema.json is stale: run `python -m webhook.schemagen`")
 
 
 @pytest.mark.parametrize("schema", [
-    pytest.param(model.cr_schema(), id="custom-resource"),
+    pytest.param(sources.cr_schema(), id="custom-resource"),
     pytest.param(schemas.rest_document(), id="rest"),
 ])
 def test_schema_is_a_valid_draft_2020_12_schema(schema: dict[str, Any]) -> None:
@@ -102,7 +102,7 @@ ENUMS = [
 @pytest.mark.parametrize(("cr_def", "cr_field", "rest_def", "rest_field", "values"), ENUMS)
 def test_enum_is_the_api_documents_plus_empty_for_unset(
         cr_def: str, cr_field: str, rest_def: str, rest_field: str, values: set[str]) -> None:
-    cr_enum = model.cr_schema()["$defs"][cr_def]["properties"][cr_field]["enum"]
+    cr_enum = sources.cr_schema()["$defs"][cr_def]["properties"][cr_field]["enum"]
     rest_enum = schemas.rest_document()["$defs"][rest_def]["properties"][rest_field]["enum"]
 
     assert sorted(cr_enum) == sorted(rest_enum) == sorted({"", *values})
@@ -110,7 +110,7 @@ def test_enum_is_the_api_documents_plus_empty_for_unset(
 
 def test_every_enum_of_the_schema_is_pinned_above() -> None:
     pinned = {(p.values[0], p.values[1]) for p in ENUMS}
-    found = {(name, prop_name) for name, body in model.cr_schema()["$defs"].items()
+    found = {(name, prop_name) for name, body in sources.cr_schema()["$defs"].items()
              for prop_name, prop in body.get("properties", {}).items() if "enum" in prop}
 
     assert found == pinned
@@ -201,7 +201,7 @@ def test_every_error_of_a_document_is_reported_at_once_with_its_path(engine: Eng
 
     problems = engine(schemas.rest("CreateAppImageRequest"), body)
 
-    assert {model.format_path(path): message for path, message in problems} == {
+    assert {paths.format_path(path): message for path, message in problems} == {
         "labels": "unknown field",
         "image.name": "required",
         "deploy_templates[0].replicas": 'must be an integer, not "two"',
@@ -225,7 +225,7 @@ def test_every_error_of_a_document_is_reported_at_once_with_its_path(engine: Eng
 ])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_unknown_rest_field_is_reported_at_its_own_path(
-        where: model.Path, key: str, engine: Engine) -> None:
+        where: paths.Path, key: str, engine: Engine) -> None:
     body = create_request()
     strategies.at(body, where)[key] = "x"
 
@@ -243,7 +243,7 @@ def test_unknown_rest_field_is_reported_at_its_own_path(
 ])
 @pytest.mark.parametrize("engine", ENGINES)
 def test_unknown_cr_field_is_reported_at_its_own_path(
-        where: model.Path, key: str, engine: Engine) -> None:
+        where: paths.Path, key: str, engine: Engine) -> None:
     cr = model.to_cr(create_request())
     strategies.at(cr, where)[key] = []
 

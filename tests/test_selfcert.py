@@ -1,4 +1,4 @@
-"""Self-managed certificates: when ``selfcert.plan`` renews what, without a cluster, and
+"""Self-managed certificates: when ``renewal.plan`` renews what, without a cluster, and
 the ``serve`` flags that turn it on. Against the real API server: tests/chart/."""
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
-from webhook import cli, selfcert, settings, tls
+from webhook import certificates, cli, renewal, settings
 
 NAMES = ("appimage-webhook", "appimage-webhook.kuscia-system.svc", "127.0.0.1")
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
-POLICY = selfcert.Policy()
+POLICY = renewal.Policy()
 
 
-def pems(decision: selfcert.Decision) -> dict[str, bytes]:
+def pems(decision: renewal.Decision) -> dict[str, bytes]:
     """What the Secret holds after writing ``decision``."""
     return {k: base64.b64decode(v) for k, v in decision.certificates.secret_data().items()}
 
@@ -67,8 +67,8 @@ def secret(ca_key, cas, server_key, server_cert) -> dict[str, bytes]:
 
 
 @pytest.fixture(scope="module")
-def first() -> selfcert.Decision:
-    return selfcert.plan({}, NAMES, NOW)
+def first() -> renewal.Decision:
+    return renewal.plan({}, NAMES, NOW)
 
 
 # --- a fresh start and a steady state ---------------------------------------------------
@@ -86,7 +86,7 @@ def test_no_secret_makes_a_ca_and_a_serving_certificate_for_every_name(first):
 
 
 def test_a_secret_it_wrote_is_kept_as_it_is(first):
-    again = selfcert.plan(pems(first), NAMES, NOW + DAY)
+    again = renewal.plan(pems(first), NAMES, NOW + DAY)
     assert not again.changed
     assert again.certificates.secret_data() == first.certificates.secret_data()
 
@@ -103,7 +103,7 @@ def test_the_secret_uses_the_kubernetes_tls_keys_plus_the_ca(first):
 def test_the_serving_certificate_is_renewed_with_a_third_of_its_life_left(first, age, renewed):
     cert = first.certificates.server[1]
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    later = selfcert.plan(pems(first), NAMES, cert.not_valid_before_utc + lifetime * age)
+    later = renewal.plan(pems(first), NAMES, cert.not_valid_before_utc + lifetime * age)
     assert later.changed is renewed
     assert (later.certificates.server[1] != cert) is renewed
     if renewed:
@@ -111,28 +111,28 @@ def test_the_serving_certificate_is_renewed_with_a_third_of_its_life_left(first,
 
 
 def test_renewing_the_serving_certificate_keeps_the_ca_so_ca_bundle_stays(first):
-    later = selfcert.plan(pems(first), NAMES, NOW + 300 * DAY)
+    later = renewal.plan(pems(first), NAMES, NOW + 300 * DAY)
     assert later.changed
     assert later.certificates.ca_bundle() == first.certificates.ca_bundle()
     assert signed_by(later.certificates.server[1], first.certificates.cas[0])
 
 
 def test_a_missing_name_renews_with_the_union_of_old_and_new_names(first):
-    later = selfcert.plan(pems(first), (*NAMES, "extra.example"), NOW)
+    later = renewal.plan(pems(first), (*NAMES, "extra.example"), NOW)
     assert later.reasons == ("serving certificate lacks extra.example",)
     assert sans(later.certificates.server[1]) == {*NAMES, "extra.example"}
     assert later.certificates.cas == first.certificates.cas
 
 
 def test_fewer_names_than_the_certificate_holds_is_fine(first):
-    assert not selfcert.plan(pems(first), NAMES[:1], NOW).changed
+    assert not renewal.plan(pems(first), NAMES[:1], NOW).changed
 
 
 @pytest.mark.parametrize("broken", ["tls.key", "tls.crt"])
 def test_a_missing_or_unreadable_serving_part_is_issued_again_under_the_same_ca(first, broken):
     data = pems(first)
     data[broken] = b"not PEM"
-    later = selfcert.plan(data, NAMES, NOW)
+    later = renewal.plan(data, NAMES, NOW)
     assert later.changed
     assert later.certificates.cas == first.certificates.cas
 
@@ -140,16 +140,16 @@ def test_a_missing_or_unreadable_serving_part_is_issued_again_under_the_same_ca(
 def test_a_serving_key_of_another_certificate_is_replaced(first):
     data = pems(first)
     data["tls.key"] = pem(ec.generate_private_key(ec.SECP256R1()))
-    later = selfcert.plan(data, NAMES, NOW)
+    later = renewal.plan(data, NAMES, NOW)
     assert later.reasons == ("the serving key does not belong to the serving certificate",)
 
 
 def test_a_serving_certificate_from_a_foreign_ca_is_replaced(first):
     data = pems(first)
-    other_ca = tls.generate_ca()  # one the Secret does not hold
-    key, cert = tls.issue_server(other_ca, NAMES[:2], NAMES[2:])
+    other_ca = certificates.generate_ca()  # one the Secret does not hold
+    key, cert = certificates.issue_server(other_ca, NAMES[:2], NAMES[2:])
     data["tls.crt"], data["tls.key"] = pem(cert), pem(key)
-    later = selfcert.plan(data, NAMES, NOW)
+    later = renewal.plan(data, NAMES, NOW)
     assert later.reasons == ("the serving certificate is not signed by a trusted CA",)
     assert signed_by(later.certificates.server[1], first.certificates.cas[0])
 
@@ -169,7 +169,7 @@ def ageing_ca() -> dict[str, bytes]:
 
 def test_an_ageing_ca_gets_a_successor_added_to_the_bundle_and_the_old_one_stays(ageing_ca):
     old_ca = x509.load_pem_x509_certificate(ageing_ca["ca.crt"])
-    decision = selfcert.plan(ageing_ca, NAMES, NOW)
+    decision = renewal.plan(ageing_ca, NAMES, NOW)
     cas = decision.certificates.cas
     assert decision.reasons[0].startswith("CA expires")
     assert len(cas) == 2
@@ -179,15 +179,15 @@ def test_an_ageing_ca_gets_a_successor_added_to_the_bundle_and_the_old_one_stays
 
 def test_the_serving_certificate_moves_to_the_new_ca_only_after_the_overlap(ageing_ca):
     old_server = x509.load_pem_x509_certificate(ageing_ca["tls.crt"])
-    added = selfcert.plan(ageing_ca, NAMES, NOW)
+    added = renewal.plan(ageing_ca, NAMES, NOW)
     assert added.certificates.server[1] == old_server  # the API servers don't trust the new CA yet
     new_ca = added.certificates.cas[0]
-    issued = tls.issued_at(new_ca)
+    issued = certificates.issued_at(new_ca)
 
-    during = selfcert.plan(pems(added), NAMES, issued + POLICY.ca_overlap / 2)
+    during = renewal.plan(pems(added), NAMES, issued + POLICY.ca_overlap / 2)
     assert not during.changed
 
-    after = selfcert.plan(pems(added), NAMES, issued + POLICY.ca_overlap)
+    after = renewal.plan(pems(added), NAMES, issued + POLICY.ca_overlap)
     assert after.reasons == ("moving the serving certificate to the new CA",)
     assert signed_by(after.certificates.server[1], new_ca)
     assert after.certificates.ca_bundle() == added.certificates.ca_bundle()
@@ -198,7 +198,7 @@ def test_expired_cas_leave_the_bundle(first):
     old_key = ec.generate_private_key(ec.SECP256R1())
     expired = build("expired-ca", old_key, None, NOW - 20 * DAY, NOW - DAY)
     data["ca.crt"] += pem(expired)
-    later = selfcert.plan(data, NAMES, NOW)
+    later = renewal.plan(data, NAMES, NOW)
     assert later.reasons == ("dropped 1 expired or non-CA certificate(s) from the CA bundle",)
     assert later.certificates.cas == first.certificates.cas
 
@@ -206,20 +206,20 @@ def test_expired_cas_leave_the_bundle(first):
 def test_a_lost_ca_key_makes_a_new_ca_and_keeps_trusting_the_old_certificate(first):
     data = pems(first)
     del data["ca.key"]
-    later = selfcert.plan(data, NAMES, NOW)
+    later = renewal.plan(data, NAMES, NOW)
     assert later.reasons == ("no usable CA certificate and key",)
     assert later.certificates.cas[1:] == first.certificates.cas
     assert later.certificates.server_pem() == first.certificates.server_pem()  # until the overlap
 
 
 def test_a_new_serving_certificate_never_outlives_its_ca():
-    decision = selfcert.plan({}, NAMES, NOW, selfcert.Policy(ca_days=30, server_days=365))
+    decision = renewal.plan({}, NAMES, NOW, renewal.Policy(ca_days=30, server_days=365))
     certs = decision.certificates
     assert certs.server[1].not_valid_after_utc <= certs.cas[0].not_valid_after_utc
 
 
 def test_secret_pems_skips_entries_that_are_not_base64():
-    decoded = selfcert.secret_pems({"data": {"ca.crt": base64.b64encode(b"x").decode(), "tls.key": "%%%"}})
+    decoded = renewal.secret_pems({"data": {"ca.crt": base64.b64encode(b"x").decode(), "tls.key": "%%%"}})
     assert decoded == {"ca.crt": b"x"}
 
 

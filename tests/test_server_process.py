@@ -34,7 +34,7 @@ import pytest
 from cryptography import x509
 
 from tests import builders, figures, pki, prerequisites, serverproc
-from webhook import tls
+from webhook import certificates
 
 # Slow: real server processes, restarted and signalled.
 pytestmark = pytest.mark.slow
@@ -311,7 +311,7 @@ def test_mtls_refuses_a_client_without_a_certificate(
 def test_mtls_refuses_a_client_certificate_from_another_ca(
         mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path,
         version: ssl.TLSVersion, refusals: set[str]) -> None:
-    other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
+    other = certificates.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
     ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     ctx.minimum_version = ctx.maximum_version = version
     assert tls_refusal(mtls_server.rest_url, ctx) in refusals
@@ -342,7 +342,7 @@ def test_a_refused_client_certificate_is_logged_once_with_the_peer_and_reason(
         mtls_server: serverproc.ServerProcess, tmp_path: pathlib.Path, client_cert: bool,
         reason: str) -> None:
     if client_cert:
-        other = tls.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
+        other = certificates.write_cert_set(tmp_path / "other", ["localhost"], ["127.0.0.1"])
         ctx = pki.client_context(mtls_server.cert_paths.ca, other.client_cert, other.client_key)
     else:
         ctx = mtls_server.client_context(with_cert=False)
@@ -513,7 +513,7 @@ def test_serve_prints_listening_urls_and_a_first_curl_that_works(
 
 def test_replaced_certificate_is_served_to_new_connections_without_failed_requests(
         tmp_path: pathlib.Path) -> None:
-    certs = tls.write_cert_set(tmp_path / "certs", ["localhost"], ["127.0.0.1"])
+    certs = certificates.write_cert_set(tmp_path / "certs", ["localhost"], ["127.0.0.1"])
     with serverproc.ServerProcess(tmp_path, cert_dir=certs.ca.parent,
                                   extra_args=["--cert-reload-interval", "0.2"]) as server:
         ctx = server.client_context()

@@ -20,20 +20,20 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests import pki
-from webhook import tls
+from webhook import certificates, tls
 
 DNS_NAMES = ["localhost", "appimage-webhook.kuscia-system.svc"]
 IP_ADDRESSES = ["127.0.0.1", "::1"]
 
 
 @pytest.fixture
-def certs(tmp_path: pathlib.Path) -> tls.CertPaths:
-    return tls.write_cert_set(tmp_path / "certs", DNS_NAMES, IP_ADDRESSES)
+def certs(tmp_path: pathlib.Path) -> certificates.Paths:
+    return certificates.write_cert_set(tmp_path / "certs", DNS_NAMES, IP_ADDRESSES)
 
 
 @pytest.fixture
-def other_ca_certs(tmp_path: pathlib.Path) -> tls.CertPaths:
-    return tls.write_cert_set(tmp_path / "other", ["localhost"], [])
+def other_ca_certs(tmp_path: pathlib.Path) -> certificates.Paths:
+    return certificates.write_cert_set(tmp_path / "other", ["localhost"], [])
 
 
 @contextlib.asynccontextmanager
@@ -104,7 +104,7 @@ async def _value(result: bool | Awaitable[bool]) -> bool:
     return await result if inspect.isawaitable(result) else result
 
 
-def no_sni_client(certs: tls.CertPaths) -> ssl.SSLContext:
+def no_sni_client(certs: certificates.Paths) -> ssl.SSLContext:
     ctx = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
     ctx.check_hostname = False  # verified chain, but no name: the client sends no SNI
     return ctx
@@ -175,7 +175,7 @@ async def test_issue_server_cert_accepts_a_foreign_rsa_ca_without_ski(tmp_path):
 
 def test_write_cert_set_refuses_to_overwrite(certs):
     with pytest.raises(ValueError, match=r"ca\.crt"):
-        tls.write_cert_set(certs.ca.parent, ["localhost"], [])
+        certificates.write_cert_set(certs.ca.parent, ["localhost"], [])
 
 
 def test_issue_server_cert_refuses_a_key_that_is_not_the_cas(certs, other_ca_certs):
@@ -185,7 +185,7 @@ def test_issue_server_cert_refuses_a_key_that_is_not_the_cas(certs, other_ca_cer
 
 
 def test_ensure_dev_certs_creates_a_set_for_localhost_and_given_names(tmp_path):
-    paths = tls.ensure_dev_certs(tmp_path, ["svc.example"], ["10.0.0.1"])
+    paths = certificates.ensure_dev_certs(tmp_path, ["svc.example"], ["10.0.0.1"])
     cert = x509.load_pem_x509_certificate(paths.server_cert.read_bytes())
     sans = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert sans.get_values_for_type(x509.DNSName) == ["localhost", "svc.example"]
@@ -199,7 +199,7 @@ def test_ensure_dev_certs_reuses_existing_files(certs):
     before = {p.name: p.read_bytes() for p in certs.ca.parent.iterdir()}
     certs.client_cert.unlink()  # the client pair is optional
     certs.client_key.unlink()
-    assert tls.ensure_dev_certs(certs.ca.parent) == certs
+    assert certificates.ensure_dev_certs(certs.ca.parent) == certs
     after = {p.name: p.read_bytes() for p in certs.ca.parent.iterdir()}
     assert after == {k: v for k, v in before.items() if not k.startswith("client.")}
 
@@ -208,13 +208,13 @@ def test_ensure_dev_certs_reuses_existing_files(certs):
 def test_ensure_dev_certs_refuses_a_partial_set(certs, missing):
     (certs.ca.parent / missing).unlink()
     with pytest.raises(ValueError, match=rf"missing {missing}"):
-        tls.ensure_dev_certs(certs.ca.parent)
+        certificates.ensure_dev_certs(certs.ca.parent)
 
 
 def test_ensure_dev_certs_never_replaces_a_lone_ca_key(tmp_path):
     (tmp_path / "ca.key").write_bytes(b"someone's CA key")
     with pytest.raises(ValueError, match="incomplete certificate set"):
-        tls.ensure_dev_certs(tmp_path)
+        certificates.ensure_dev_certs(tmp_path)
     assert (tmp_path / "ca.key").read_bytes() == b"someone's CA key"
 
 
@@ -222,7 +222,7 @@ def test_ensure_dev_certs_never_replaces_a_lone_ca_key(tmp_path):
 
 
 @pytest.fixture(params=["static", "reloading"])
-def make_server(request) -> Callable[[tls.CertPaths, tls.TLSMode], ssl.SSLContext]:
+def make_server(request) -> Callable[[certificates.Paths, tls.TLSMode], ssl.SSLContext]:
     """Each context test runs against a plain context and against ReloadingContext's,
     whose verify mode and protocol floor are its own, not the swapped-in context's."""
     if request.param == "static":
@@ -304,7 +304,7 @@ async def test_tls12_clients_get_only_forward_secret_aead_suites(certs, make_ser
         assert await accepted(port, tls12_client(certs.ca, ciphers)) is ok
 
 
-def expired_client_cert(certs: tls.CertPaths, out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
+def expired_client_cert(certs: certificates.Paths, out: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path]:
     """A client certificate from our own CA that expired yesterday."""
     ca_cert = x509.load_pem_x509_certificate(certs.ca.read_bytes())
     ca_key = serialization.load_pem_private_key((certs.ca.parent / "ca.key").read_bytes(), None)
@@ -368,10 +368,10 @@ async def test_sni_callback_runs_when_the_client_sends_no_sni(certs, server_host
 
 
 async def test_not_ready_until_certificates_appear(tmp_path):
-    paths = tls.CertPaths.in_dir(tmp_path)
+    paths = certificates.Paths.in_dir(tmp_path)
     reloading = tls.ReloadingContext(paths, "tls")
     assert not reloading.ready
-    tls.write_cert_set(tmp_path, ["localhost"], ["127.0.0.1"])
+    certificates.write_cert_set(tmp_path, ["localhost"], ["127.0.0.1"])
     async with serving(reloading.context) as port:
         assert not await accepted(port, pki.client_context(paths.ca))
         assert reloading.poll()
@@ -432,8 +432,8 @@ async def test_broken_rewrite_keeps_the_old_certificate_serving(certs, caplog):
     )
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     ca = (ca_key, x509.load_pem_x509_certificate(certs.ca.read_bytes()))
-    _, new_cert = tls.issue_server(ca, ["localhost"], [])
-    stray_key, _ = tls.issue_server(ca, ["localhost"], [])
+    _, new_cert = certificates.issue_server(ca, ["localhost"], [])
+    stray_key, _ = certificates.issue_server(ca, ["localhost"], [])
 
     async with serving(reloading.context) as port:
         watcher = asyncio.create_task(reloading.watch(0.02))
@@ -485,7 +485,7 @@ async def test_rotating_the_ca_changes_which_client_certificates_are_accepted(ce
     reloading = tls.ReloadingContext(certs, "mtls")
     async with serving(reloading.context) as port:
         assert await accepted(port, old_client)
-        tls.write_cert_set(certs.ca.parent, DNS_NAMES, IP_ADDRESSES, overwrite=True)
+        certificates.write_cert_set(certs.ca.parent, DNS_NAMES, IP_ADDRESSES, overwrite=True)
         assert reloading.poll()
         new_client = pki.client_context(certs.ca, certs.client_cert, certs.client_key)
         assert await accepted(port, new_client)

@@ -6,15 +6,15 @@ from typing import Any
 
 import pytest
 
-from webhook import model, validation
+from webhook import paths, validation
 
 
 def errors_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {model.format_path(p): m for p, m in validation.validate(obj).errors}
+    return {paths.format_path(p): m for p, m in validation.validate(obj).errors}
 
 
 def warnings_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {model.format_path(p): m for p, m in validation.validate(obj).warnings}
+    return {paths.format_path(p): m for p, m in validation.validate(obj).warnings}
 
 
 C0 = "spec.deployTemplates[0].spec.containers[0]"
@@ -24,7 +24,7 @@ def test_the_documents_create_example_is_valid(appimage):
     report = validation.validate(appimage)
     assert report.errors == []
     # Its image ID is no sha256 digest: Kuscia's agent would never match it.
-    assert [model.format_path(p) for p, _ in report.warnings] == ["spec.image.id"]
+    assert [paths.format_path(p) for p, _ in report.warnings] == ["spec.image.id"]
 
 
 @pytest.mark.parametrize("name", ["UPPER", "-dash", "dash-", "a_b", "a.b", "x" * 64, "name\n", ""],
@@ -546,7 +546,7 @@ def test_affinity_is_checked_against_kubernetes_schema(appimage):
 
 
 def test_the_documents_config_template_renders_cleanly(appimage):
-    assert not any(model.format_path(p).startswith("spec.configTemplates")
+    assert not any(paths.format_path(p).startswith("spec.configTemplates")
                    for p, _ in validation.validate(appimage).warnings)
 
 

@@ -5,7 +5,8 @@ service is a later goal) reuses this unchanged. Bodies arrive as parsed JSON; an
 leave as Kuscia's ``data`` plus warnings. Every failure is an ``errors.ServiceError``
 whose code the caller renders; paths in messages are in the REST (snake_case) spelling.
 A failure of the store is answered with the operation's own Kuscia code, chosen in one
-place (``FAILED`` and ``kuscia_failure``).
+place (``FAILED``, from ``operations``, and ``kuscia_failure``). Each ``AppImages`` method
+is the operation of its name in ``operations``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from dataclasses import dataclass, field
 from typing import Any
 
-from webhook import defaulting, errors, formats, model, podspec, rendered, schemas, validation
+from webhook import (
+    defaulting,
+    errors,
+    formats,
+    model,
+    operations,
+    paths,
+    podspec,
+    rendered,
+    schemas,
+    validation,
+)
 from webhook.store import base
 
 DEFAULT_PAGE_SIZE = 10  # Kuscia's default
@@ -27,17 +39,12 @@ MAX_UPDATE_ATTEMPTS = 5
 
 _NAME = model.Scalar("string")
 _HEADER = model.request_shape({"custom_headers": model.Map(_NAME)}, with_spec=False)
-_SHAPES = {
-    "CreateAppImageRequest": model.request_shape({"header": _HEADER, "name": _NAME}, with_spec=True),
-    "UpdateAppImageRequest": model.request_shape({"header": _HEADER, "name": _NAME}, with_spec=True),
-    "DeleteAppImageRequest": model.request_shape({"header": _HEADER, "name": _NAME}, with_spec=False),
-    "QueryAppImageRequest": model.request_shape({"header": _HEADER, "name": _NAME}, with_spec=False),
-    "BatchQueryAppImageRequest": model.request_shape(
-        {"header": _HEADER, "names": model.Array(_NAME)}, with_spec=False),
-    "ListAppImageRequest": model.request_shape(
-        {"header": _HEADER, "page_size": model.Scalar("int64"),
-         "page_token": _NAME}, with_spec=False),
-}
+# The shapes of the requests' own fields; ``operations`` says which request has which.
+_FIELDS: dict[str, model.Node] = {"name": _NAME, "names": model.Array(_NAME),
+                                  "page_size": model.Scalar("int64"), "page_token": _NAME}
+_SHAPES = {op.request: model.request_shape({"header": _HEADER, **{f: _FIELDS[f] for f in op.fields}},
+                                           with_spec=op.with_spec)
+           for op in operations.ALL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +57,7 @@ class Outcome:
 
 # The code each operation answers when the store fails it, as Kuscia's
 # appimage_service.go answers a failed call to its API server.
-FAILED: dict[str, errors.Code] = {
-    "create": errors.Code.CREATE_FAILED,
-    "query": errors.Code.QUERY_FAILED,
-    "update": errors.Code.UPDATE_FAILED,
-    "delete": errors.Code.DELETE_FAILED,
-    "batch_query": errors.Code.BATCH_QUERY_FAILED,
-    "list": errors.Code.LIST_FAILED,
-}
+FAILED: dict[str, errors.Code] = {op.name: op.failure for op in operations.ALL}
 
 
 def kuscia_failure(operation: str, e: errors.StoreError) -> errors.ServiceError:
@@ -89,15 +89,15 @@ def _answers_store_failures(method: _Operation) -> _Operation:
 
 
 def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
-    ordered = sorted(problems, key=lambda p: model.format_path(p[0]))
-    return [errors.FieldError(model.format_path(path), message) for path, message in ordered]
+    ordered = sorted(problems, key=lambda p: paths.format_path(p[0]))
+    return [errors.FieldError(paths.format_path(path), message) for path, message in ordered]
 
 
 # Optional lists and maps of a request that proto3 cannot tell from absent when empty:
 # an update sending `deploy_templates: []` or `config_templates: {}` keeps the stored
 # ones, as Kuscia's does (SPEC §3).
 _ABSENT_WHEN_EMPTY: dict[str, tuple[str, ...]] = {
-    "UpdateAppImageRequest": ("config_templates", "deploy_templates"),
+    operations.UPDATE.request: ("config_templates", "deploy_templates"),
 }
 
 
@@ -135,7 +135,7 @@ def check_name(name: str, where: str) -> None:
         raise errors.Invalid([errors.FieldError(where, reason)])
 
 
-def _covered(path: model.Path, known: Sequence[model.Path]) -> bool:
+def _covered(path: paths.Path, known: Sequence[paths.Path]) -> bool:
     return any(path[: len(k)] == k for k in known)
 
 
@@ -149,10 +149,10 @@ def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[sche
     report = validation.validate(defaulted, checker)
     known_paths = [path for path, _ in known]
     found = [*known, *((rest, m) for p, m in report.errors
-                       if not _covered(rest := model.rest_path(p), known_paths))]
+                       if not _covered(rest := paths.rest_path(p), known_paths))]
     if found:
         raise errors.Invalid(field_errors(found))
-    warnings = [f"{model.format_path(model.rest_path(p))}: {m}"
+    warnings = [f"{paths.format_path(paths.rest_path(p))}: {m}"
                 for p, m in (*defaulting_warnings, *report.warnings)]
     return defaulted, warnings
 
@@ -183,7 +183,7 @@ class AppImages:
 
     @_answers_store_failures
     async def create(self, body: Any) -> Outcome:
-        request, problems = check("CreateAppImageRequest", body)
+        request, problems = check(operations.CREATE.request, body)
         obj, warnings = admit(model.to_cr(request), self.checker, problems)
         await self.store.create(obj)
         return Outcome(warnings=warnings)
@@ -192,7 +192,7 @@ class AppImages:
     async def update(self, body: Any) -> Outcome:
         """Incremental: ``image`` replaces the stored one; ``config_templates`` and
         ``deploy_templates`` replace theirs only when present and non-empty (proto3)."""
-        request, problems = check("UpdateAppImageRequest", body)
+        request, problems = check(operations.UPDATE.request, body)
         name = request.get("name")
         if not isinstance(name, str):
             raise errors.Invalid(field_errors(problems))
@@ -214,21 +214,21 @@ class AppImages:
 
     @_answers_store_failures
     async def delete(self, body: Any) -> Outcome:
-        request = parse("DeleteAppImageRequest", body)
+        request = parse(operations.DELETE.request, body)
         check_name(request["name"], "name")
         await self.store.delete(request["name"])
         return Outcome()
 
     @_answers_store_failures
     async def query(self, body: Any) -> Outcome:
-        request = parse("QueryAppImageRequest", body)
+        request = parse(operations.QUERY.request, body)
         check_name(request["name"], "name")
         record = await self.store.get(request["name"])
         return Outcome(data=self.rendered.answer(record))
 
     @_answers_store_failures
     async def batch_query(self, body: Any) -> Outcome:
-        request = parse("BatchQueryAppImageRequest", body)
+        request = parse(operations.BATCH_QUERY.request, body)
         names: list[str] = request["names"]
         bad = [errors.FieldError(f"names[{i}]", reason) for i, name in enumerate(names)
                if (reason := "must not be empty" if not name else formats.dns_label(name))]
@@ -242,7 +242,7 @@ class AppImages:
 
     @_answers_store_failures
     async def list(self, body: Any) -> Outcome:
-        request = parse("ListAppImageRequest", body)
+        request = parse(operations.LIST.request, body)
         # int(): an int64 may come as a numeric string (protobuf JSON), and JSON Schema
         # counts 2.0 as an integer. Past the maximum the page is clamped, as Kuscia's
         # API server clamps its limit: the next_page_token says there is more.

@@ -4,7 +4,7 @@ webhook's ``failurePolicy`` to ``Fail`` or upgrades.
 Each object is checked as the webhooks would check it on its next write: defaults, then
 ``validation.validate`` with the configured PodSpec ``checker`` (so an object stored
 before the mutating webhook ran is not refused for a default it lacks). Paths are in the
-custom-resource spelling (``model.format_path``).
+custom-resource spelling (``paths.format_path``).
 
 Memory stays bounded by one page whatever the store holds: ``run`` pages through
 ``Store.list`` and writes each object's problems as soon as it is checked, keeping only
@@ -20,7 +20,7 @@ import pathlib
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol, TextIO
 
-from webhook import defaulting, errors, model, podspec, schemas, validation
+from webhook import defaulting, errors, paths, podspec, schemas, validation
 from webhook.store import base, open_store
 
 Output = Literal["table", "json"]
@@ -66,7 +66,7 @@ def problems(obj: Mapping[str, Any], checker: podspec.Checker
 
 
 def _fields(found: Sequence[schemas.Problem]) -> list[tuple[str, str]]:
-    return [(model.format_path(path), message) for path, message in found]
+    return [(paths.format_path(path), message) for path, message in found]
 
 
 class Writer(Protocol):

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from webhook import model
+from webhook import paths
 
 MAX_DEPTH = 254
 """Deepest nesting of arrays and objects accepted: what orjson can write back out."""
@@ -49,13 +49,13 @@ class Unreadable(ValueError):
     """The body is not JSON this service reads; the message says why, and ``path``
     where, when that is known (keys and indexes as the body spells them)."""
 
-    def __init__(self, message: str, path: model.Path = ()) -> None:
+    def __init__(self, message: str, path: paths.Path = ()) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
 
     def __str__(self) -> str:
-        return f"{model.format_path(self.path)}: {self.message}" if self.path else self.message
+        return f"{paths.format_path(self.path)}: {self.message}" if self.path else self.message
 
 
 def parse(raw: bytes, *, strict: bool) -> Any:
@@ -92,7 +92,7 @@ def _malformed(raw: bytes, e: orjson.JSONDecodeError) -> str:
 
 def _check_numbers(value: Any) -> None:
     # Iterative, and only on bodies within MAX_DEPTH.
-    stack: list[tuple[Any, model.Path]] = [(value, ())]
+    stack: list[tuple[Any, paths.Path]] = [(value, ())]
     while stack:
         item, path = stack.pop()
         if isinstance(item, dict | list):

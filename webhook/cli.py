@@ -27,15 +27,17 @@ from webhook import (
     api,
     audit,
     bodies,
+    certificates,
     crd,
     errors,
     kubetypes,
     logs,
     model,
+    paths,
     podspec,
     schemagen,
     settings,
-    tls,
+    sources,
 )
 from webhook import server as server_
 
@@ -161,7 +163,7 @@ def first_request(service: server_.Service) -> str:
     rest = service.listeners["rest"]
     parts = ["curl"]
     if rest.scheme == "https":
-        certs = tls.CertPaths.found_in(s.cert_dir.resolve())  # the curl works from any directory
+        certs = certificates.Paths.found_in(s.cert_dir.resolve())  # the curl works from any directory
         parts += ["--cacert", str(certs.ca)]
         if s.tls_mode == "mtls":
             parts += ["--cert", str(certs.client_cert), "--key", str(certs.client_key)]
@@ -255,17 +257,17 @@ def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
 def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
     """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
     found, warnings = audit.problems(doc, checker)
-    return ([f"{model.format_path(p)}: {m}" for p, m in found],
-            [f"{model.format_path(p)}: {m}" for p, m in warnings])
+    return ([f"{paths.format_path(p)}: {m}" for p, m in found],
+            [f"{paths.format_path(p)}: {m}" for p, m in warnings])
 
 
-def validate_files(paths: Sequence[str], out: Any = sys.stdout) -> int:
+def validate_files(files: Sequence[str], out: Any = sys.stdout) -> int:
     """Check AppImage manifests as the webhooks would (default, then validate), and
     REST create/update bodies as the API would: every error and warning with its file,
     document index and field path; 1 if any document is invalid or a file unreadable."""
     checker = podspec.checker()
     invalid = 0
-    for path in paths:
+    for path in files:
         try:
             documents = _documents(path)
         except (OSError, ValueError) as e:
@@ -331,15 +333,16 @@ def main(argv: Sequence[str] | None = None) -> None:
                 # profile of a review spent ~12% of the CPU there (bench/results/latest.md).
                 uvloop.run(_serve(config))
         elif args.command == "gen-certs":
-            dns = args.dns or ([] if args.ip else list(tls.LOCAL_DNS_NAMES))
-            ips = args.ip or ([] if args.dns else list(tls.LOCAL_IP_ADDRESSES))
+            dns = args.dns or ([] if args.ip else list(certificates.LOCAL_DNS_NAMES))
+            ips = args.ip or ([] if args.dns else list(certificates.LOCAL_IP_ADDRESSES))
             if args.kuscia:
-                paths = tls.write_kuscia_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-                print(f"wrote {paths.ca.parent}: ca.crt ca.key {tls.KUSCIA_SERVER_CERT} "
-                      f"{tls.KUSCIA_SERVER_KEY} {tls.KUSCIA_TOKEN}")
+                written = certificates.write_kuscia_set(pathlib.Path(args.out), dns, ips,
+                                                        overwrite=args.force)
+                print(f"wrote {written.ca.parent}: ca.crt ca.key {certificates.KUSCIA_SERVER_CERT} "
+                      f"{certificates.KUSCIA_SERVER_KEY} {certificates.KUSCIA_TOKEN}")
             else:
-                paths = tls.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
-                print(f"wrote {paths.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
+                written = certificates.write_cert_set(pathlib.Path(args.out), dns, ips, overwrite=args.force)
+                print(f"wrote {written.ca.parent}: ca.crt ca.key server.crt server.key client.crt client.key")
         elif args.command == "audit":
             if not args.page_size.isdigit():
                 raise ValueError(f"--page-size: expected a whole number, got {args.page_size!r}")
@@ -352,7 +355,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         elif args.crd:
             print(yaml.safe_dump(crd.manifest(), sort_keys=False), end="")
         else:
-            document = (schemagen.rest_schema(model.cr_schema()) if args.rest else model.cr_schema())
+            document = (schemagen.rest_schema(sources.cr_schema()) if args.rest else sources.cr_schema())
             print(json.dumps(document, indent=2))
     except ValueError as e:
         print(f"appimage-webhook: {e}", file=sys.stderr)

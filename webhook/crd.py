@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from webhook import defaulting, kubetypes, model
+from webhook import defaulting, kubetypes, model, sources
 
 # Which $defs field takes which default: the same constants the webhook defaults with.
 DEFAULTS = {
@@ -116,7 +116,7 @@ def _structural(schema: Mapping[str, Any], root: Mapping[str, Any], definition: 
 
 def openapi_schema() -> dict[str, Any]:
     """The structural schema of the AppImage custom resource."""
-    root = kubetypes.with_core_types(model.cr_schema())
+    root = kubetypes.with_core_types(sources.cr_schema())
     schema = _structural(root, root, "")
     schema["description"] = ("AppImage: an application image and the templates Kuscia "
                              "deploys it with.")

@@ -17,14 +17,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from webhook import model
+from webhook import model, paths
 
 DEFAULT_REPLICAS = 1
 DEFAULT_PROTOCOL = "HTTP"
 DEFAULT_SCOPE = "Local"
 
-Warning_ = tuple[model.Path, str]
-Edit = tuple[model.Path, Any]
+Warning_ = tuple[paths.Path, str]
+Edit = tuple[paths.Path, Any]
 """Set the value at a path; its parent object exists (the key itself may not)."""
 
 
@@ -39,7 +39,7 @@ def _copy(value: Any) -> Any:
     return value
 
 
-def _split_env_from(entries: list[Any], path: model.Path, edits: list[Edit],
+def _split_env_from(entries: list[Any], path: paths.Path, edits: list[Edit],
                     warnings: list[Warning_]) -> None:
     out: list[Any] = []
     for i, entry in enumerate(entries):
@@ -54,7 +54,7 @@ def _split_env_from(entries: list[Any], path: model.Path, edits: list[Edit],
         edits.append((path, out))
 
 
-def _container(container: dict[str, Any], path: model.Path, edits: list[Edit],
+def _container(container: dict[str, Any], path: paths.Path, edits: list[Edit],
                warnings: list[Warning_]) -> None:
     for p, port in model.objects_in(container.get("ports")):
         if port.get("protocol") in (None, ""):

@@ -4,7 +4,7 @@ Pure, no I/O. Both protobuf front ends (the gRPC service and REST bodies of type
 ``application/x-protobuf``) decode a request message into the JSON body REST reads and
 run the same ``api.AppImages`` operation on it; the ``calls.Answer`` is encoded back into
 the method's response message. So every rule, default, code and message is the REST
-API's: only the encoding differs.
+API's: only the encoding differs. Which RPC runs which operation is ``operations``' to say.
 
 proto3 has no "absent": a field at its zero value is not sent, which is how REST reads
 an absent field. A message field the proto does not declare (an unknown field number)
@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from google.protobuf import descriptor, message, message_factory, unknown_fields
 
-from webhook import api, calls, errors
+from webhook import api, calls, errors, operations
 from webhook.proto import appimage_pb2
 
 SERVICE = appimage_pb2.DESCRIPTOR.services_by_name["AppImageService"]
@@ -46,30 +46,17 @@ class Method:
         return f"/{SERVICE_NAME}/{self.name}"
 
 
-def _method(name: str, operation: Operation) -> Method:
-    rpc = SERVICE.methods_by_name[name]
-    return Method(name, operation, message_factory.GetMessageClass(rpc.input_type),
+def _method(op: operations.Operation) -> Method:
+    rpc = SERVICE.methods_by_name[op.method]
+    operation: Operation = getattr(api.AppImages, op.name)
+    return Method(op.method, operation, message_factory.GetMessageClass(rpc.input_type),
                   message_factory.GetMessageClass(rpc.output_type))
 
 
-METHODS: dict[str, Method] = {m.name: m for m in (
-    _method("CreateAppImage", api.AppImages.create),
-    _method("QueryAppImage", api.AppImages.query),
-    _method("ListAppImage", api.AppImages.list),
-    _method("UpdateAppImage", api.AppImages.update),
-    _method("DeleteAppImage", api.AppImages.delete),
-    _method("BatchQueryAppImage", api.AppImages.batch_query),
-)}
-"""By gRPC method name."""
-ENDPOINTS: dict[str, Method] = {
-    "create": METHODS["CreateAppImage"],
-    "update": METHODS["UpdateAppImage"],
-    "delete": METHODS["DeleteAppImage"],
-    "query": METHODS["QueryAppImage"],
-    "batch_query": METHODS["BatchQueryAppImage"],
-    "batchQuery": METHODS["BatchQueryAppImage"],
-    "list": METHODS["ListAppImage"],
-}
+_BY_METHOD = {op.method: op for op in operations.ALL}
+METHODS: dict[str, Method] = {rpc.name: _method(_BY_METHOD[rpc.name]) for rpc in SERVICE.methods}
+"""By gRPC method name, in the service's order."""
+ENDPOINTS: dict[str, Method] = {path: METHODS[op.method] for op in operations.ALL for path in op.paths}
 """By REST path under /api/v1/appimage/."""
 
 

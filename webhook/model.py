@@ -20,27 +20,27 @@ protobuf JSON mapping of Kuscia's ``appimage.proto`` (snake_case, deploy templat
 REST answers emit every field (zero values included, ``null`` for an absent message);
 REST requests are turned into the CR with proto3 zero values dropped, so ``replicas: 0``
 means "unset" and defaults to 1. Paths of errors found on the CR are mapped back to
-the REST spelling with ``rest_path``.
+the REST spelling by ``paths.rest_path``; ``sources`` reads the schema file.
 """
 
 from __future__ import annotations
 
 import functools
-import json
-import pathlib
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+from webhook import sources
+
+if TYPE_CHECKING:  # paths imports model; only the type of a path comes back
+    from webhook import paths
 
 API_VERSION = "kuscia.secretflow/v1alpha1"
 KIND = "AppImage"
 GROUP = "kuscia.secretflow"
 PLURAL = "appimages"
 
-Token = str | int
-Path = tuple[Token, ...]
 ScalarKind = Literal["string", "integer", "int64", "quantity"]
 
 
@@ -94,24 +94,6 @@ def camel(name: str) -> str:
     """``config_volume_mounts`` -> ``configVolumeMounts`` (protobuf's json_name)."""
     head, *rest = name.split("_")
     return head + "".join(part.capitalize() for part in rest)
-
-
-def load_schema(filename: str) -> dict[str, Any]:
-    """A schema file from ``schemas/``: shipped in an installed package as
-    ``webhook.schema_files``; read from the checkout when the package runs from its
-    source tree (``python -m webhook`` in the repository shadows the installed one)."""
-    try:
-        folder: Any = resources.files("webhook.schema_files")
-    except ModuleNotFoundError:
-        folder = pathlib.Path(__file__).resolve().parent.parent / "schemas"
-    schema: dict[str, Any] = json.loads(folder.joinpath(filename).read_text())
-    return schema
-
-
-@functools.cache
-def cr_schema() -> dict[str, Any]:
-    """The source of truth: the AppImage custom resource's JSON Schema."""
-    return load_schema("appimage.schema.json")
 
 
 def resolve(schema: Mapping[str, Any], root: Mapping[str, Any]) -> tuple[str, Mapping[str, Any]]:
@@ -169,7 +151,7 @@ def _compile(schema: Mapping[str, Any], root: Mapping[str, Any], seen: dict[str,
 @functools.cache
 def spec_message() -> Message:
     """The compiled ``AppImageSpec``: the part both shapes share."""
-    root = cr_schema()
+    root = sources.cr_schema()
     node = _compile(root["properties"]["spec"], root, {})
     if not isinstance(node, Message):  # an edit of the schema file broke it
         raise TypeError("schemas/appimage.schema.json: properties.spec must be an object")
@@ -327,7 +309,7 @@ def to_cr(body: Mapping[str, Any]) -> dict[str, Any]:
 # --- Requests: accepted spellings -> snake_case ---------------------------------
 
 
-def _normalize(node: Node, value: Any, path: Path, dupes: list[Path]) -> Any:
+def _normalize(node: Node, value: Any, path: paths.Path, dupes: list[paths.Path]) -> Any:
     if isinstance(node, Array) and isinstance(value, list):
         return [_normalize(node.item, v, (*path, i), dupes) for i, v in enumerate(value)]
     if isinstance(node, Map) and isinstance(value, dict):
@@ -364,12 +346,12 @@ def request_shape(fields: Mapping[str, Node], *, with_spec: bool) -> Message:
     return shape
 
 
-def normalize(shape: Message, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[Path]]:
+def normalize(shape: Message, body: Mapping[str, Any]) -> tuple[dict[str, Any], list[paths.Path]]:
     """A request with lowerCamelCase names and aliases turned to snake_case.
 
     Returns the body and the paths given twice under two spellings (e.g. both
     ``config_templates`` and ``configTemplates``)."""
-    dupes: list[Path] = []
+    dupes: list[paths.Path] = []
     normalized: dict[str, Any] = _normalize(shape, body, (), dupes)
     return normalized, dupes
 
@@ -381,79 +363,3 @@ def objects_in(value: Any) -> Iterator[tuple[int, dict[str, Any]]]:
         for i, item in enumerate(value):
             if isinstance(item, dict):
                 yield i, item
-
-
-# --- Paths ------------------------------------------------------------------------
-
-
-def _rest_tail(node: Node, tokens: tuple[Token, ...]) -> Path:
-    if not tokens:
-        return ()
-    head, rest = tokens[0], tokens[1:]
-    if isinstance(node, Array) and isinstance(head, int):
-        return (head, *_rest_tail(node.item, rest))
-    if isinstance(node, Map):
-        return (head, *_rest_tail(node.value, rest))
-    f = node.by_cr.get(str(head)) if isinstance(node, Message) else None
-    if f is None:
-        return tokens
-    if f.flatten:
-        return _rest_tail(f.node, rest)
-    return (f.rest, *_rest_tail(f.node, rest))
-
-
-def rest_path(path: Path) -> Path:
-    """A CR path (``spec.deployTemplates[0].spec.containers``) in REST spelling
-    (``deploy_templates[0].containers``)."""
-    if path[:2] == ("metadata", "name"):
-        return ("name",)
-    if path[:1] == ("spec",):
-        return _rest_tail(spec_message(), path[1:])
-    return path
-
-
-@functools.cache
-def _map_fields() -> frozenset[str]:
-    """Names (both spellings) of the fields whose values are maps: the token after one
-    of them is a user's key, always shown in brackets."""
-    names = {"custom_headers", "customHeaders"}
-    pending, seen = [spec_message()], set()
-    while pending:
-        message = pending.pop()
-        if id(message) in seen:
-            continue
-        seen.add(id(message))
-        for f in message.fields:
-            node = f.node.item if isinstance(f.node, Array) else f.node
-            if isinstance(node, Map):
-                names.update((f.cr, f.rest))
-            elif isinstance(node, Message):
-                pending.append(node)
-    return frozenset(names)
-
-
-def format_path(path: Iterable[Token]) -> str:
-    """``('spec', 'deployTemplates', 0, 'name')`` -> ``spec.deployTemplates[0].name``;
-    map keys in brackets: ``spec.configTemplates[task-config.conf]``."""
-    out, previous = "", None
-    maps = _map_fields()
-    for token in path:
-        if isinstance(token, int) or previous in maps or not _IDENT.fullmatch(token):
-            out += f"[{abbreviate(token) if isinstance(token, str) else token}]"
-        else:
-            out += f".{token}" if out else token
-        previous = token
-    return out
-
-
-_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# No name or key the rules allow is longer (RFC 1123 subdomains, ConfigMap keys): past
-# it a value is shown abbreviated, so a message about a 3 MB key stays readable.
-LONGEST_SHOWN = 253
-
-
-def abbreviate(text: str) -> str:
-    """``text``, or its start and its length when it is longer than ``LONGEST_SHOWN``."""
-    if len(text) <= LONGEST_SHOWN:
-        return text
-    return f"{text[:64]}…({len(text)} characters)"

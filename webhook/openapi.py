@@ -3,9 +3,9 @@
 Pure. Nothing in it is written by hand twice: the component schemas are the ``$defs``
 of ``schemagen.rest_schema`` (itself generated from ``schemas/appimage.schema.json``),
 the request examples are the API document's (``webhook/examples/doc_*.json``), the
-paths are ``rest.ENDPOINTS``' names and the error codes are
-``errors.Code``. What is written here is what no schema holds: which codes each
-operation answers with, what they mean, and the answer envelopes.
+paths, summaries and codes of each operation are ``operations``' and the error codes
+are ``errors.Code``. What is written here is what no schema holds: what the codes mean,
+and the answer envelopes.
 
 The REST listener serves the document at ``/openapi.json`` and a page that renders it
 at ``/docs``, both without the token (they hold nothing secret) but behind the
@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-from webhook import bodies, errors, messages, model, schemagen
+from webhook import bodies, errors, messages, operations, schemagen, sources
 
 PREFIX = "/api/v1/appimage/"
 VERSION = "3.1.0"
@@ -47,40 +47,6 @@ MEANING: dict[Code, str] = {
     Code.LIST_FAILED: "list failed: a page_token this server did not issue (or that expired), "
                       "or the store failed",
 }
-
-_ANY = (Code.SUCCESS, Code.REQUEST_INVALID, Code.UNEXPECTED)
-
-
-class Operation:
-    """One endpoint as the document describes it."""
-
-    def __init__(self, path: str, summary: str, request: str, answer: str,
-                 codes: Sequence[Code], examples: Sequence[str]) -> None:
-        self.path = path
-        self.summary = summary
-        self.request = request
-        self.answer = answer
-        self.codes = codes
-        self.examples = examples
-
-
-OPERATIONS = (
-    Operation("create", "Create an AppImage", "CreateAppImageRequest", "Answer",
-              (*_ANY, Code.ALREADY_EXISTS, Code.CREATE_FAILED), ("create",)),
-    Operation("update", "Update an AppImage (incremental)", "UpdateAppImageRequest", "Answer",
-              (*_ANY, Code.NOT_EXISTS, Code.UPDATE_FAILED), ("update",)),
-    Operation("delete", "Delete an AppImage", "DeleteAppImageRequest", "Answer",
-              (*_ANY, Code.DELETE_FAILED), ("delete",)),
-    Operation("query", "Query an AppImage", "QueryAppImageRequest", "QueryAnswer",
-              (*_ANY, Code.NOT_EXISTS, Code.QUERY_FAILED), ("query",)),
-    Operation("batch_query", "Query several AppImages, in order", "BatchQueryAppImageRequest",
-              "BatchQueryAnswer", (*_ANY, Code.NOT_EXISTS, Code.BATCH_QUERY_FAILED), ("batchQuery",)),
-    Operation("batchQuery", "Query several AppImages (Kuscia's other spelling of batch_query)",
-              "BatchQueryAppImageRequest", "BatchQueryAnswer",
-              (*_ANY, Code.NOT_EXISTS, Code.BATCH_QUERY_FAILED), ("batchQuery",)),
-    Operation("list", "List AppImages by name, a page at a time", "ListAppImageRequest",
-              "ListAnswer", (*_ANY, Code.LIST_FAILED), ()),
-)
 
 DESCRIPTION = f"""\
 Kuscia's AppImage API: `POST` a JSON body to `/api/v1/appimage/{{operation}}`.
@@ -179,22 +145,25 @@ def _example_bodies() -> dict[str, Any]:
             if entry.name.startswith("doc_") and entry.name.endswith(".json")}
 
 
-def _operation(op: Operation, bodies: Mapping[str, Any]) -> dict[str, Any]:
-    examples = {f"document-{name}": {"summary": f"The API document's {name} example",
-                                     "value": bodies[name]} for name in op.examples}
-    if not examples:
+def _operation(op: operations.Operation, path: str, bodies: Mapping[str, Any]) -> dict[str, Any]:
+    """``op`` at its REST path ``path`` (one of ``op.paths``)."""
+    if op.example:
+        examples = {f"document-{op.example}": {"summary": f"The API document's {op.example} example",
+                                               "value": bodies[op.example]}}
+    else:
         examples = {"first-page": {"summary": "The first page of ten", "value": {}},
                     "page-of-two": {"summary": "Two at a time", "value": {"page_size": 2}}}
-    codes = "\n".join(f"* `{int(c)}` {c.name}: {MEANING[c]}" for c in op.codes)
+    codes = "\n".join(f"* `{int(c)}` {c.name}: {MEANING[c]}" for c in op.answers)
     answer = {"$ref": f"#/components/schemas/{op.answer}"}
-    method = messages.ENDPOINTS[op.path]
+    method = messages.METHODS[op.method]
     request_type = method.request.DESCRIPTOR.full_name
     response_type = method.response.DESCRIPTOR.full_name
+    summary = op.summary if path == op.name else f"{op.summary} (Kuscia's other spelling of {op.name})"
     return {
-        "operationId": op.path,
+        "operationId": path,
         "x-grpc": {"service": messages.SERVICE_NAME, "method": method.name,
                    "request": request_type, "response": response_type},
-        "summary": op.summary,
+        "summary": summary,
         "description": f"Codes this operation answers with (HTTP 200):\n\n{codes}",
         "tags": ["AppImage"],
         "requestBody": {
@@ -212,7 +181,7 @@ def _operation(op: Operation, bodies: Mapping[str, Any]) -> dict[str, Any]:
             "200": {"description": "Answered; `status.code` says how; in the request's encoding.",
                     "content": {
                         "application/json": {"schema": {"allOf": [answer, {"properties": {
-                            "status": {"properties": {"code": _code_schema(op.codes)}}}}]}},
+                            "status": {"properties": {"code": _code_schema(op.answers)}}}}]}},
                         "application/x-protobuf": {"schema": _protobuf(response_type)}}},
             "401": {"description": "Missing or wrong Token header (code 11102).", "content": {
                 "application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}}},
@@ -239,7 +208,7 @@ def _version() -> str:
 @functools.cache
 def document() -> dict[str, Any]:
     """The OpenAPI 3.1 document (built once; treat as read-only)."""
-    rest = schemagen.rest_schema(model.cr_schema())
+    rest = schemagen.rest_schema(sources.cr_schema())
     components = {**_refs(rest["$defs"]), **_answers()}
     bodies = _example_bodies()
     return {
@@ -250,7 +219,8 @@ def document() -> dict[str, Any]:
         "servers": [{"url": "/", "description": "this server"}],
         "security": [{"token": []}],
         "tags": [{"name": "AppImage", "description": "kuscia.secretflow/v1alpha1 AppImage"}],
-        "paths": {PREFIX + op.path: {"post": _operation(op, bodies)} for op in OPERATIONS},
+        "paths": {PREFIX + path: {"post": _operation(op, path, bodies)}
+                  for op in operations.ALL for path in op.paths},
         "components": {
             "schemas": dict(sorted(components.items())),
             "securitySchemes": {"token": {

@@ -18,7 +18,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from webhook import kubetypes, model, schemas
+from webhook import kubetypes, paths, schemas
 
 # Container fields Kuscia turns into something else before Kubernetes sees them.
 KUSCIA_CONTAINER_FIELDS = ("ports", "configVolumeMounts", "metricProbe")
@@ -76,11 +76,11 @@ def pod_spec(template: Mapping[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def problems(checker_: Checker, template: Mapping[str, Any], path: model.Path
+def problems(checker_: Checker, template: Mapping[str, Any], path: paths.Path
              ) -> list[schemas.Problem]:
     """Why the template's PodSpec would be refused, reported on the template's path."""
     return [
         (path, f"as a Kubernetes {checker_.version} PodSpec, "
-               f"{model.format_path(sub) or 'the pod'}: {message}")
+               f"{paths.format_path(sub) or 'the pod'}: {message}")
         for sub, message in checker_.errors(pod_spec(template))
     ]

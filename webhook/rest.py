@@ -18,7 +18,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from webhook import api, bodies, calls, docs, errors, instrument, messages, metrics, model, routing
+from webhook import api, bodies, calls, docs, errors, instrument, messages, metrics, paths, routing
 
 PREFIX = "/api/v1/appimage/"
 # JSON bodies arrive as application/json, with no Content-Type at all, as text/plain
@@ -75,7 +75,7 @@ async def _body(request: web.BaseRequest, protobuf: messages.Method | None) -> A
     try:
         return bodies.parse(raw, strict=True)
     except bodies.Unreadable as e:
-        where = model.format_path(e.path) if e.path else "body"
+        where = paths.format_path(e.path) if e.path else "body"
         raise errors.Invalid([errors.FieldError(where, e.message)]) from e
 
 

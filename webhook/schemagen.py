@@ -3,7 +3,7 @@
 Pure. ``schemas/appimage.schema.json`` is the source of truth; this module derives
 ``schemas/appimage-rest.schema.json`` from it with the same rules ``model`` converts
 objects by (snake_case names, flattened deploy template ``spec``, int64 and ports as
-strings), plus the request bodies of each endpoint. ``python -m webhook.schemagen``
+strings), plus the request body of each of ``operations``. ``python -m webhook.schemagen``
 rewrites the file; a test fails when the file and the generator drift apart.
 """
 
@@ -15,7 +15,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from webhook import model
+from webhook import model, operations, sources
 from webhook.store import base
 
 REST_FILE = "appimage-rest.schema.json"
@@ -115,25 +115,21 @@ def rest_schema(cr: Mapping[str, Any]) -> dict[str, Any]:
             "custom_headers": {"type": "object", "additionalProperties": {"type": "string"}},
         },
     }
-    body = {"name": name, **spec["properties"]}
-    defs["CreateAppImageRequest"] = _request(
-        "Create an AppImage.", body, ["name", "image", "deploy_templates"])
-    defs["UpdateAppImageRequest"] = _request(
-        "Update an AppImage: image replaces the stored one; config_templates and "
-        "deploy_templates only when present and non-empty.", body, ["name", "image"])
-    defs["DeleteAppImageRequest"] = _request("Delete an AppImage.", {"name": name}, ["name"])
-    defs["QueryAppImageRequest"] = _request("Query an AppImage.", {"name": name}, ["name"])
-    defs["BatchQueryAppImageRequest"] = _request("Query several AppImages, in order.", {
+    # The requests' own fields; ``operations`` says which request has which.
+    fields = {
+        "name": name,
         "names": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_NAMES,
                   "items": {"type": "string"}},
-    }, ["names"])
-    defs["ListAppImageRequest"] = _request("List AppImages by name, a page at a time.", {
         "page_size": {"description": f"0 means the default, 10; more than {base.MAX_PAGE_SIZE} "
                                      f"gives {base.MAX_PAGE_SIZE} (and a next_page_token).",
                       "type": ["integer", "string"], "format": "int64", "minimum": 0,
                       "pattern": _INT64_TEXT},
         "page_token": {"description": "next_page_token of the previous page.", "type": "string"},
-    }, [])
+    }
+    for op in operations.ALL:
+        own = {f: fields[f] for f in op.fields}
+        properties = {**own, **spec["properties"]} if op.with_spec else own
+        defs[op.request] = _request(op.description, properties, list(op.required))
     return {
         "$schema": cr["$schema"],
         "$id": cr["$id"].replace("appimage.schema.json", REST_FILE),
@@ -152,7 +148,7 @@ def render(schema: Mapping[str, Any]) -> str:
 def main() -> None:
     """Rewrite ``schemas/appimage-rest.schema.json`` next to the source schema."""
     target = pathlib.Path(__file__).resolve().parent.parent / "schemas" / REST_FILE
-    target.write_text(render(rest_schema(model.cr_schema())))
+    target.write_text(render(rest_schema(sources.cr_schema())))
     sys.stdout.write(f"wrote {target}\n")
 
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import jsonschema_rs
 
-from webhook import kubetypes, model, schemagen
+from webhook import kubetypes, paths, schemagen, sources
 
-Problem = tuple[model.Path, str]
+Problem = tuple[paths.Path, str]
 
 
 def _json(value: Any) -> str:
-    if isinstance(value, str) and len(value) > model.LONGEST_SHOWN:
-        return json.dumps(model.abbreviate(value), ensure_ascii=False)
+    if isinstance(value, str) and len(value) > paths.LONGEST_SHOWN:
+        return json.dumps(paths.abbreviate(value), ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False)
 
 
@@ -40,7 +40,7 @@ def _kind_of(value: Any) -> str:
             type(None): "null"}.get(type(value), type(value).__name__)
 
 
-def describe(keyword: str, value: Any, instance: Any, path: model.Path,
+def describe(keyword: str, value: Any, instance: Any, path: paths.Path,
              unexpected: Iterable[str] = ()) -> list[Problem]:
     """Our wording for one failed keyword; ``value`` is the keyword's schema value."""
     if keyword in ("additionalProperties", "unevaluatedProperties"):
@@ -93,10 +93,10 @@ class Validator:
         return _unique(found)
 
 
-def _keyed(instance: Any, path: list[Any]) -> model.Path:
+def _keyed(instance: Any, path: list[Any]) -> paths.Path:
     # jsonschema-rs reports an object key made of digits as an integer; walk the
     # instance and give keys of objects back their string form.
-    out: list[model.Token] = []
+    out: list[paths.Token] = []
     for token in path:
         if isinstance(instance, dict):
             token = str(token)
@@ -108,20 +108,20 @@ def _keyed(instance: Any, path: list[Any]) -> model.Path:
 
 
 def _unique(found: list[Problem]) -> list[Problem]:
-    return sorted(set(found), key=lambda p: (model.format_path(p[0]), p[1]))
+    return sorted(set(found), key=lambda p: (paths.format_path(p[0]), p[1]))
 
 
 @functools.cache
 def appimage() -> Validator:
     """The custom resource's schema (the admission object and the stored shape), the
     Kubernetes core types it embeds (affinity, securityContext…) included."""
-    return Validator(kubetypes.with_core_types(model.cr_schema()))
+    return Validator(kubetypes.with_core_types(sources.cr_schema()))
 
 
 @functools.cache
 def rest_document() -> dict[str, Any]:
     """The generated REST schema document (``schemas/appimage-rest.schema.json``)."""
-    return model.load_schema(schemagen.REST_FILE)
+    return sources.load(schemagen.REST_FILE)
 
 
 @functools.cache

@@ -27,6 +27,7 @@ from aiohttp import web
 
 from webhook import (
     api,
+    certificates,
     connections,
     instrument,
     kube,
@@ -102,12 +103,12 @@ class Service:
             return False
         return await self._store.ready()
 
-    def _cert_paths(self, mode: settings.TLSMode) -> tls.CertPaths:
+    def _cert_paths(self, mode: settings.TLSMode) -> certificates.Paths:
         if self._selfcert is not None:  # written by the manager; until then not ready
-            paths = tls.CertPaths.in_dir(self.settings.cert_dir)
+            paths = certificates.Paths.in_dir(self.settings.cert_dir)
         else:
             try:
-                paths = tls.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
+                paths = certificates.ensure_dev_certs(self.settings.cert_dir, self.settings.dns_names)
             except (OSError, ValueError) as e:
                 raise ValueError(f"--cert-dir: {e}") from None
         if mode == "mtls" and self.settings.client_ca_file is not None:
@@ -159,7 +160,7 @@ class Service:
         connections.bind(s.grpc_addr, "--grpc-addr").close()
         if s.tls_mode != "notls" and not s.cert_secret:
             try:
-                tls.check_cert_dir(s.cert_dir)
+                certificates.check_cert_dir(s.cert_dir)
             except ValueError as e:
                 raise ValueError(f"--cert-dir: {e}") from None
         checker = podspec.checker(s.kubernetes_version or None)

@@ -1,7 +1,7 @@
 """Validation: the schema plus every semantic rule, one implementation for both paths.
 
 Pure, no I/O. Works on the custom-resource shape and reports paths in it; the REST
-layer maps them to its own spelling with ``model.rest_path``. Every problem is
+layer maps them to its own spelling with ``paths.rest_path``. Every problem is
 reported at once. Rules guard their own types, so an ill-typed field that the schema
 already named never hides the problems of its neighbours.
 
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from webhook import configrender, formats, model, podspec, schemas
+from webhook import configrender, formats, model, paths, podspec, schemas
 
 HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -34,13 +34,13 @@ class Report:
     errors: list[schemas.Problem] = field(default_factory=list)
     warnings: list[schemas.Problem] = field(default_factory=list)
 
-    def error(self, path: model.Path, message: str) -> None:
+    def error(self, path: paths.Path, message: str) -> None:
         self.errors.append((path, message))
 
-    def warn(self, path: model.Path, message: str) -> None:
+    def warn(self, path: paths.Path, message: str) -> None:
         self.warnings.append((path, message))
 
-    def check(self, path: model.Path, key: model.Token, value: Any,
+    def check(self, path: paths.Path, key: paths.Token, value: Any,
               rule: Callable[[str], str | None]) -> None:
         """Apply a ``formats`` rule to the string at ``path + (key,)``; an empty string
         is "required". The path is built only for an error: most values are fine."""
@@ -59,17 +59,17 @@ def _any(_: str) -> None:
     """The rule of a string that only must not be empty."""
 
 
-def _unique(report: Report, seen: dict[str, model.Path], name: Any, path: model.Path,
+def _unique(report: Report, seen: dict[str, paths.Path], name: Any, path: paths.Path,
             what: str) -> None:
     if not isinstance(name, str) or not name:
         return
     if name in seen:
-        report.error(path, f"duplicate {what} {name!r} (also at {model.format_path(seen[name])})")
+        report.error(path, f"duplicate {what} {name!r} (also at {paths.format_path(seen[name])})")
     else:
         seen[name] = path
 
 
-def _image(report: Report, image: dict[str, Any], path: model.Path) -> None:
+def _image(report: Report, image: dict[str, Any], path: paths.Path) -> None:
     report.check(path, "name", image.get("name"), formats.image_name)
     tag = image.get("tag")
     if tag:
@@ -81,7 +81,7 @@ def _image(report: Report, image: dict[str, Any], path: model.Path) -> None:
                     "local image, so this ID never matches")
 
 
-def _resources(report: Report, resources: dict[str, Any], path: model.Path) -> None:
+def _resources(report: Report, resources: dict[str, Any], path: paths.Path) -> None:
     parsed: dict[str, dict[str, Decimal]] = {"limits": {}, "requests": {}}
     for kind in parsed:
         for resource, value in _dict(resources.get(kind)).items():
@@ -104,14 +104,14 @@ def _resources(report: Report, resources: dict[str, Any], path: model.Path) -> N
                          f"{resources['limits'][resource]!r}")
 
 
-def _named_port(report: Report, port: Any, declared: set[str], path: model.Path) -> None:
+def _named_port(report: Report, port: Any, declared: set[str], path: paths.Path) -> None:
     report.check(path, "port", port, formats.port_name)
     if isinstance(port, str) and port and port not in declared and not formats.port_name(port):
         report.warn((*path, "port"), f"names no port declared by this container ({port!r})")
 
 
 def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
-           path: model.Path) -> None:
+           path: paths.Path) -> None:
     handlers = [h for h in HANDLERS if probe.get(h) is not None]
     if len(handlers) != 1:
         found = f"has {', '.join(handlers)}" if handlers else "has none"
@@ -135,7 +135,7 @@ def _probe(report: Report, kind: str, probe: dict[str, Any], declared: set[str],
         report.error((*path, "successThreshold"), f"must be 0 or 1 for a {kind}, not {threshold}")
 
 
-def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
+def _env(report: Report, container: dict[str, Any], path: paths.Path) -> None:
     for e, env in model.objects_in(container.get("env")):
         report.check((*path, "env", e), "name", env.get("name"), formats.env_name)
     for e, source in model.objects_in(container.get("envFrom")):
@@ -154,34 +154,34 @@ def _env(report: Report, container: dict[str, Any], path: model.Path) -> None:
 
 
 def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, Any],
-            path: model.Path) -> None:
+            path: paths.Path) -> None:
     mounts = container.get("configVolumeMounts")
     if isinstance(mounts, list) and mounts and not templates:
         report.warn((*path, "configVolumeMounts"),
                     "there are no configTemplates: Kuscia mounts nothing for these")
-    paths: dict[str, model.Path] = {}
+    mount_paths: dict[str, paths.Path] = {}
     for m, mount in model.objects_in(mounts):
         where = (*path, "configVolumeMounts", m)
         report.check(where, "mountPath", mount.get("mountPath"), _any)
-        _unique(report, paths, mount.get("mountPath"), (*where, "mountPath"), "mountPath")
+        _unique(report, mount_paths, mount.get("mountPath"), (*where, "mountPath"), "mountPath")
         sub = mount.get("subPath")
         if not isinstance(sub, str) or not sub:
             continue
         if sub.startswith("/") or ".." in sub.split("/"):
             report.error((*where, "subPath"), "must be a relative path without '..'")
         elif templates and sub not in templates:
-            report.warn((*where, "subPath"), f"names no configTemplates key ({model.abbreviate(sub)!r})")
+            report.warn((*where, "subPath"), f"names no configTemplates key ({paths.abbreviate(sub)!r})")
 
 
 @dataclass(slots=True)
 class _Pod:
     """What a deploy template's containers declare together: Kuscia maps ports per pod."""
 
-    names: dict[str, model.Path] = field(default_factory=dict)
-    numbers: dict[str, model.Path] = field(default_factory=dict)
+    names: dict[str, paths.Path] = field(default_factory=dict)
+    numbers: dict[str, paths.Path] = field(default_factory=dict)
 
 
-def _port_number(report: Report, pod: _Pod, number: Any, path: model.Path) -> None:
+def _port_number(report: Report, pod: _Pod, number: Any, path: paths.Path) -> None:
     if type(number) is not int or number == 0:
         return  # 0 or absent: Kuscia allocates one; other types are the schema's
     if not 0 < number <= MAX_PORT:
@@ -192,7 +192,7 @@ def _port_number(report: Report, pod: _Pod, number: Any, path: model.Path) -> No
 
 
 def _container(report: Report, container: dict[str, Any], pod: _Pod,
-               templates: Mapping[str, Any], path: model.Path) -> None:
+               templates: Mapping[str, Any], path: paths.Path) -> None:
     report.check(path, "name", container.get("name"), formats.dns_label)
     declared: set[str] = set()
     for p, port in model.objects_in(container.get("ports")):
@@ -210,7 +210,7 @@ def _container(report: Report, container: dict[str, Any], pod: _Pod,
             _probe(report, kind, probe, declared, (*path, kind))
 
 
-def _metric_probe(report: Report, container: dict[str, Any], pod: _Pod, path: model.Path) -> None:
+def _metric_probe(report: Report, container: dict[str, Any], pod: _Pod, path: paths.Path) -> None:
     probe = container.get("metricProbe")
     if not isinstance(probe, dict):
         return
@@ -223,11 +223,11 @@ def _metric_probe(report: Report, container: dict[str, Any], pod: _Pod, path: mo
 
 
 def _template(report: Report, template: dict[str, Any], templates: Mapping[str, Any],
-              path: model.Path) -> _Pod:
+              path: paths.Path) -> _Pod:
     report.check(path, "name", template.get("name"), _any)
     if template.get("replicas") == 0:
         report.warn((*path, "replicas"), "is 0: this template starts no pods")
-    names: dict[str, model.Path] = {}
+    names: dict[str, paths.Path] = {}
     pod = _Pod()
     containers = list(model.objects_in(_dict(template.get("spec")).get("containers")))
     for c, container in containers:
@@ -251,8 +251,8 @@ def roles(template: Mapping[str, Any]) -> list[str]:
 def _roles(report: Report, deploy_templates: list[tuple[int, dict[str, Any]]]) -> set[str]:
     """Kuscia selects a template by role: the first one listing the party's role, else
     the last one without a role. Returns every role some template serves."""
-    served: dict[str, model.Path] = {}
-    roleless: list[model.Path] = []
+    served: dict[str, paths.Path] = {}
+    roleless: list[paths.Path] = []
     for t, template in deploy_templates:
         path = ("spec", "deployTemplates", t, "role")
         listed = roles(template)
@@ -266,7 +266,7 @@ def _roles(report: Report, deploy_templates: list[tuple[int, dict[str, Any]]]) -
             report.warn(path, "lists a role twice")
         for role in dict.fromkeys(listed):
             if role in served:
-                report.error(path, f"role {role!r} is also served by {model.format_path(served[role][:3])}"
+                report.error(path, f"role {role!r} is also served by {paths.format_path(served[role][:3])}"
                              ": Kuscia would always pick that one")
             else:
                 served[role] = path
@@ -277,7 +277,7 @@ def _roles(report: Report, deploy_templates: list[tuple[int, dict[str, Any]]]) -
 
 
 def _network_policy(report: Report, template: dict[str, Any], pod: _Pod, served: set[str],
-                    path: model.Path) -> None:
+                    path: paths.Path) -> None:
     for i, ingress in model.objects_in(_dict(template.get("networkPolicy")).get("ingresses")):
         where = (*path, "networkPolicy", "ingresses", i)
         for r, role in enumerate(_dict(ingress.get("from")).get("roles") or ()):

@@ -27,7 +27,7 @@ from kopf._core.engines import admission, indexing
 from kopf._core.intents import registries
 from kopf._core.reactor import inventory
 
-from webhook import defaulting, model, podspec, validation
+from webhook import defaulting, model, paths, podspec, validation
 
 registry = registries.OperatorRegistry()
 checker = podspec.checker()
@@ -36,9 +36,9 @@ checker = podspec.checker()
 @kopf.on.validate(model.GROUP, "v1alpha1", model.PLURAL, id="validate", registry=registry)
 def validate(body: Any, warnings: list[str], **_: Any) -> None:
     report = validation.validate(dict(body), checker)
-    warnings.extend(f"{model.format_path(p)}: {m}" for p, m in report.warnings)
+    warnings.extend(f"{paths.format_path(p)}: {m}" for p, m in report.warnings)
     if report.errors:
-        raise kopf.AdmissionError("; ".join(f"{model.format_path(p)}: {m}" for p, m in report.errors),
+        raise kopf.AdmissionError("; ".join(f"{paths.format_path(p)}: {m}" for p, m in report.errors),
                                   code=422)
 
 
@@ -46,7 +46,7 @@ def validate(body: Any, warnings: list[str], **_: Any) -> None:
 def mutate(body: Any, patch: Any, warnings: list[str], **_: Any) -> None:
     obj = dict(body)
     out, found = defaulting.default(obj)
-    warnings.extend(f"{model.format_path(p)}: {m}" for p, m in found)
+    warnings.extend(f"{paths.format_path(p)}: {m}" for p, m in found)
     if out.get("spec") != obj.get("spec"):
         # A merge patch; kopf turns it into the JSON Patch of the answer (lists whole).
         patch["spec"] = {"deployTemplates": out["spec"]["deployTemplates"]}

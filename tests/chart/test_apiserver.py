@@ -38,8 +38,8 @@ from tests.chart.test_render import CUSTOM_KINDS
 from tests.e2e.conftest import APPIMAGES, probe_webhooks, webhook_calls
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
+from webhook import certificates, selfcert, server, settings
 from webhook import kube as webhook_kube
-from webhook import selfcert, server, settings, tls
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -259,7 +259,7 @@ def _client_context(release: Release, tmp_path: pathlib.Path) -> ssl.SSLContext:
     ca_key = serialization.load_pem_private_key(data["ca.key"], password=None)
     ca_cert = x509.load_pem_x509_certificates(data["ca.crt"])[0]
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
-    key, cert = tls.issue_client((ca_key, ca_cert), "chart-test")
+    key, cert = certificates.issue_client((ca_key, ca_cert), "chart-test")
     (tmp_path / "ca.crt").write_bytes(data["ca.crt"])
     (tmp_path / "client.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (tmp_path / "client.key").write_bytes(key.private_bytes(
@@ -425,7 +425,7 @@ def test_renewals_under_load_fail_no_admission_call(release):
         # Another replica renewed: this one adopts exactly that certificate.
         names = [n for n in release.server.argv if n.startswith("--cert-dns-name=")]
         dns = [n for arg in names for n in arg.split("=", 1)[1].split(",") if not n[0].isdigit()]
-        adopted_key, adopted = tls.issue_server(ca, dns, ["127.0.0.1"], days=30)
+        adopted_key, adopted = certificates.issue_server(ca, dns, ["127.0.0.1"], days=30)
         _put_serving(kube, adopted_key, adopted)
         _await("the server serving the other replica's certificate",
                lambda: _served_serial(release.webhook_port) == adopted.serial_number)

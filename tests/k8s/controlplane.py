@@ -5,7 +5,7 @@ free ports, envtest-style (no nodes, no controller-manager, no scheduler), so
 integration tests can register admission webhooks and CRDs against a genuine
 API server. The binaries come from ``hack/k8s-bin.sh`` (or the directory named
 by ``APPIMAGE_K8S_ASSETS``); its certificates are made fresh by the project's
-own ``webhook.tls``.
+own ``webhook.certificates``.
 
 Authentication: a static token (``--token-auth-file``) for user ``admin`` in
 group ``system:masters``.
@@ -43,7 +43,7 @@ from typing import IO, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from webhook import tls
+from webhook import certificates
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_BIN_SCRIPT = REPO_ROOT / "hack" / "k8s-bin.sh"
@@ -490,7 +490,7 @@ class ControlPlane:
         self.pki_dir.mkdir(parents=True, exist_ok=True)
         # The project's own certificate code: a CA (ca.crt, which also checks client
         # certificates) and the serving certificate (server.crt/.key).
-        tls.write_cert_set(
+        certificates.write_cert_set(
             self.pki_dir,
             ["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
             ["127.0.0.1", "10.0.0.1"],

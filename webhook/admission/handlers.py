@@ -16,14 +16,14 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from webhook import crdcheck, defaulting, model, podspec, schemas, validation
+from webhook import crdcheck, defaulting, model, paths, podspec, schemas, validation
 from webhook.admission import patches, responses, reviews
 
 log = logging.getLogger(__name__)
 
 
 def _texts(problems: Sequence[schemas.Problem]) -> list[str]:
-    return [f"{model.format_path(path)}: {message}" for path, message in problems]
+    return [f"{paths.format_path(path)}: {message}" for path, message in problems]
 
 
 def _skipped(request: reviews.Request) -> bool:
@@ -58,7 +58,7 @@ def mutate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review
 _MISSING = object()
 
 
-def _at(obj: Any, path: model.Path) -> Any:
+def _at(obj: Any, path: paths.Path) -> Any:
     for token in path:
         if isinstance(obj, dict) and isinstance(token, str):
             obj = obj.get(token, _MISSING)
@@ -94,7 +94,7 @@ def _judged(request: reviews.Request, obj: Any, report: validation.Report,
         return responses.allowed(request["uid"], warnings)
     metadata = obj.get("metadata")
     name = str(metadata.get("name") or request.get("name", "")) if isinstance(metadata, dict) else ""
-    causes = [(model.format_path(path), message) for path, message in errors]
+    causes = [(paths.format_path(path), message) for path, message in errors]
     return responses.denied(request["uid"], request["kind"], name, causes, warnings)
 
 

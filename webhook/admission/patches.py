@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
-from webhook import defaulting, model
+from webhook import defaulting, paths
 
 
 class Operation(TypedDict):
@@ -18,7 +18,7 @@ class Operation(TypedDict):
     value: Any
 
 
-def pointer(path: model.Path) -> str:
+def pointer(path: paths.Path) -> str:
     """The RFC 6901 JSON Pointer of a path."""
     return "".join(f"/{str(token).replace('~', '~0').replace('/', '~1')}" for token in path)
 

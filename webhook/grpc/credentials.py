@@ -23,7 +23,7 @@ import grpc
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from webhook import settings, tls
+from webhook import certificates, settings
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,7 @@ def _state(path: pathlib.Path) -> _FileState:
 class Certificates:
     """The serving certificate (and for ``mtls`` the client CA) of ``paths``."""
 
-    def __init__(self, paths: tls.CertPaths, mode: settings.TLSMode) -> None:
+    def __init__(self, paths: certificates.Paths, mode: settings.TLSMode) -> None:
         self._paths = paths
         self._mtls = mode == "mtls"
         self._files = (paths.server_cert, paths.server_key, *((paths.ca,) if self._mtls else ()))
@@ -104,7 +104,7 @@ class Certificates:
 
 
 def _throwaway() -> grpc.ServerCertificateConfiguration:
-    key, cert = tls.generate_ca("appimage-webhook-no-certificate-yet", days=1)
+    key, cert = certificates.generate_ca("appimage-webhook-no-certificate-yet", days=1)
     pem = serialization.Encoding.PEM
     key_pem = key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     cert_pem = cert.public_bytes(pem)
