@@ -1,7 +1,7 @@
 """The AppImage operations of Kuscia's API: parse -> convert -> default -> validate -> store.
 
-No aiohttp: ``webhook.rest`` is the HTTP glue, so a second front end (Kuscia's gRPC
-service is a later goal) reuses this unchanged. Bodies arrive as parsed JSON; answers
+No aiohttp, no gRPC: ``webhook.rest`` (JSON and protobuf bodies) and ``webhook.grpc``
+are front ends on this one core. Bodies arrive as parsed JSON; answers
 leave as Kuscia's ``data`` plus warnings. Every failure is an ``errors.ServiceError``
 whose code the caller renders; paths in messages are in the REST (snake_case) spelling.
 A failure of the store is answered with the operation's own Kuscia code, chosen in one
