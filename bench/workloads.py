@@ -65,6 +65,7 @@ def large_appimage(templates: int = LARGE_TEMPLATES, containers: int = LARGE_CON
     for t in range(templates):
         copy_ = copy.deepcopy(template)
         copy_["name"] = f"app-{t}"
+        copy_["role"] = f"role-{t}"  # Kuscia selects a template by role: one each
         copy_["spec"]["containers"] = []
         for c in range(containers):
             container = copy.deepcopy(source)
