@@ -583,19 +583,27 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 for f in ("cpuset.cpus", "cpuset.mems"):
                     (d / f).write_text((d.parent / f).read_text())
 
-    def _remove_cgroups(self) -> None:
-        for root in self._cgroup_dirs():
-            if not root.exists():
-                continue
-            deepest_first = sorted((p for p in root.rglob("*") if p.is_dir()),
-                                   key=lambda p: len(p.parts), reverse=True)
-            for d in [*deepest_first, root]:
-                with contextlib.suppress(OSError):
-                    for pid in (d / "cgroup.procs").read_text().split():
-                        with contextlib.suppress(ProcessLookupError):
-                            os.kill(int(pid), signal.SIGKILL)
-                with contextlib.suppress(OSError):
-                    d.rmdir()
+    def _remove_cgroups(self, timeout: float = 15.0) -> None:
+        """Kill what is left in the kubelet's cgroups and remove them, deepest first; a
+        cgroup whose killed tasks have not exited yet is busy: retried, bounded."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = [root for root in self._cgroup_dirs() if root.exists()]
+            if not left or time.monotonic() > deadline:
+                break
+            for root in left:
+                deepest_first = sorted((p for p in root.rglob("*") if p.is_dir()),
+                                       key=lambda p: len(p.parts), reverse=True)
+                for d in [*deepest_first, root]:
+                    with contextlib.suppress(OSError):
+                        for pid in (d / "cgroup.procs").read_text().split():
+                            with contextlib.suppress(ProcessLookupError):
+                                os.kill(int(pid), signal.SIGKILL)
+                    with contextlib.suppress(OSError):
+                        d.rmdir()
+            time.sleep(0.05)
+        if left:
+            raise NodeError(f"cgroups not removed in {timeout:g}s: {left}")
 
     # -- teardown ------------------------------------------------------------
 
@@ -614,7 +622,11 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
             time.sleep(0.05)
-        self._remove_cgroups()
+        error: NodeError | None = None
+        try:
+            self._remove_cgroups()
+        except NodeError as e:  # reported once the namespaces are gone too
+            error = e
         if self._dialer is not None:
             self._dialer.close()
             self._dialer = None
@@ -629,6 +641,8 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             self._holder = None
         if remove and self._owns_work_dir:
             shutil.rmtree(self.work_dir, ignore_errors=True)
+        if error is not None:
+            raise error
 
 
 @contextlib.contextmanager
