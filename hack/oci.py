@@ -7,6 +7,9 @@
                                              an OCI image layout (oci-layout, index.json,
                                              blobs) in one tar, as `ctr images import`,
                                              `podman load` and `skopeo copy oci-archive:` read
+    oci.py relabel IN.tar OUT.tar --name REF --label K=V [--label …]
+                                             the same layers with more labels: another
+                                             image digest for nothing (upgrade tests)
 
 Every byte is a function of the inputs: gzip without a name or timestamp, JSON with
 sorted keys, the archive's own entries sorted with fixed mtimes. The image digest printed
@@ -92,6 +95,11 @@ def image(out: pathlib.Path, name: str, layers: list[pathlib.Path], config: dict
     index = {"schemaVersion": 2, "mediaType": MEDIA["index"], "manifests": [mdesc]}
     files = {"oci-layout": _json({"imageLayoutVersion": "1.0.0"}), "index.json": _json(index)}
     files.update({f"blobs/sha256/{d.split(':')[1]}": data for d, data in blobs.items()})
+    _write_layout(out, files)
+    return str(mdesc["digest"])
+
+
+def _write_layout(out: pathlib.Path, files: dict[str, bytes]) -> None:
     with tarfile.open(out, "w", format=tarfile.PAX_FORMAT) as tar:
         for dirname in ("blobs", "blobs/sha256"):
             info = tarfile.TarInfo(dirname)
@@ -101,6 +109,36 @@ def image(out: pathlib.Path, name: str, layers: list[pathlib.Path], config: dict
             info = tarfile.TarInfo(arcname)
             info.size, info.mode = len(files[arcname]), 0o644
             tar.addfile(info, io.BytesIO(files[arcname]))
+
+
+def relabel(src: pathlib.Path, out: pathlib.Path, name: str, labels: dict[str, str]) -> str:
+    """``src``'s single image with ``labels`` added to its config, named ``name``; returns
+    the new manifest digest."""
+    with tarfile.open(src) as tar:
+        files = {m.name: tar.extractfile(m).read()  # type: ignore[union-attr]
+                 for m in tar.getmembers() if m.isfile()}
+
+    def blob(digest: str) -> bytes:
+        return files[f"blobs/sha256/{digest.split(':')[1]}"]
+
+    def put(data: bytes, media: str) -> dict[str, object]:
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        files[f"blobs/sha256/{digest.split(':')[1]}"] = data
+        return {"mediaType": media, "digest": digest, "size": len(data)}
+
+    index = json.loads(files["index.json"])
+    (old,) = index["manifests"]
+    manifest = json.loads(blob(old["digest"]))
+    config = json.loads(blob(manifest["config"]["digest"]))
+    config["config"]["Labels"] = {**config["config"].get("Labels", {}), **labels}
+    manifest["config"] = put(_json(config), MEDIA["config"])
+    mdesc = put(_json(manifest), MEDIA["manifest"])
+    tag = name.rsplit(":", 1)[1] if ":" in name.rsplit("/", 1)[-1] else "latest"
+    mdesc["annotations"] = {"io.containerd.image.name": name,
+                            "org.opencontainers.image.ref.name": tag}
+    mdesc["platform"] = old.get("platform")
+    files["index.json"] = _json({**index, "manifests": [mdesc]})
+    _write_layout(out, files)
     return str(mdesc["digest"])
 
 
@@ -116,9 +154,17 @@ def main() -> None:
     ip.add_argument("--name", required=True)
     ip.add_argument("--layer", type=pathlib.Path, action="append", required=True)
     ip.add_argument("--config", required=True, help="the image config as JSON, rootfs left out")
+    rp = sub.add_parser("relabel")
+    rp.add_argument("src", type=pathlib.Path)
+    rp.add_argument("out", type=pathlib.Path)
+    rp.add_argument("--name", required=True)
+    rp.add_argument("--label", action="append", default=[], help="KEY=VALUE")
     args = parser.parse_args()
     if args.command == "layer":
         layer(args.src, args.out, args.epoch)
+    elif args.command == "relabel":
+        labels = dict(item.split("=", 1) for item in args.label)
+        print(relabel(args.src, args.out, args.name, labels))
     else:
         print(image(args.out, args.name, args.layer, json.loads(args.config)))
 

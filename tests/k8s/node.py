@@ -33,6 +33,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -504,10 +505,21 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             self.import_image(archive)
 
     def import_image(self, archive: Path) -> None:
-        """Import another OCI archive into the running node."""
+        """Import an OCI archive into the running node, named by its tag and by its digest
+        (``repo@sha256:…``, as a chart's ``image.digest`` refers to it: with no registry to
+        resolve it, the name must exist)."""
         sock = self.work_dir / "c" / "containerd.sock"
-        self.run(["ctr", f"--address={sock}", "-n", "k8s.io", "images", "import", "--digests",
-                  str(archive)], timeout=300)
+        ctr = ["ctr", f"--address={sock}", "-n", "k8s.io", "images"]
+        self.run([*ctr, "import", str(archive)], timeout=300)
+        with tarfile.open(archive) as tar:
+            member = tar.extractfile("index.json")
+            assert member is not None
+            index = json.load(member)
+        for manifest in index["manifests"]:
+            name = (manifest.get("annotations") or {}).get("io.containerd.image.name")
+            if name:
+                repo = name.rsplit(":", 1)[0] if ":" in name.rsplit("/", 1)[-1] else name
+                self.run([*ctr, "tag", "--force", name, f"{repo}@{manifest['digest']}"])
 
     def _pause_archive(self, node: Path) -> Path:
         layer_dir = self.work_dir / "pause-layer"
@@ -575,6 +587,20 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             return [base / self.cgroup_root.lstrip("/")]
         return [d / self.cgroup_root.lstrip("/") for d in sorted(base.iterdir())
                 if d.is_dir() and not d.is_symlink()]
+
+    def kill(self, pid: int, sig: int) -> None:
+        """Signal one process of the node (a container's, found by ``container_pids``)."""
+        os.kill(pid, sig)
+
+    def container_pids(self, container_id: str) -> list[int]:
+        """The processes of a running container (its ID without ``containerd://``)."""
+        pids_root = Path("/sys/fs/cgroup/pids") / self.cgroup_root.lstrip("/")
+        if not pids_root.exists():  # cgroup v2: one hierarchy
+            pids_root = self._cgroup_dirs()[0]
+        found: list[int] = []
+        for procs in pids_root.rglob(f"*{container_id}*/cgroup.procs"):
+            found += [int(pid) for pid in procs.read_text().split()]
+        return found
 
     def _make_cgroup_root(self) -> None:
         for d in self._cgroup_dirs():

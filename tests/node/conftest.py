@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import http.client
 import json
 import os
 import pathlib
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -22,6 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.e2e.conftest import APPIMAGES, minimal
 from tests.k8s import controlplane
 from tests.k8s import node as node_
 from webhook import tls
@@ -32,6 +35,7 @@ IMAGE_ENV = "APPIMAGE_IMAGE"
 RELEASE = "appimage-webhook"
 NAMESPACE = "appimage-system"
 FULLNAME = RELEASE  # the release is named after the chart: no "<release>-<chart>" prefix
+SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=admission-webhook"
 # Every Pod of ours, every time: the images are imported, there is no registry.
 BASE_VALUES = {"image": {"pullPolicy": "Never"}}
 
@@ -95,6 +99,13 @@ class Helm:
                  "--timeout", wait_timeout, "--values", str(self.values_file(name, values)))
         return time.monotonic() - began
 
+    def upgrade(self, name: str, values: dict[str, Any], *, wait_timeout: str = "180s") -> float:
+        """``helm upgrade --wait``; the seconds it took."""
+        began = time.monotonic()
+        self.run("upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
+                 "--timeout", wait_timeout, "--values", str(self.values_file(name, values)))
+        return time.monotonic() - began
+
     def uninstall(self) -> None:
         self.run("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
 
@@ -150,3 +161,84 @@ def existing_tls_secret(cluster: node_.Node, work: pathlib.Path, name: str) -> s
                   ("ca.crt", paths.ca))}}
     cluster.kubectl("apply", "-f", "-", input_=json.dumps(secret))
     return base64.b64encode(paths.ca.read_bytes()).decode()
+
+
+class AdmissionLoad:
+    """Clients creating valid AppImages through the API server, back to back, from
+    threads: every answer but 201 is a failed admission, kept with its message."""
+
+    def __init__(self, cluster: node_.Node, prefix: str, clients: int = 2) -> None:
+        self.cluster = cluster
+        self.prefix = prefix
+        self.ok = 0
+        self.failures: list[str] = []
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._client, args=(i,), daemon=True)
+                         for i in range(clients)]
+
+    def _client(self, index: int) -> None:
+        n = 0
+        while not self._stop.is_set():
+            n += 1
+            obj = minimal(f"{self.prefix}-{index}-{n}")
+            try:
+                status, body = self.cluster.api("POST", APPIMAGES, obj, timeout=30)
+                failure = None if status == 201 else f"{status}: {_message(body)}"
+            except (OSError, http.client.HTTPException) as e:
+                failure = f"client error: {e!r}"
+            with self._lock:
+                if failure is None:
+                    self.ok += 1
+                else:
+                    self.failures.append(failure)
+
+    @property
+    def total(self) -> int:
+        with self._lock:
+            return self.ok + len(self.failures)
+
+    def __enter__(self) -> AdmissionLoad:
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(60)
+
+    def wait_for(self, count: int, timeout: float = 60.0) -> None:
+        """Until ``count`` more answers came back (the load is really flowing)."""
+        target = self.total + count
+        until(f"{count} more admissions", lambda: self.total >= target, timeout=timeout,
+              interval=0.05)
+
+
+def _message(body: Any) -> str:
+    return str(body.get("message")) if isinstance(body, dict) else str(body)[:300]
+
+
+def pods(cluster: node_.Node, *, include_terminating: bool = True) -> list[dict[str, Any]]:
+    """The release's webhook Pods."""
+    got = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", SELECTOR,
+                                     "-o", "json").stdout)
+    items: list[dict[str, Any]] = got["items"]
+    if not include_terminating:
+        items = [p for p in items if not p["metadata"].get("deletionTimestamp")]
+    return items
+
+
+def await_service_routes(cluster: node_.Node, timeout: float = 60.0) -> None:
+    """kube-proxy writes the Service's rules a moment after the endpoints exist: the first
+    admission through the Service is retried until it answers, bounded."""
+    until("the webhook answers through its Service",
+          lambda: cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False,
+                                  input_=json.dumps(minimal("ready-probe"))).returncode == 0,
+          timeout=timeout)
+
+
+def delete_appimages(cluster: node_.Node) -> None:
+    """Every AppImage, in one deletecollection call (the load tests leave a thousand)."""
+    status, body = cluster.api("DELETE", APPIMAGES, timeout=120)
+    assert status == 200, body

@@ -19,12 +19,19 @@ import pytest
 from tests import figures
 from tests.e2e.conftest import minimal
 from tests.k8s import node as node_
-from tests.node.conftest import FULLNAME, NAMESPACE, RELEASE, Helm, existing_tls_secret, until
+from tests.node.conftest import (
+    FULLNAME,
+    Helm,
+    await_service_routes,
+    delete_appimages,
+    existing_tls_secret,
+    pods,
+    until,
+)
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 CONTAINER = "spec.deployTemplates[0].spec.containers[0]"
-SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=admission-webhook"
 TLS_SECRET = "platform-tls"
 
 
@@ -44,31 +51,19 @@ def release(request: pytest.FixtureRequest, cluster: node_.Node, helm: Helm, nam
     seconds = helm.install(mode, values)
     figures.record(f"node: helm install --wait ({mode})", f"{seconds:.1f} s")
     figures.record("node: cluster up, node Ready", f"{cluster.timings['node_ready']:.1f} s")
-    # kube-proxy writes the Service's rules a moment after the endpoints exist: the first
-    # admission through the Service is retried until it answers, bounded.
-    until("the webhook answers through its Service",
-          lambda: cluster.kubectl("create", "--dry-run=server", "-f", "-", check=False,
-                                  input_=json.dumps(minimal("ready-probe"))).returncode == 0,
-          timeout=60)
+    await_service_routes(cluster)
     yield mode
-    cluster.kubectl("delete", "appimages", "--all", "--ignore-not-found", check=False)
+    delete_appimages(cluster)
     helm.uninstall()
     # The next release must not count this one's Pods, still shutting down gracefully.
-    until("the release's Pods gone after uninstall", lambda: not _pods(cluster), timeout=90)
-
-
-def _pods(cluster: node_.Node) -> list[dict[str, Any]]:
-    got = json.loads(cluster.kubectl("get", "pods", "-n", NAMESPACE, "-l", SELECTOR,
-                                     "-o", "json").stdout)
-    pods: list[dict[str, Any]] = got["items"]
-    return pods
+    until("the release's Pods gone after uninstall", lambda: not pods(cluster), timeout=90)
 
 
 def test_pods_of_our_image_are_ready_with_green_probes_and_no_restarts(
         release: str, cluster: node_.Node) -> None:
-    pods = _pods(cluster)
-    assert len(pods) == 2  # the Kubernetes store's default
-    for pod in pods:
+    webhook_pods = pods(cluster)
+    assert len(webhook_pods) == 2  # the Kubernetes store's default
+    for pod in webhook_pods:
         conditions = {c["type"]: c["status"] for c in pod["status"]["conditions"]}
         assert conditions["Ready"] == "True", pod["status"]
         (status,) = pod["status"]["containerStatuses"]
