@@ -150,7 +150,8 @@ def until(what: str, probe: Callable[[], Any], timeout: float = 60.0, interval: 
 
 def existing_tls_secret(cluster: node_.Node, work: pathlib.Path, name: str) -> str:
     """A kubernetes.io/tls Secret for the Service's names, made outside the chart as a
-    platform's own PKI would; returns the caBundle (base64 of the CA's PEM)."""
+    platform's own PKI would; returns the caBundle (base64 of the CA's PEM). ``work``
+    keeps the CA and a client certificate it signed (REST's mTLS)."""
     svc = f"{FULLNAME}.{NAMESPACE}.svc"
     paths = tls.write_cert_set(work, [FULLNAME, f"{FULLNAME}.{NAMESPACE}", svc,
                                       f"{svc}.cluster.local"], [])
