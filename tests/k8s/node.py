@@ -12,7 +12,8 @@ containerd and kubelet is under ``work_dir``, so nothing is written to the host'
 (``ctr images import``): no registry is reachable, Pods use ``imagePullPolicy: Never``.
 
 Commands that need the cluster (kubectl, helm) run inside the namespace
-(``Node.run``); Python reaches it with sockets created there (``Node.connect``).
+(``Node.run``); Python reaches it with sockets created there (``Node.connect``). A
+Services-only DNS answers on the node IP (Pods' ``<svc>.<ns>.svc`` names).
 ``stop()`` kills every process of the namespace by PID and removes the cgroups the
 kubelet made. Needs root, on cgroup v1 or v2.
 """
@@ -108,7 +109,7 @@ class _Dialer:
     creates connected sockets there for any caller: a socket keeps its namespace."""
 
     def __init__(self, netns: Path) -> None:
-        self._requests: queue.Queue[tuple[tuple[str, int], float, queue.Queue[Any]] | None] = (
+        self._requests: queue.Queue[tuple[Callable[[], Any], queue.Queue[Any]] | None] = (
             queue.Queue())
         ready: queue.Queue[BaseException | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, args=(netns, ready), daemon=True,
@@ -129,20 +130,25 @@ class _Dialer:
             return
         ready.put(None)
         while (item := self._requests.get()) is not None:
-            address, timeout, reply = item
+            call, reply = item
             try:
-                reply.put(socket.create_connection(address, timeout=timeout))
+                reply.put(call())
             except OSError as e:
                 reply.put(e)
 
-    def connect(self, address: tuple[str, int], timeout: float) -> socket.socket:
+    def call(self, fn: Callable[[], Any]) -> Any:
+        """``fn()`` run in the namespace (what it creates, a socket, stays there)."""
         reply: queue.Queue[Any] = queue.Queue()
-        self._requests.put((address, timeout, reply))
+        self._requests.put((fn, reply))
         got = reply.get()
         if isinstance(got, BaseException):
             raise got
-        assert isinstance(got, socket.socket)
         return got
+
+    def connect(self, address: tuple[str, int], timeout: float) -> socket.socket:
+        sock = self.call(lambda: socket.create_connection(address, timeout=timeout))
+        assert isinstance(sock, socket.socket)
+        return sock
 
     def close(self) -> None:
         self._requests.put(None)
@@ -159,6 +165,69 @@ class _NetnsHTTPSConnection(http.client.HTTPSConnection):
     def connect(self) -> None:
         raw = self._dialer.connect((self.host, self.port), self.timeout or 30.0)
         self.sock = self._ctx.wrap_socket(raw, server_hostname=self._server_hostname)
+
+
+# --------------------------------------------------------------------------
+# Cluster DNS: Services only
+
+
+class _ServiceDNS:
+    """The cluster's DNS, as small as the tests need: ``<svc>.<ns>.svc.cluster.local`` A
+    records from the API server (Services' ClusterIPs), NXDOMAIN for any other name, on
+    UDP port 53 of the node IP. Pods get it as their nameserver (kubelet clusterDNS), so
+    names like the chart's ``<fullname>.<ns>.svc`` resolve (helm test)."""
+
+    def __init__(self, node: Node, sock: socket.socket) -> None:
+        self._node = node
+        self._sock = sock
+        self._sock.settimeout(0.5)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True, name="node-dns")
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                query, peer = self._sock.recvfrom(512)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with contextlib.suppress(Exception):  # a malformed query gets no answer
+                self._sock.sendto(self._answer(query), peer)
+
+    def _answer(self, query: bytes) -> bytes:
+        labels, i = [], 12
+        while query[i]:
+            labels.append(query[i + 1:i + 1 + query[i]].decode("ascii").lower())
+            i += 1 + query[i]
+        qtype = int.from_bytes(query[i + 1:i + 3], "big")
+        question = query[12:i + 5]
+        ip = self._cluster_ip(labels)
+        records = b""
+        if ip and qtype == 1:
+            records = (b"\xc0\x0c" + (1).to_bytes(2, "big") + (1).to_bytes(2, "big")
+                       + (5).to_bytes(4, "big") + (4).to_bytes(2, "big") + socket.inet_aton(ip))
+        flags = 0x8180 if ip else 0x8183  # a response, recursion available; NXDOMAIN
+        header = (query[:2] + flags.to_bytes(2, "big") + (1).to_bytes(2, "big")
+                  + (1 if records else 0).to_bytes(2, "big") + bytes(4))
+        return header + question + records
+
+    def _cluster_ip(self, labels: list[str]) -> str | None:
+        if len(labels) != 5 or labels[2:] != ["svc", "cluster", "local"]:
+            return None
+        service, namespace = labels[0], labels[1]
+        status, got = self._node.api("GET", f"/api/v1/namespaces/{namespace}/services/{service}",
+                                     timeout=5)
+        if status != 200:
+            return None
+        ip = got.get("spec", {}).get("clusterIP")
+        return ip if isinstance(ip, str) and ip != "None" else None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self._sock.close()
 
 
 # --------------------------------------------------------------------------
@@ -188,6 +257,7 @@ class Node:
         self._holder: subprocess.Popen[bytes] | None = None
         self._procs: list[controlplane._Process] = []
         self._dialer: _Dialer | None = None
+        self._dns: _ServiceDNS | None = None
         self._ssl: ssl.SSLContext | None = None
 
     def __enter__(self) -> Node:
@@ -331,6 +401,7 @@ class Node:
         self._import_images(node)
         self.timings["images_imported"] = time.monotonic() - began
 
+        self._start_dns()
         self._write_kubelet_config()
         self._make_cgroup_root()
         self._spawn("kubelet", [
@@ -342,6 +413,16 @@ class Node:
         self._spawn("kube-proxy", [str(node / "kube-proxy"), f"--config={w / 'kube-proxy.yaml'}"])
         self._await("node", self._node_ready, deadline)
         self.timings["node_ready"] = time.monotonic() - began
+
+    def _start_dns(self) -> None:
+        assert self._dialer is not None
+
+        def bind() -> socket.socket:
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            sock.bind((NODE_IP, 53))
+            return sock
+
+        self._dns = _ServiceDNS(self, self._dialer.call(bind))
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self._procs.append(controlplane._Process(
@@ -551,6 +632,7 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             "authentication": {"anonymous": {"enabled": True}, "webhook": {"enabled": False}},
             "authorization": {"mode": "AlwaysAllow"},
             "resolvConf": str(w / "resolv.conf"),
+            "clusterDNS": [NODE_IP], "clusterDomain": "cluster.local",
             "podCIDR": POD_CIDR,
             # A test node on a shared disk: never evict, never collect images.
             "evictionHard": {"memory.available": "1Mi", "nodefs.available": "0%",
@@ -653,6 +735,9 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
             self._remove_cgroups()
         except NodeError as e:  # reported once the namespaces are gone too
             error = e
+        if self._dns is not None:
+            self._dns.close()
+            self._dns = None
         if self._dialer is not None:
             self._dialer.close()
             self._dialer = None

@@ -240,6 +240,7 @@ def await_service_routes(cluster: node_.Node, timeout: float = 60.0) -> None:
 
 
 def delete_appimages(cluster: node_.Node) -> None:
-    """Every AppImage, in one deletecollection call (the load tests leave a thousand)."""
+    """Every AppImage, in one deletecollection call (the load tests leave a thousand); no
+    CRD (no release installed yet) is nothing to delete."""
     status, body = cluster.api("DELETE", APPIMAGES, timeout=120)
-    assert status == 200, body
+    assert status in (200, 404), body
