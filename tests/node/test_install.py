@@ -21,6 +21,7 @@ from tests.e2e.conftest import minimal
 from tests.k8s import node as node_
 from tests.node.conftest import (
     FULLNAME,
+    NAMESPACE,
     Helm,
     await_service_routes,
     delete_appimages,
@@ -55,6 +56,7 @@ def release(request: pytest.FixtureRequest, cluster: node_.Node, helm: Helm, nam
     yield mode
     delete_appimages(cluster)
     helm.uninstall()
+    cluster.kubectl("delete", "secret", "-n", NAMESPACE, TLS_SECRET, "--ignore-not-found")
     # The next release must not count this one's Pods, still shutting down gracefully.
     until("the release's Pods gone after uninstall", lambda: not pods(cluster), timeout=90)
 

@@ -51,6 +51,7 @@ def release(cluster: node_.Node, helm: Helm, namespace: str, pki: pathlib.Path) 
     cluster.kubectl("uncordon", node_.NODE_NAME, check=False)
     delete_appimages(cluster)
     helm.uninstall()
+    cluster.kubectl("delete", "secret", "-n", NAMESPACE, TLS_SECRET, "--ignore-not-found")
     until("the release's Pods gone after uninstall", lambda: not pods(cluster), timeout=90)
 
 
