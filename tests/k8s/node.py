@@ -15,7 +15,8 @@ Commands that need the cluster (kubectl, helm) run inside the namespace
 (``Node.run``); Python reaches it with sockets created there (``Node.connect``). A
 Services-only DNS answers on the node IP (Pods' ``<svc>.<ns>.svc`` names).
 ``stop()`` kills every process of the namespace by PID and removes the cgroups the
-kubelet made. Needs root, on cgroup v1 or v2.
+kubelet made. Needs root, on cgroup v1 or v2. By hand (foreground, Ctrl-C stops it):
+``python -m tests.k8s.node $(hack/image.sh | tail -1)``.
 """
 
 from __future__ import annotations
@@ -760,3 +761,26 @@ disabled_plugins = ["io.containerd.internal.v1.opt", "io.containerd.snapshotter.
 def running(images: Sequence[Path] = ()) -> Iterator[Node]:
     with Node(images) as node:
         yield node
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tests.k8s.node [OCI archive…]``: the node for a person, in the foreground
+    until Ctrl-C (or SIGTERM), then torn down as the tests do."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m tests.k8s.node", description=main.__doc__)
+    parser.add_argument("images", nargs="*", type=Path, help="OCI archives to import")
+    args = parser.parse_args(argv)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with Node(args.images) as node:
+        print(f"node Ready in {node.timings['node_ready']:.1f} s; inside its namespaces:\n"
+              f"  nsenter --target={node._holder.pid if node._holder else '?'} --net --mount -- "
+              f"env KUBECONFIG={node.kubeconfig} {node.node_assets / 'kubectl'} get nodes\n"
+              "Ctrl-C stops it.", flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            stop.wait()
+
+
+if __name__ == "__main__":
+    main()
