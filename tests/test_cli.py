@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.metadata
 import io
 import json
 import subprocess
@@ -24,6 +25,12 @@ def run(*args, **kw):
 def write_yaml(path, *docs):
     path.write_text(yaml.safe_dump_all(docs))
     return str(path)
+
+
+def test_version_prints_the_installed_distribution_version():
+    done = run("--version")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["appimage-webhook", importlib.metadata.version("appimage-webhook")]
 
 
 def test_validate_accepts_a_valid_manifest(tmp_path):

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import functools
 import gc
+import importlib.metadata
 import json
 import os
 import pathlib
@@ -304,6 +305,9 @@ def validate_files(files: Sequence[str], out: Any = sys.stdout) -> int:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="appimage-webhook", description=__doc__.splitlines()[0])
+    # The installed distribution's version: what an image runs, checked without a shell.
+    parser.add_argument("--version", action="version",
+                        version=f"%(prog)s {importlib.metadata.version('appimage-webhook')}")
     sub = parser.add_subparsers(dest="command", required=True)
     _serve_parser(sub)
     _audit_parser(sub)

@@ -1,0 +1,3 @@
+module appimage-webhook.local/pause
+
+go 1.22
