@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.k8s import controlplane
-from webhook import tls
+from webhook import certificates
 
 NODE_BIN_SCRIPT = controlplane.REPO_ROOT / "hack" / "node-bin.sh"
 OCI_SCRIPT = controlplane.REPO_ROOT / "hack" / "oci.py"
@@ -513,7 +513,7 @@ class Node:
     # -- configuration -------------------------------------------------------
 
     def _write_pki(self) -> None:
-        tls.write_cert_set(
+        certificates.write_cert_set(
             self.pki, ["kubernetes", "kubernetes.default", "kubernetes.default.svc",
                        "kubernetes.default.svc.cluster.local", "localhost"],
             ["127.0.0.1", NODE_IP, KUBERNETES_SERVICE_IP])

@@ -27,7 +27,7 @@ import yaml
 from tests.e2e.conftest import APPIMAGES, minimal
 from tests.k8s import controlplane
 from tests.k8s import node as node_
-from webhook import tls
+from webhook import certificates
 
 CHART = controlplane.REPO_ROOT / "charts" / "appimage-webhook"
 IMAGE_SCRIPT = controlplane.REPO_ROOT / "hack" / "image.sh"
@@ -153,7 +153,7 @@ def existing_tls_secret(cluster: node_.Node, work: pathlib.Path, name: str) -> s
     platform's own PKI would; returns the caBundle (base64 of the CA's PEM). ``work``
     keeps the CA and a client certificate it signed (REST's mTLS)."""
     svc = f"{FULLNAME}.{NAMESPACE}.svc"
-    paths = tls.write_cert_set(work, [FULLNAME, f"{FULLNAME}.{NAMESPACE}", svc,
+    paths = certificates.write_cert_set(work, [FULLNAME, f"{FULLNAME}.{NAMESPACE}", svc,
                                       f"{svc}.cluster.local"], [])
     secret = {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/tls",
               "metadata": {"name": name, "namespace": NAMESPACE},
