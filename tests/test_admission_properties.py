@@ -151,7 +151,7 @@ def test_mutate_answers_every_review_with_a_patch_that_applies_once(
                    {k: v for k, v in sorted(_seen.items()) if k.startswith("mutate")})
     if not response["allowed"]:
         # Only what the CRD's own checks refuse next, denied here with every error.
-        defaulted = defaulting.default(obj)[0]
+        defaulted = defaulting.overlay(obj, defaulting.edits(obj)[0])
         assert crdcheck.refuses(defaulted)
         found = validation.validate(defaulted, CHECKER).errors
         if request["operation"] == "UPDATE":

@@ -90,3 +90,16 @@ def test_a_null_field_is_absent_as_the_api_server_prunes_it(appimage):
     defaulted, _ = defaulting.default(appimage)
     assert "id" not in defaulted["spec"]["image"]
     assert "livenessProbe" not in defaulted["spec"]["deployTemplates"][0]["spec"]["containers"][0]
+
+
+def test_overlay_reads_as_the_defaulted_object_without_changing_or_copying_the_rest(appimage):
+    template = appimage["spec"]["deployTemplates"][0]
+    del template["replicas"]
+    before = copy.deepcopy(appimage)
+    edits, _ = defaulting.edits(appimage)
+
+    view = defaulting.overlay(appimage, edits)
+
+    assert view == defaulting.default(appimage)[0]
+    assert appimage == before
+    assert view["spec"]["image"] is appimage["spec"]["image"]  # untouched: shared

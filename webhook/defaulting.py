@@ -95,6 +95,28 @@ def apply(obj: Mapping[str, Any], changes: list[Edit]) -> dict[str, Any]:
     return out
 
 
+def overlay(obj: Mapping[str, Any], changes: list[Edit]) -> Mapping[str, Any]:
+    """``obj`` as ``changes`` leave it, for reading only: the objects and lists on the
+    changes' paths are copied, everything else is shared with ``obj`` (the admission
+    webhook checks the defaulted object on every review; a whole copy would cost more
+    than the check)."""
+    if not changes:
+        return obj
+    out: dict[str, Any] = dict(obj)
+    copied = {id(out)}
+    for path, value in changes:
+        parent: Any = out
+        for token in path[:-1]:
+            child = parent[token]
+            if id(child) not in copied:
+                child = dict(child) if isinstance(child, dict) else list(child)
+                copied.add(id(child))
+                parent[token] = child
+            parent = child
+        parent[path[-1]] = value
+    return out
+
+
 def default(obj: Mapping[str, Any]) -> tuple[dict[str, Any], list[Warning_]]:
     """The defaulted copy of an AppImage custom resource, and what defaulting warns of."""
     changes, warnings = edits(obj)

@@ -44,14 +44,11 @@ def mutate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review
         return responses.allowed(request["uid"])
     obj = request.get("object") or {}
     edits, warnings = defaulting.edits(obj)
-    # Defaults only add valid values or split what the CRD refuses, so an object the CRD
-    # takes as it is takes them too: only a refused one is worth the defaulted copy.
-    if crdcheck.refuses(obj):
-        defaulted = defaulting.apply(obj, edits)
-        if crdcheck.refuses(defaulted):
-            denial = _judged(request, defaulted, validation.validate(defaulted, checker), warnings)
-            if denial["response"]["allowed"] is False:
-                return denial
+    defaulted = defaulting.overlay(obj, edits)
+    if crdcheck.refuses(defaulted):
+        denial = _judged(request, defaulted, validation.validate(defaulted, checker), warnings)
+        if denial["response"]["allowed"] is False:
+            return denial
     return responses.patched(request["uid"], patches.operations(obj, edits), _texts(warnings))
 
 
