@@ -20,12 +20,11 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format, message
-from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.builders import doc
-from webhook import api, certificates, errors, instrument, messages, metrics, podspec, rest, settings
-from webhook.grpc import credentials, listener, service
+from webhook import api, certificates, errors, instrument, messages, metrics, podspec, rest, settings, tls
+from webhook.grpc import listener, service, standard
+from webhook.proto import health_pb2, reflection_pb2
 from webhook.store import base, sqlite
 
 TOKEN = "grpc-token-7d1e"
@@ -175,12 +174,16 @@ async def test_a_call_without_the_right_token_is_unauthenticated(grpc_client, to
 
 
 async def test_health_and_reflection_need_no_token(grpc_client):
-    health = health_pb2_grpc.HealthStub(grpc_client.channel)
-    answer = await health.Check(health_pb2.HealthCheckRequest(service=messages.SERVICE_NAME))
+    check = grpc_client.channel.unary_unary(
+        f"/{standard.HEALTH}/Check", request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString)
+    answer = await check(health_pb2.HealthCheckRequest(service=messages.SERVICE_NAME))
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
-    reflection = reflection_pb2_grpc.ServerReflectionStub(grpc_client.channel)
-    async for found in reflection.ServerReflectionInfo(
-            iter([reflection_pb2.ServerReflectionRequest(list_services="")])):
+    info = grpc_client.channel.stream_stream(
+        f"/{standard.REFLECTION}/ServerReflectionInfo",
+        request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+        response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+    async for found in info(iter([reflection_pb2.ServerReflectionRequest(list_services="")])):
         names = {s.name for s in found.list_services_response.service}
     assert messages.SERVICE_NAME in names
 
@@ -394,7 +397,7 @@ async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_p
     cert_dir = tmp_path / "certs"
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
                                cert_dir=cert_dir)
-    loaded = credentials.Certificates(certificates.Paths.in_dir(cert_dir), "tls")
+    loaded = tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",))
     served = listener.Listener(config, service.Config(
         api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
         metrics.Metrics(), loaded)

@@ -101,7 +101,7 @@ class Limit:
         self._unlogged += 1
         now = asyncio.get_running_loop().time()
         if now - self._logged_at >= LOG_INTERVAL:
-            log.warning("connection limit reached; refusing new connections with 503",
+            log.warning("connection limit reached; refusing new connections",
                         extra={"listener": self.name, "limit": self.most,
                                "refused": self._unlogged})
             self._logged_at, self._unlogged = now, 0

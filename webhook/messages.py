@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 from google.protobuf import descriptor, message, message_factory, unknown_fields
 
-from webhook import api, calls, errors, operations
+from webhook import api, calls, errors, operations, rendered
 from webhook.proto import appimage_pb2
 
 SERVICE = appimage_pb2.DESCRIPTOR.services_by_name["AppImageService"]
@@ -110,17 +110,16 @@ def _to_json(msg: message.Message, path: str, unknown: list[errors.FieldError]) 
 
 def encode(method: Method, answer: calls.Answer) -> message.Message:
     """``answer`` as ``method``'s response message."""
-    # The data may embed rendered JSON (orjson.Fragment): one round through orjson
-    # makes it plain values.
     response = method.response()
-    _fill(response, orjson.loads(orjson.dumps(answer.envelope())))
+    _fill(response, answer.envelope())
     return response
 
 
 def _fill(msg: message.Message, body: dict[str, Any]) -> None:
     # json_format.ParseDict does the same, general and checked, at ~4x the cost (190 µs
     # for a query answer): answers are ours, in the protobuf JSON mapping, so only what
-    # they hold is handled: None for an absent message, int64 as a string.
+    # they hold is handled: None for an absent message, int64 as a string, and rendered
+    # JSON (orjson.Fragment, an AppImage) as its cached protobuf form.
     fields = msg.DESCRIPTOR.fields_by_name
     for name, value in body.items():
         if value is None or value == [] or value == {}:
@@ -136,6 +135,31 @@ def _fill(msg: message.Message, body: dict[str, Any]) -> None:
         elif f.is_repeated:
             items = getattr(msg, name)
             for item in value:
-                _fill(items.add(), item)
+                _fill_one(items.add(), item)
         else:
-            _fill(getattr(msg, name), value)
+            _fill_one(getattr(msg, name), value)
+
+
+def _fill_one(msg: message.Message, value: dict[str, Any] | orjson.Fragment) -> None:
+    if isinstance(value, orjson.Fragment):
+        msg.MergeFromString(_serialized(msg, value))
+    else:
+        _fill(msg, value)
+
+
+def _serialized(msg: message.Message, answer: orjson.Fragment) -> bytes:
+    """``answer`` (rendered JSON of ``msg``'s type) serialized as ``msg``'s type."""
+    # Keyed by the fragment itself: rendered.Cache hands out one object per stored
+    # version, and holding it here keeps its identity from being reused.
+    key = (msg.DESCRIPTOR.full_name, answer)
+    found = _RENDERED.get(key)
+    if found is None:
+        fresh = type(msg)()
+        _fill(fresh, orjson.loads(orjson.dumps(answer)))
+        found = fresh.SerializeToString()
+        _RENDERED.put(key, found, len(found))
+    return found
+
+
+_RENDERED: rendered.Lru[tuple[str, orjson.Fragment], bytes] = rendered.Lru(8 * 1024 * 1024)
+"""AppImages' protobuf form, beside their JSON form in ``rendered.Cache``."""

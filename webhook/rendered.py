@@ -10,6 +10,7 @@ AppImage may be megabytes.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import Generic, TypeVar
 
 import orjson
 
@@ -20,29 +21,65 @@ from webhook.store import base
 DEFAULT_MAX_BYTES = 16 * 1024 * 1024
 
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Lru(Generic[K, V]):
+    """Values by key, least recently used first out once their sizes pass ``max_bytes``."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self.size = 0
+        self._entries: OrderedDict[K, tuple[V, int]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: K) -> V | None:
+        found = self._entries.get(key)
+        if found is None:
+            return None
+        self._entries.move_to_end(key)
+        return found[0]
+
+    def put(self, key: K, value: V, size: int) -> None:
+        """Keep ``value`` (of ``size`` bytes) unless it alone is over the bound."""
+        if size > self.max_bytes:
+            return
+        self._entries[key] = (value, size)
+        self.size += size
+        while self.size > self.max_bytes:
+            _, (_, dropped) = self._entries.popitem(last=False)
+            self.size -= dropped
+
+
 class Cache:
     """Least recently used renderings, up to ``max_bytes`` of JSON."""
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        self.max_bytes = max_bytes
-        self.size = 0
-        self._entries: OrderedDict[tuple[str, str], bytes] = OrderedDict()
+        self._entries: Lru[tuple[str, str], orjson.Fragment] = Lru(max_bytes)
+
+    @property
+    def size(self) -> int:
+        return self._entries.size
+
+    @property
+    def max_bytes(self) -> int:
+        return self._entries.max_bytes
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def answer(self, record: base.Record) -> orjson.Fragment:
-        """The record as a REST answer object, to embed in a response."""
+        """The record as a REST answer object, to embed in a response: for a cached
+        version the same object each time (``messages`` keys its protobuf form on it)."""
         key = (record.name, record.version)
-        text = self._entries.get(key)
-        if text is not None:
-            self._entries.move_to_end(key)
-            return orjson.Fragment(text)
+        found = self._entries.get(key)
+        if found is not None:
+            return found
         text = orjson.dumps(model.to_rest(record.obj))
-        if record.version and len(text) <= self.max_bytes:
-            self._entries[key] = text
-            self.size += len(text)
-            while self.size > self.max_bytes:
-                _, dropped = self._entries.popitem(last=False)
-                self.size -= len(dropped)
-        return orjson.Fragment(text)
+        fragment = orjson.Fragment(text)
+        if record.version:
+            self._entries.put(key, fragment, len(text))
+        return fragment

@@ -40,7 +40,6 @@ from webhook import (
     tls,
 )
 from webhook.admission import http as admission_http
-from webhook.grpc import credentials as grpc_credentials
 from webhook.grpc import listener as grpc_listener
 from webhook.grpc import service as grpc_service
 from webhook.store import base, open_store
@@ -116,12 +115,16 @@ class Service:
         return paths
 
     def _tls(self, mode: settings.TLSMode) -> ssl.SSLContext | None:
+        reloading = self._reloading(mode)
+        return None if reloading is None else reloading.context
+
+    def _reloading(self, mode: settings.TLSMode, alpn: tuple[str, ...] = ()) -> tls.ReloadingContext | None:
         if self.settings.tls_mode == "notls":
             return None
-        reloading = tls.ReloadingContext(self._cert_paths(mode), mode)
+        reloading = tls.ReloadingContext(self._cert_paths(mode), mode, alpn)
         self._contexts.append(reloading)
         self._tasks.append(asyncio.create_task(reloading.watch(self.settings.cert_reload_interval)))
-        return reloading.context
+        return reloading
 
     async def _listen(self, name: str, routes: routing.Routes, address: settings.Address,
                       context: ssl.SSLContext | None) -> None:
@@ -153,11 +156,8 @@ class Service:
         s = self.settings
         token = s.token
         for name, address in (("probe", s.probe_addr), ("rest", s.rest_addr),
-                              ("webhook", s.webhook_addr)):
+                              ("webhook", s.webhook_addr), ("grpc", s.grpc_addr)):
             self._sockets[name] = connections.bind(address, f"--{name}-addr")
-        # gRPC binds its own socket last (it adopts none): a port in use is found here,
-        # before anything is written.
-        connections.bind(s.grpc_addr, "--grpc-addr").close()
         if s.tls_mode != "notls" and not s.cert_secret:
             try:
                 certificates.check_cert_dir(s.cert_dir)
@@ -190,12 +190,11 @@ class Service:
         """The fourth listener, gRPC (``webhook.grpc``): the REST operations with REST's
         TLS mode, certificates, token and limits. Its calls count in the same drain."""
         s = self.settings
-        certificates = (None if s.tls_mode == "notls"
-                        else grpc_credentials.Certificates(self._cert_paths(s.tls_mode), s.tls_mode))
-        self._grpc = grpc_listener.Listener(s, config, self.metrics, certificates)
-        port = await self._grpc.start()
+        context = self._reloading(s.tls_mode, ("h2",))
+        self._grpc = grpc_listener.Listener(s, config, self.metrics, context)
+        port = await self._grpc.start(self._sockets.pop("grpc"))
         self.listeners["grpc"] = Listener("grpc", s.grpc_addr.host, port,
-                                          "http" if certificates is None else "https")
+                                          "http" if context is None else "https")
 
     def _reload_certificates(self) -> None:
         for context in self._contexts:

@@ -16,6 +16,7 @@ import asyncio
 import logging
 import pathlib
 import ssl
+from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 from cryptography import x509
@@ -34,9 +35,10 @@ TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
 # --- contexts -------------------------------------------------------------------------
 
 
-def server_context(paths: certificates.Paths, mode: TLSMode) -> ssl.SSLContext:
-    """A server context for ``tls`` or ``mtls`` (client certificate signed by ``ca``)."""
-    ctx = _handshake_policy(mode)
+def server_context(paths: certificates.Paths, mode: TLSMode, alpn: Sequence[str] = ()) -> ssl.SSLContext:
+    """A server context for ``tls`` or ``mtls`` (client certificate signed by ``ca``),
+    offering the ``alpn`` protocols."""
+    ctx = _handshake_policy(mode, alpn)
     if mode == "mtls":
         ctx.load_verify_locations(cafile=paths.ca)
     # Also checks that the key belongs to the certificate (SSLError if not).
@@ -44,7 +46,7 @@ def server_context(paths: certificates.Paths, mode: TLSMode) -> ssl.SSLContext:
     return ctx
 
 
-def _handshake_policy(mode: TLSMode) -> ssl.SSLContext:
+def _handshake_policy(mode: TLSMode, alpn: Sequence[str]) -> ssl.SSLContext:
     # A context with the protocol floor and client-certificate demand, no certificate.
     if mode not in ("tls", "mtls"):
         raise ValueError(f"TLS mode {mode!r} has no SSL context; expected 'tls' or 'mtls'")
@@ -52,6 +54,8 @@ def _handshake_policy(mode: TLSMode) -> ssl.SSLContext:
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.set_ciphers(TLS12_CIPHERS)  # TLS 1.3 has only modern suites; it is not affected
     ctx.verify_mode = ssl.CERT_REQUIRED if mode == "mtls" else ssl.CERT_NONE
+    if alpn:
+        ctx.set_alpn_protocols(list(alpn))
     return ctx
 
 
@@ -72,15 +76,17 @@ class ReloadingContext:
     is built with the same ``mode``; the certificate chain and the CA that checks
     client certificates come from the swapped-in one, so the CA can rotate too.
     Until a context has loaded (``ready`` is false) handshakes fail with an alert.
+    Both offer the ``alpn`` protocols (OpenSSL picks one with the swapped-in context).
     """
 
-    def __init__(self, paths: certificates.Paths, mode: TLSMode) -> None:
+    def __init__(self, paths: certificates.Paths, mode: TLSMode, alpn: Sequence[str] = ()) -> None:
         self._paths = paths
         self._mode = mode
+        self._alpn = tuple(alpn)
         self._files: tuple[pathlib.Path, ...] = (paths.server_cert, paths.server_key)
         if mode == "mtls":
             self._files += (paths.ca,)
-        self._front = _handshake_policy(mode)
+        self._front = _handshake_policy(mode, self._alpn)
         self._front.sni_callback = self._select
         self._current: ssl.SSLContext | None = None
         self._seen: tuple[_FileState, ...] | None = None
@@ -108,7 +114,7 @@ class ReloadingContext:
             return False
         self._seen = state
         try:
-            new = server_context(self._paths, self._mode)
+            new = server_context(self._paths, self._mode, self._alpn)
             cert = x509.load_pem_x509_certificate(self._paths.server_cert.read_bytes())
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             logger.warning(

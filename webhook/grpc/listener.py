@@ -1,74 +1,102 @@
-"""The gRPC listener: a grpc.aio server in the service's own event loop (uvloop too).
+"""The gRPC listener: our HTTP/2 server (``h2``, ``wire``) in the service's own event loop.
 
-It serves ``AppImageService`` with the REST listener's TLS mode, certificates (reloaded
-as they change), token, body limit (as the largest message received), request
-timeout and connection limit (``--max-connections`` bounds both the connections and
-the calls in progress; a call past it is RESOURCE_EXHAUSTED), plus the standard
-``grpc.health.v1.Health`` and server reflection. Health and reflection need no token:
-like /healthz and /openapi.json they hold nothing secret, and probes and tools that
-discover the API send none. ``stop`` refuses new calls at once and gives the ones in
-progress a grace period (the service's drain also waits for them).
+It serves ``AppImageService`` with the REST listener's TLS mode, certificates (a
+``tls.ReloadingContext`` that offers ALPN ``h2``), token, body limit (as the largest
+message received), request timeout and connection limit (``--max-connections`` bounds
+both the connections — one more is closed at once — and the calls in progress, past
+which a call is RESOURCE_EXHAUSTED), plus the standard ``grpc.health.v1.Health`` and
+server reflection (``standard``). ``stop`` refuses new calls at once (GOAWAY) and gives
+the ones in progress a grace period (the service's drain also waits for them).
 """
 
 from __future__ import annotations
 
-import grpc
-from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+import asyncio
+import contextlib
+import socket
 
-from webhook import messages, metrics, settings
-from webhook.grpc import credentials, service
+from webhook import connections, messages, metrics, settings, tls
+from webhook.grpc import h2, service, standard, wire
 
 
 class Listener:
     """One gRPC server; ``start`` binds it."""
 
     def __init__(self, config: settings.Settings, calls: service.Config, metrics_: metrics.Metrics,
-                 certificates: credentials.Certificates | None) -> None:
+                 context: tls.ReloadingContext | None) -> None:
         self.settings = config
         self.port: int | None = None
         """The bound port once serving."""
-        self._certificates = certificates
-        # health.aio is imported under a version check that mypy does not follow.
-        self._health = health.aio.HealthServicer()  # type: ignore[attr-defined]
-        self._server = grpc.aio.server(
-            maximum_concurrent_rpcs=config.max_connections,
-            options=[
-                ("grpc.so_reuseport", 0),  # a port in use is an error, never shared
-                ("grpc.max_receive_message_length", config.rest_body_limit),
-                ("grpc.max_allowed_incoming_connections", config.max_connections),
-                ("grpc.max_connection_idle_ms", int(config.idle_timeout * 1000)),
-                ("grpc.server_handshake_timeout_ms", int(config.handshake_timeout * 1000)),
-            ])
-        self._server.add_generic_rpc_handlers((service.handler(calls, metrics_),))
-        health_pb2_grpc.add_HealthServicer_to_server(self._health, self._server)
-        reflection.enable_server_reflection(
-            (messages.SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), self._server)
+        self._context = context
+        self.health = standard.Health((messages.SERVICE_NAME,))
+        reflection = standard.Reflection((messages.SERVICE_NAME, standard.HEALTH, standard.REFLECTION))
+        self._router = wire.Router(
+            {**service.methods(calls, metrics_), **self.health.methods(), **reflection.methods()},
+            wire.Limits(max_message=config.rest_body_limit, max_calls=config.max_connections))
+        self._limits = h2.Limits(idle_timeout=config.idle_timeout, preface_timeout=config.handshake_timeout)
+        self._connections: set[h2.Connection] = set()
+        self._none_open = asyncio.Event()
+        self._none_open.set()
+        self._limit = connections.Limit("grpc", config.max_connections)
+        self._server: asyncio.Server | None = None
 
     def ready(self) -> bool:
         """Serving, with a certificate from the files when on TLS (looked for again
-        here until one has loaded: handshakes, which also look, may not come)."""
-        if self._certificates is not None and not self._certificates.ready:
-            self._certificates.refresh()
-        return self.port is not None and (self._certificates is None or self._certificates.ready)
+        here until one has loaded)."""
+        if self._context is not None and not self._context.ready:
+            self._context.poll()
+        return self.port is not None and (self._context is None or self._context.ready)
 
-    async def start(self) -> int:
-        """Bind and serve; the bound port."""
-        address = str(self.settings.grpc_addr)
-        try:
-            if self._certificates is None:
-                port = self._server.add_insecure_port(address)
-            else:
-                port = self._server.add_secure_port(address, self._certificates.credentials())
-        except RuntimeError:  # grpc says no more than that
-            raise ValueError(f"--grpc-addr: cannot listen on {address}") from None
-        await self._server.start()
-        for name in ("", messages.SERVICE_NAME):
-            await self._health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self.port = port
-        return port
+    async def start(self, sock: socket.socket | None = None) -> int:
+        """Serve on ``sock`` (None: bind ``--grpc-addr``); the bound port."""
+        sock = sock or connections.bind(self.settings.grpc_addr, "--grpc-addr")
+        self._server = await asyncio.get_running_loop().create_server(
+            self._connection, sock=sock, backlog=connections.BACKLOG,
+            ssl=None if self._context is None else self._context.context,
+            ssl_handshake_timeout=None if self._context is None else self.settings.handshake_timeout)
+        self.port = int(sock.getsockname()[1])
+        return self.port
+
+    def _connection(self) -> asyncio.Protocol:
+        if len(self._connections) >= self._limit.most:
+            self._limit.refuse()
+            return _Refused()
+        if self._context is not None:
+            # Before its handshake: a few stat calls, and a rotated certificate serves
+            # this connection already (gRPC clients keep connections long; the poll of
+            # every --cert-reload-interval is for the REST listeners' short ones).
+            self._context.poll()
+        connection = h2.Connection(self._router, self._limits, self._closed)
+        self._connections.add(connection)
+        self._none_open.clear()
+        return connection
+
+    def _closed(self, connection: h2.Connection) -> None:
+        self._connections.discard(connection)
+        if not self._connections:
+            self._none_open.set()
 
     async def stop(self, grace: float) -> None:
-        """Health NOT_SERVING, no new calls, ``grace`` seconds for those in progress."""
-        await self._health.enter_graceful_shutdown()
-        await self._server.stop(grace)
+        """Health NOT_SERVING, no new connections or calls, ``grace`` seconds for the
+        calls in progress; then every connection is dropped."""
+        self.health.stop_serving()
+        if self._server is not None:
+            self._server.close()
+        for connection in list(self._connections):
+            connection.shutdown()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(grace):
+                await self._router.quiet.wait()
+                await self._none_open.wait()  # each closes once its answers are written
+        for connection in list(self._connections):
+            connection.abort()
+        for task in list(self._router.tasks):
+            task.cancel()
+        await asyncio.gather(*self._router.tasks, return_exceptions=True)
+
+
+class _Refused(asyncio.Protocol):
+    """A connection past ``--max-connections``: closed at once (``Limit.refuse`` logs)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        transport.close()
