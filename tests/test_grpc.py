@@ -188,6 +188,41 @@ async def test_health_and_reflection_need_no_token(grpc_client):
     assert messages.SERVICE_NAME in names
 
 
+def _watch(channel: grpc.aio.Channel) -> Any:
+    return channel.unary_stream(
+        f"/{standard.HEALTH}/Watch", request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString)
+
+
+async def test_health_watch_reports_serving_then_not_serving_when_the_listener_stops(store):
+    served, _ = await serve_grpc(store)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
+        watching = _watch(channel)(health_pb2.HealthCheckRequest(service=messages.SERVICE_NAME))
+        first = await watching.read()
+        stopping = asyncio.create_task(served.stop(5))
+        second = await watching.read()
+        await stopping
+    assert first.status == health_pb2.HealthCheckResponse.SERVING
+    assert second.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
+
+async def test_health_check_of_an_unknown_service_is_not_found(grpc_client):
+    check = grpc_client.channel.unary_unary(
+        f"/{standard.HEALTH}/Check", request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
+        response_deserializer=health_pb2.HealthCheckResponse.FromString)
+    with pytest.raises(grpc.aio.AioRpcError) as raised:
+        await check(health_pb2.HealthCheckRequest(service="no.such.Service"))
+    assert raised.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_a_gzip_compressed_request_is_served_like_a_plain_one(grpc_client):
+    rpc = grpc_client.stub("CreateAppImage")
+    response = await rpc(Grpc.request("CreateAppImage", _as_grpc(doc("create"))),
+                         metadata=(("token", TOKEN),), compression=grpc.Compression.Gzip)
+    assert response.status.code == errors.Code.SUCCESS
+    assert (await grpc_client.store.get("appimage-template")).name == "appimage-template"
+
+
 # --- bad input --------------------------------------------------------------------
 
 

@@ -30,9 +30,12 @@ class Health:
     def __init__(self, services: Iterable[str]) -> None:
         self._status: dict[str, _Serving] = {name: _Serving.SERVING for name in ("", *services)}
         self._changed = asyncio.Event()
+        self._stopped = False
 
     def stop_serving(self) -> None:
-        """Everything NOT_SERVING (the listener is stopping); watchers are told."""
+        """Everything NOT_SERVING (the listener is stopping); watchers are told, and
+        their calls end (a watch would otherwise hold up the shutdown's grace period)."""
+        self._stopped = True
         for name in self._status:
             self._status[name] = _Serving.NOT_SERVING
         self._changed.set()
@@ -54,6 +57,8 @@ class Health:
             if status != last:
                 call.send(health_pb2.HealthCheckResponse(status=status).SerializeToString())
                 last = status
+            if self._stopped:
+                return
             await self._changed.wait()
 
     def methods(self) -> dict[str, wire.Method]:

@@ -272,14 +272,14 @@ class Call:
             self._run()
 
     def _run(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._serve())
+        if self.method is None:
+            raise RuntimeError("a call without a method does not run")
+        task = asyncio.get_running_loop().create_task(self._serve(self.method))
         self._task = task
         self._router.tasks.add(task)
         task.add_done_callback(self._router.tasks.discard)
 
-    async def _serve(self) -> None:
-        method = self.method
-        assert method is not None  # nosec B101: started calls have one
+    async def _serve(self, method: Method) -> None:
         try:
             async with asyncio.timeout_at(self.deadline):
                 if method.unary is not None:
@@ -323,7 +323,8 @@ class Call:
 
     async def receive(self) -> bytes | None:
         """A streaming call's next request message; None when the client is done."""
-        assert self._queue is not None  # nosec B101: streaming methods only
+        if self._queue is None:
+            raise RuntimeError("only a streaming method receives messages")
         return await self._queue.get()
 
     def send(self, message: bytes) -> None:
