@@ -26,10 +26,11 @@ def _median(values: list[float]) -> float:
 
 
 def closed(results: Results, case: str, key: str) -> float:
-    """Median over rounds of one figure of a closed-loop case (nan when it did not run)."""
+    """Median over rounds of one figure of a closed-loop case (nan when it did not run or
+    its load generator does not give that percentile)."""
     rounds = results["closed"].get(case, {}).get("rounds", [])
     if key.startswith("p"):
-        return _median([r["latency_ms"][key[1:]] for r in rounds])
+        return _median([r["latency_ms"][key[1:]] for r in rounds if key[1:] in r["latency_ms"]])
     return _median([r[key] for r in rounds])
 
 
@@ -129,8 +130,8 @@ def markdown(results: Results, png_name: str) -> str:
         f"`{meta['commit']}`. {meta['machine']}; {meta['versions']}. {meta['pinning']}. "
         f"Load average {meta['load_before']} before, {meta['load_after']} after (other work on "
         f"these CPUs skews every figure). {meta['rounds']} interleaved round(s); closed loop: "
-        f"wrk, {meta['duration']} s per case and round, keep-alive HTTPS, every answer "
-        f"checked; open loop: {meta['rate']:g} req/s for {meta['open_seconds']} s. Store: "
+        f"wrk (gRPC: ghz), {meta['duration']} s per case and round, keep-alive HTTPS, every "
+        f"answer checked; open loop: {meta['rate']:g} req/s for {meta['open_seconds']} s. Store: "
         f"{meta['store']}. Each figure is the median over rounds; each ratio the median of "
         f"per-round ratios. Errors: **{results['errors']}**.",
         "",
@@ -164,11 +165,18 @@ def markdown(results: Results, png_name: str) -> str:
             f"| {_fmt(closed(results, name, 'p99.9'))} | {_fmt(closed(results, name, 'cpu_us'), 0)} "
             f"| {base or ''} | {_fmt(ratio(results, name, base)) if base else ''} "
             f"| {_fmt(ratio(results, name, base, 'cpu_us')) if base else ''} | {errors} |")
-    lines += ["", "\"grpc create\" and \"grpc query\" are the same operations over gRPC (Kuscia's "
-              "AppImageService on the gRPC port, TLS), driven by bench/grpcload.py: grpcio's "
-              "Python client with as many calls in flight on one channel; their ratios are to "
-              "the REST rows. The Python client is slower than wrk, so their CPU µs/req is the "
-              "figure to compare."]
+    if any(name.startswith("grpc ") for name in results["closed"]):
+        lines += ["", "\"grpc create\" and \"grpc query\" are the same operations over gRPC (Kuscia's "
+                  "AppImageService on the gRPC port, TLS), driven by ghz (bench/ghz.py): a compiled "
+                  "load generator like wrk, on the same client CPU, with \"conns\" calls in flight "
+                  "multiplexed on one HTTP/2 connection, as gRPC clients send them (wrk needs a "
+                  "connection per request in flight); their ratios are to the REST rows. Their CPU "
+                  "µs/req is the same figure as REST's: the service process's CPU time (the gRPC "
+                  "server runs in it) over the calls ghz made. Percentiles are ghz's, of the calls "
+                  "answered OK; p99.9 is from its per-call latencies. ghz cannot read Kuscia's "
+                  "status code in an answer, so a call checked with grpcio before and after each "
+                  "load must answer code 0, and the AppImages stored under a create load's names "
+                  "must grow by exactly its calls answered OK (each one more or less is an error)."]
     lines += ["", "Peers on the same work (ours ÷ peer, same round):", "",
               "| | req/s ratio | CPU ratio |", "|---|---:|---:|"]
     for peer in ("go", "kopf"):
@@ -275,7 +283,8 @@ def plot(results: Results, path: Path) -> None:
             rounds = case["rounds"]
             if not rounds:
                 continue
-            ps = sorted(float(p) for p in rounds[0]["latency_ms"] if float(p) < 100)
+            ps = sorted(set.intersection(*({float(p) for p in r["latency_ms"] if float(p) < 100}
+                                            for r in rounds)))
             ys = [_median([r["latency_ms"][_key(r, p)] for r in rounds]) for p in ps]
             ax.plot([x(p) for p in ps], ys, marker=".", label=name)
         ax.set_title(title)

@@ -10,8 +10,9 @@ servers on CPU 0 and the load generators on CPU 1:
    batch_query of 1,000 names and a list page over the stored AppImages (100,000 seeded
    straight into the SQLite file), and the peers on the same reviews: kopf's admission
    server and a Go webhook on controller-runtime's admission package (bench/peers/);
-   and gRPC CreateAppImage and QueryAppImage next to REST create and query (a grpcio
-   client in its own process, bench/grpcload.py);
+   and gRPC CreateAppImage and QueryAppImage next to REST create and query (ghz, built
+   by hack/ghz-bin.sh, see bench/ghz.py; skipped with a note without Go, except under
+   REQUIRE_E2E=1);
 2. open loop at a fixed rate (bench/openloop.py): p99 without coordinated omission;
 3. cost by size, in process (bench/scaling.py);
 4. memory: RSS idle, peak under load, and after a soak of N more requests (N = 200,000,
@@ -32,6 +33,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
+import functools
 import json
 import os
 import platform
@@ -44,7 +46,7 @@ import tempfile
 import threading
 import time
 import types
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -52,8 +54,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from bench import closedloop, procs, report, seed, workloads
+from bench import closedloop, ghz, procs, report, seed, workloads
 from bench.procs import BenchError, Processes
+from webhook.store import base
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -167,10 +170,25 @@ def output(argv: Sequence[str]) -> str:
     return done.stdout
 
 
-def build_go_peer() -> Path | None:
+def go_build(script: Path, what: str) -> Path | None:
+    """The binary a Go build script prints last (built the first time, cached after),
+    or None without a Go toolchain."""
     if shutil.which("go") is None and not Path("/usr/local/go/bin/go").exists():
         return None
-    return Path(output(["bash", str(GO_BUILD)]).strip().splitlines()[-1])
+    started = time.monotonic()
+    path = Path(output(["bash", str(script)]).strip().splitlines()[-1])
+    if time.monotonic() - started > 5:
+        print(f"built {what} in {time.monotonic() - started:.0f} s: {path}", flush=True)
+    return path
+
+
+def build_ghz() -> Path | None:
+    """ghz for the gRPC cases, or None without Go (BenchError under REQUIRE_E2E=1)."""
+    path = go_build(ghz.BUILD, "ghz")
+    if path is None and os.environ.get("REQUIRE_E2E") == "1":
+        raise BenchError("REQUIRE_E2E=1 but no Go toolchain to build ghz (hack/ghz-bin.sh), "
+                         "the gRPC cases' load generator")
+    return path
 
 
 def service_argv(certs: Path, db: Path, rest: int, webhook: int, probe: int, grpc: int) -> list[str]:
@@ -188,12 +206,9 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
     notes: list[str] = []
     go = None
     if "go" not in config.skip:
-        started = time.monotonic()
-        go = build_go_peer()
+        go = go_build(GO_BUILD, "the Go peer")
         if go is None:
             notes.append("Go peer skipped: no Go toolchain (bench/peers/go/build.sh needs one)")
-        elif time.monotonic() - started > 5:
-            print(f"built the Go peer in {time.monotonic() - started:.0f} s: {go}", flush=True)
     started = time.monotonic()
     seed.seed(tmp / "bench.db", config.seed)
     print(f"seeded {config.seed:,} AppImages in {time.monotonic() - started:.1f} s", flush=True)
@@ -237,8 +252,8 @@ def preflight(servers: Servers, cases: Sequence[workloads.Case]) -> None:
         raise BenchError(f"create {workloads.QUERY_NAME}: HTTP {status}: {answer[:500]!r}")
     for case in cases:
         body = case.body
-        if case.names == "fresh":
-            continue  # the create above was its check
+        if case.names == "fresh" or case.server not in servers.urls:
+            continue  # the create above was its check; a peer left out (--skip, no Go) has none
         if case.names:
             body = body.replace(workloads.NAME_PLACEHOLDER.encode(), workloads.seed_name(0).encode())
         status, answer = procs.call("POST", url_of(servers, case), body, servers.context)
@@ -260,6 +275,25 @@ def preflight(servers: Servers, cases: Sequence[workloads.Case]) -> None:
         response = orjson.loads(answer).get("response", {}) if status == 200 else {}
         if response.get("allowed") is not False:
             raise BenchError(f"{server} did not refuse an invalid AppImage: HTTP {status}: {answer[:500]!r}")
+
+
+def stored(servers: Servers, prefix: str) -> int:
+    """How many stored AppImages have a name starting with ``prefix``: REST list pages
+    from just before the first such name until a name without it."""
+    count, token = 0, workloads.page_token(prefix)
+    while True:
+        body = orjson.dumps({"page_size": base.MAX_PAGE_SIZE, "page_token": token})
+        status, answer = procs.call("POST", servers.urls["rest"] + workloads.REST + "list", body,
+                                    servers.context)
+        if status != 200 or workloads.KUSCIA_OK.encode() not in answer:
+            raise BenchError(f"list after {prefix!r}: HTTP {status}: {answer[:500]!r}")
+        page = orjson.loads(answer)["data"]
+        names: list[str] = [item["name"] for item in page["appimage_list"]]
+        matching = sum(name.startswith(prefix) for name in names)
+        count += matching
+        token = page["next_page_token"]
+        if matching < len(names) or not token:
+            return count
 
 
 # --- measuring ------------------------------------------------------------------------------
@@ -306,23 +340,32 @@ def closed_round(ps: Processes, servers: Servers, case: workloads.Case, body_fil
             "latency_ms": {f"{p:g}": v for p, v in result.latency_ms.items()}}
 
 
-def grpc_round(ps: Processes, servers: Servers, method: str, config: Settings, pin: procs.Pinning,
-               seconds: int, tag: str) -> dict[str, Any]:
-    """One closed-loop round of gRPC calls, figured as ``closed_round`` figures wrk's."""
+def grpc_round(ps: Processes, servers: Servers, ghz_bin: Path, method: str, config: Settings,
+               pin: procs.Pinning, seconds: int, tag: str) -> dict[str, Any]:
+    """One closed-loop round of gRPC calls by ghz, figured as ``closed_round`` figures wrk's.
+    ghz cannot see Kuscia's status code in an answer, so a call checked with grpcio comes
+    before and after the load, and the AppImages stored under a create load's names must
+    grow by exactly its calls answered OK (each one missing or extra is an error)."""
+    ghz.check(servers.urls["grpc"], servers.ca, method, f"{tag}-before")
+    before = stored(servers, ghz.load_prefix(tag)) if method == ghz.CREATE else 0
     pid = ps.pid("service")
     cpu = procs.cpu_seconds(pid)
-    argv = [*pin.client, sys.executable, "-m", "bench.grpcload", servers.urls["grpc"], method,
-            "--cafile", str(servers.ca), "--seconds", str(seconds),
-            "--connections", str(config.connections), "--tag", tag]
-    done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=seconds + 60)
-    if done.returncode != 0:
-        raise BenchError(f"gRPC {method} load failed:\n{done.stderr}{done.stdout}")
-    result: dict[str, Any] = json.loads(done.stdout)
+    result = ghz.run(ghz_bin, servers.urls["grpc"], servers.ca, method, seconds=seconds,
+                     concurrency=config.connections, tag=tag, pin=pin.client)
+    cpu_us = (procs.cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6
     ps.check_alive()
-    if result.pop("sample"):
-        print(f"    first bad answer: {done.stdout[:500]}", flush=True)
-    result["cpu_us"] = (procs.cpu_seconds(pid) - cpu) / max(result["requests"], 1) * 1e6
-    return result
+    errors = result.errors
+    if result.sample:
+        print(f"    calls by status {result.statuses}; most frequent error: {result.sample[:500]}",
+              flush=True)
+    if method == ghz.CREATE:
+        created = stored(servers, ghz.load_prefix(tag)) - before
+        if created != result.ok:
+            print(f"    {result.ok} creates answered gRPC OK but {created} stored", flush=True)
+            errors += abs(created - result.ok)
+    ghz.check(servers.urls["grpc"], servers.ca, method, f"{tag}-after")
+    return {"rps": result.rps, "requests": result.requests, "cpu_us": cpu_us, "errors": errors,
+            "statuses": result.statuses, "latency_ms": result.latency_ms}
 
 
 def open_round(ps: Processes, servers: Servers, case: workloads.Case, body_file: Path,
@@ -342,7 +385,8 @@ def open_round(ps: Processes, servers: Servers, case: workloads.Case, body_file:
 
 
 def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tmp: Path,
-            config: Settings, pin: procs.Pinning) -> tuple[dict[str, Any], dict[str, Any]]:
+            config: Settings, pin: procs.Pinning, ghz_bin: Path | None
+            ) -> tuple[dict[str, Any], dict[str, Any]]:
     bodies = {}
     for i, case in enumerate(cases):
         bodies[case.name] = tmp / f"body-{i}.json"
@@ -353,32 +397,29 @@ def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tm
                                        "containers": c.containers, "rounds": []} for c in runnable}
     opened: dict[str, Any] = {c.name: {"group": c.group, "rounds": []}
                               for c in runnable if c.name in workloads.OPEN_LOOP}
-    closed.update({name: {"group": "rest", "server": "service", "baseline": rest,
-                          "connections": config.connections, "containers": 1, "rounds": []}
-                   for name, _, rest in GRPC_CASES})
+    # name -> one round of it: (seconds, tag) -> figures
+    rounds: dict[str, Callable[[int, str], dict[str, Any]]] = {
+        c.name: functools.partial(closed_round, ps, servers, c, bodies[c.name], config, pin)
+        for c in runnable}
+    if ghz_bin is not None:
+        closed.update({name: {"group": "rest", "server": "service", "baseline": rest,
+                              "connections": config.connections, "containers": 1, "rounds": []}
+                       for name, _, rest in GRPC_CASES})
+        rounds.update({name: functools.partial(grpc_round, ps, servers, ghz_bin, method, config, pin)
+                       for name, method, _ in GRPC_CASES})
     if config.warmup:
-        for case in runnable:
-            r = closed_round(ps, servers, case, bodies[case.name], config, pin, config.warmup, "w")
-            print(f"warm-up  {case.name:22} {r['rps']:8.0f} req/s  errors {r['errors']}", flush=True)
-            if r["errors"]:
-                closed[case.name].setdefault("warmup_errors", r["errors"])
-        for name, method, _ in GRPC_CASES:
-            r = grpc_round(ps, servers, method, config, pin, config.warmup, "w")
+        for name, one in rounds.items():
+            r = one(config.warmup, "w")
             print(f"warm-up  {name:22} {r['rps']:8.0f} req/s  errors {r['errors']}", flush=True)
             if r["errors"]:
                 closed[name].setdefault("warmup_errors", r["errors"])
     for n in range(1, config.rounds + 1):
-        for case in runnable:
-            r = closed_round(ps, servers, case, bodies[case.name], config, pin, config.duration, f"r{n}")
-            closed[case.name]["rounds"].append(r)
-            print(f"round {n}/{config.rounds} {case.name:22} {r['rps']:8.0f} req/s  "
-                  f"p50 {r['latency_ms']['50']:7.2f} ms  p99 {r['latency_ms']['99']:7.2f} ms  "
-                  f"CPU {r['cpu_us']:6.0f} µs/req  errors {r['errors']}", flush=True)
-        for name, method, _ in GRPC_CASES:
-            r = grpc_round(ps, servers, method, config, pin, config.duration, f"r{n}")
+        for name, one in rounds.items():
+            r = one(config.duration, f"r{n}")
             closed[name]["rounds"].append(r)
+            p50, p99 = (r["latency_ms"].get(p, float("nan")) for p in ("50", "99"))
             print(f"round {n}/{config.rounds} {name:22} {r['rps']:8.0f} req/s  "
-                  f"p50 {r['latency_ms']['50']:7.2f} ms  p99 {r['latency_ms']['99']:7.2f} ms  "
+                  f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
                   f"CPU {r['cpu_us']:6.0f} µs/req  errors {r['errors']}", flush=True)
         for case in runnable:
             if case.name not in opened:
@@ -490,24 +531,27 @@ def load_average() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def versions() -> str:
+def versions(ghz_bin: Path | None) -> str:
     found = [f"Python {platform.python_version()}", f"aiohttp {aiohttp.__version__}",
              f"orjson {orjson.__version__}"]
     for module in ("uvloop", "kopf"):
         with contextlib.suppress(ImportError):
             found.append(f"{module} {__import__(module).__version__}")
     found.append(command_output(["wrk", "--version"]).split(" [")[0])
+    if ghz_bin is not None:
+        found.append(f"ghz {command_output([str(ghz_bin), '--version'])}")
     return ", ".join(found)
 
 
-def meta(config: Settings, pin: procs.Pinning, tmp: Path, argv: Sequence[str]) -> dict[str, Any]:
+def meta(config: Settings, pin: procs.Pinning, tmp: Path, argv: Sequence[str],
+         ghz_bin: Path | None) -> dict[str, Any]:
     filesystem = command_output(["stat", "-f", "-c", "%T", str(tmp)])
     commit = command_output(["git", "rev-parse", "--short", "HEAD"])
     dirty = command_output(["git", "status", "--porcelain", "--untracked-files=no"])
     return {
         "argv": " ".join(argv), "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
         "commit": commit + (" + uncommitted changes" if dirty not in ("?", "") else ""),
-        "machine": f"{os.cpu_count()} CPUs ({cpu_model()})", "versions": versions(),
+        "machine": f"{os.cpu_count()} CPUs ({cpu_model()})", "versions": versions(ghz_bin),
         "pinning": pin.note, "load_before": load_average(), "rounds": config.rounds,
         "duration": config.duration, "connections": config.connections, "rate": config.rate,
         "open_seconds": config.open_seconds, "million": config.million,
@@ -523,10 +567,14 @@ def _interrupted(signum: int, frame: types.FrameType | None) -> None:
 def run(config: Settings, argv: Sequence[str]) -> int:
     pin = procs.pinning()
     started = time.monotonic()
+    ghz_bin = build_ghz()
     with (tempfile.TemporaryDirectory(prefix="appimage-bench-", dir=config.parent_dir) as name,
           Processes(Path(name), pin.server) as ps):
         tmp = Path(name)
-        results: dict[str, Any] = {"meta": meta(config, pin, tmp, argv), "notes": []}
+        results: dict[str, Any] = {"meta": meta(config, pin, tmp, argv, ghz_bin), "notes": []}
+        if ghz_bin is None:
+            results["notes"].append("gRPC cases skipped: no Go toolchain (hack/ghz-bin.sh builds ghz, "
+                                    "their load generator)")
         print(f"{results['meta']['machine']}; {results['meta']['versions']}\n{pin.note}; "
               f"load average {results['meta']['load_before']}; {results['meta']['store']}", flush=True)
         servers = start_servers(ps, tmp, config)
@@ -539,7 +587,7 @@ def run(config: Settings, argv: Sequence[str]) -> int:
             if case.server in servers.urls:
                 print(f"body {case.name:22} {len(case.body):7,} bytes  POST {url_of(servers, case)}")
         with RSSSampler({n: p.pid for n, p in ps.running.items()}) as rss:
-            results["closed"], results["open"] = measure(ps, servers, cases, tmp, config, pin)
+            results["closed"], results["open"] = measure(ps, servers, cases, tmp, config, pin, ghz_bin)
         results["memory"]["load_mb"] = rss.peak["service"]
         results["memory"]["peers"] = {n: v for n, v in rss.peak.items() if n != "service"}
         results["memory"]["soak"] = soak(ps, servers, cases, tmp, config, pin)

@@ -31,6 +31,7 @@ LARGE_TEMPLATES = 10
 LARGE_CONTAINERS = 10
 BATCH_NAMES = 1000
 LIST_PAGE_SIZE = 100
+REST = "/api/v1/appimage/"  # the REST API's paths: REST + "create", ...
 
 Server = Literal["bare", "service", "kopf", "go"]
 
@@ -162,8 +163,7 @@ def cases(seeded: int) -> list[Case]:
     batch = [seed_name(i * max(seeded // BATCH_NAMES, 1) % seeded) for i in range(min(BATCH_NAMES, seeded))]
     update = {**update_body(), "name": NAME_PLACEHOLDER}
     create = {**create_body(), "name": NAME_PLACEHOLDER}
-    page = {"page_size": LIST_PAGE_SIZE, "page_token": _page_token(seed_name(seeded // 2))}
-    rest = "/api/v1/appimage/"
+    page = {"page_size": LIST_PAGE_SIZE, "page_token": page_token(seed_name(seeded // 2))}
     allowed, patched = '"allowed":true', '"patchType":"JSONPatch"'
     return [
         Case("bare", "bare", "/", review, '"kind":"AdmissionReview"', "admission"),
@@ -180,20 +180,21 @@ def cases(seeded: int) -> list[Case]:
         # kopf answers with json.dumps' default separators.
         Case("kopf-validate", "kopf", "/validate", review, '"allowed": true', "peers"),
         Case("kopf-mutate", "kopf", "/mutate", mutate, '"patchType": "JSONPatch"', "peers"),
-        Case("create", "service", rest + "create", orjson.dumps(create), KUSCIA_OK, "rest", "bare",
+        Case("create", "service", REST + "create", orjson.dumps(create), KUSCIA_OK, "rest", "bare",
              names="fresh"),
-        Case("update", "service", rest + "update", orjson.dumps(update), KUSCIA_OK, "rest", "bare",
+        Case("update", "service", REST + "update", orjson.dumps(update), KUSCIA_OK, "rest", "bare",
              names=f"pool:{SEED_PREFIX}:{seeded}"),
-        Case("query", "service", rest + "query", orjson.dumps({"name": QUERY_NAME}), KUSCIA_OK,
+        Case("query", "service", REST + "query", orjson.dumps({"name": QUERY_NAME}), KUSCIA_OK,
              "rest", "bare"),
-        Case(f"batch_query {len(batch)}", "service", rest + "batch_query",
+        Case(f"batch_query {len(batch)}", "service", REST + "batch_query",
              orjson.dumps({"names": batch}), KUSCIA_OK, "rest", connections=1),
-        Case(f"list {LIST_PAGE_SIZE} of {seeded:,}", "service", rest + "list", orjson.dumps(page),
+        Case(f"list {LIST_PAGE_SIZE} of {seeded:,}", "service", REST + "list", orjson.dumps(page),
              KUSCIA_OK, "rest", connections=1),
     ]
 
 
-def _page_token(after: str) -> str:
+def page_token(after: str) -> str:
+    """A list request's page_token: the page starts after the name ``after`` (stored or not)."""
     from webhook.store import base  # the token format is the store's, not ours to copy
 
     return base.encode_token(after)
