@@ -122,7 +122,7 @@ class Limits:
     max_header_list: int = 16_384
     """Decoded size of one request's header list (SETTINGS_MAX_HEADER_LIST_SIZE)."""
     window: int = 1 << 20
-    """Receive window of each stream, and (x16) of the connection."""
+    """Receive window of each stream, and (x16, at least the 65,535 default) of the connection."""
     idle_timeout: float = 300.0
     """Seconds without an open stream before the connection is closed (GOAWAY)."""
     preface_timeout: float = 10.0
@@ -163,7 +163,7 @@ def _integer(out: bytearray, value: int, bits: int, prefix: int) -> None:
 class Stream:
     """One request stream: what the application answers through."""
 
-    __slots__ = ("_connection", "_pending", "_trailers", "closed", "id", "received", "receiver",
+    __slots__ = ("_connection", "_pending", "_trailers", "closed", "id", "receiver", "recv_window",
                  "window")
 
     def __init__(self, connection: Connection, stream_id: int, window: int) -> None:
@@ -171,8 +171,8 @@ class Stream:
         self.id = stream_id
         self.window = window
         """What the peer lets us send on this stream."""
-        self.received = 0
-        """Bytes received since this stream's window was last reopened."""
+        self.recv_window = connection.limits.window
+        """What the peer may still send on this stream."""
         self.receiver: Receiver | None = None
         self.closed = False
         """We sent END_STREAM or RST_STREAM: nothing more goes out."""
@@ -187,6 +187,7 @@ class Stream:
         if self.closed:
             return
         out: list[bytes] = []
+        self._connection.answered = True
         if headers is not None:
             self._connection.header_frames(out, self.id, headers, end=False)
         if data:
@@ -201,6 +202,7 @@ class Stream:
         if self.closed:
             return
         out: list[bytes] = []
+        self._connection.answered = True
         self._connection.header_frames(out, self.id, block, end=True)
         self._close(out)
         self._connection.write(out)
@@ -253,7 +255,7 @@ class Connection(asyncio.Protocol):
 
     def __init__(self, app: Application, limits: Limits, on_close: Callable[[Connection], None]) -> None:
         self._app = app
-        self._limits = limits
+        self.limits = limits
         self._on_close = on_close
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
@@ -271,8 +273,12 @@ class Connection(asyncio.Protocol):
         self.send_window = _DEFAULT_WINDOW
         self.peer_frame = _DEFAULT_FRAME
         self._peer_window = _DEFAULT_WINDOW
-        self._received = 0
-        """Connection-level bytes received since the last WINDOW_UPDATE we sent."""
+        self._full_window = max(limits.window * 16, _DEFAULT_WINDOW)
+        self._recv_window = self._full_window
+        """What the peer may still send on the connection (our WINDOW_UPDATE at the
+        preface makes it ``_full_window``)."""
+        self.answered = False
+        """A stream has sent something since the peer's last PING."""
         self._out: list[bytes] = []
         self._flush_scheduled = False
         self._paused = False
@@ -287,14 +293,18 @@ class Connection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
+        self._timer = self._loop.call_later(self.limits.preface_timeout, self._check_idle)
+
+    def _server_preface(self) -> None:
+        """Our SETTINGS (and the connection window), once the peer's preface is in: an
+        HTTP/1 client gets its 400 with no frame before it."""
         settings = b"".join(_SETTING.pack(k, v) for k, v in (
-            (Setting.MAX_CONCURRENT_STREAMS, self._limits.max_streams),
-            (Setting.INITIAL_WINDOW_SIZE, self._limits.window),
-            (Setting.MAX_HEADER_LIST_SIZE, self._limits.max_header_list)))
-        grow = self._limits.window * 16 - _DEFAULT_WINDOW
+            (Setting.MAX_CONCURRENT_STREAMS, self.limits.max_streams),
+            (Setting.INITIAL_WINDOW_SIZE, self.limits.window),
+            (Setting.MAX_HEADER_LIST_SIZE, self.limits.max_header_list)))
+        grow = self._full_window - _DEFAULT_WINDOW
         self.write([frame(Frame.SETTINGS, 0, 0, settings),
-                    frame(Frame.WINDOW_UPDATE, 0, 0, grow.to_bytes(4, "big"))])
-        self._timer = self._loop.call_later(self._limits.preface_timeout, self._check_idle)
+                    *([frame(Frame.WINDOW_UPDATE, 0, 0, grow.to_bytes(4, "big"))] if grow else [])])
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._timer is not None:
@@ -316,6 +326,8 @@ class Connection(asyncio.Protocol):
         self._flush_streams()
 
     def data_received(self, data: bytes) -> None:
+        if self._closing:  # after GOAWAY for an error, or with nothing left to answer
+            return
         buffer = self._buffer + data if self._buffer else data
         try:
             if not self._preface:
@@ -329,6 +341,7 @@ class Connection(asyncio.Protocol):
                     self._not_http2(buffer)
                     return
                 self._preface = True
+                self._server_preface()
                 buffer = buffer[len(PREFACE):]
             self._buffer = self._frames(buffer)
         except ConnectionError_ as e:
@@ -367,11 +380,14 @@ class Connection(asyncio.Protocol):
     def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
         if stream_id == 0:
             raise ConnectionError_(Error.PROTOCOL_ERROR, "DATA on stream 0")
-        length = len(payload)  # padding counts against the window too
-        self._received += length
-        if self._received >= self._limits.window * 8:
-            self._out.append(frame(Frame.WINDOW_UPDATE, 0, 0, self._received.to_bytes(4, "big")))
-            self._received = 0
+        length = len(payload)  # padding counts against the windows too
+        self._recv_window -= length
+        if self._recv_window < 0:
+            raise ConnectionError_(Error.FLOW_CONTROL_ERROR, "DATA past the connection's window")
+        full = self._full_window
+        if self._recv_window <= full // 2:
+            self._out.append(frame(Frame.WINDOW_UPDATE, 0, 0, (full - self._recv_window).to_bytes(4, "big")))
+            self._recv_window = full
         if flags & PADDED:
             payload = _unpad(payload)
         stream = self._receiving.get(stream_id)
@@ -379,11 +395,17 @@ class Connection(asyncio.Protocol):
             if stream_id > self._last_id:
                 raise ConnectionError_(Error.PROTOCOL_ERROR, f"DATA on idle stream {stream_id}")
             return  # a stream we ended or reset: its data still counted above
-        stream.received += length
-        if stream.received >= self._limits.window // 2 and not flags & END_STREAM:
+        stream.recv_window -= length
+        if stream.recv_window < 0:
+            stream.reset(Error.FLOW_CONTROL_ERROR)
+            if stream.receiver is not None:
+                stream.receiver.reset()
+            return
+        if stream.recv_window <= self.limits.window // 2 and not flags & END_STREAM:
             # data is handed on at once: reopen what was used
-            self._out.append(frame(Frame.WINDOW_UPDATE, 0, stream_id, stream.received.to_bytes(4, "big")))
-            stream.received = 0
+            used = self.limits.window - stream.recv_window
+            self._out.append(frame(Frame.WINDOW_UPDATE, 0, stream_id, used.to_bytes(4, "big")))
+            stream.recv_window = self.limits.window
         receiver = stream.receiver
         if receiver is not None and payload:
             receiver.data(payload)
@@ -407,7 +429,7 @@ class Connection(asyncio.Protocol):
             raise ConnectionError_(Error.PROTOCOL_ERROR, "CONTINUATION without HEADERS")
         _, first_flags, block = self._continuing
         block += payload
-        if len(block) > self._limits.max_header_list:
+        if len(block) > self.limits.max_header_list:
             raise ConnectionError_(Error.ENHANCE_YOUR_CALM, "a header block over the limit")
         if flags & END_HEADERS:
             self._continuing = None
@@ -429,7 +451,7 @@ class Connection(asyncio.Protocol):
         if self._going_away:
             return  # past GOAWAY: the peer retries elsewhere
         stream = Stream(self, stream_id, self._peer_window)
-        if len(self.streams) >= self._limits.max_streams:
+        if len(self.streams) >= self.limits.max_streams:
             self._out.append(frame(Frame.RST_STREAM, 0, stream_id, _code(Error.REFUSED_STREAM)))
             return
         self.streams[stream_id] = stream
@@ -442,7 +464,7 @@ class Connection(asyncio.Protocol):
         """The header list of ``block``. What clients send again and again (fields
         indexed in one byte; literals that are not indexed, short and not Huffman-coded,
         as gRPC clients send a token) is read here; the rest by ``hpack``."""
-        fast = _read_simple(block, self._table.get_by_index, self._limits.max_header_list)
+        fast = _read_simple(block, self._table.get_by_index, self.limits.max_header_list)
         if fast is not None:
             return fast
         return [(bytes(name), bytes(value)) for name, value in self._decoder.decode(block, raw=True)]
@@ -456,10 +478,12 @@ class Connection(asyncio.Protocol):
             raise ConnectionError_(Error.FRAME_SIZE_ERROR, "RST_STREAM is 4 bytes")
         if stream_id == 0:
             raise ConnectionError_(Error.PROTOCOL_ERROR, "RST_STREAM on stream 0")
-        self._spend_calm()
+        if stream_id > self._last_id:
+            raise ConnectionError_(Error.PROTOCOL_ERROR, f"RST_STREAM on idle stream {stream_id}")
         stream = self.streams.pop(stream_id, None)
         self._receiving.pop(stream_id, None)
-        if stream is not None:
+        if stream is not None:  # a reset of an open stream costs (the "rapid reset" attack)
+            self._spend_calm()
             stream.closed = True
             if stream.receiver is not None:
                 stream.receiver.reset()
@@ -501,7 +525,12 @@ class Connection(asyncio.Protocol):
         if stream_id:
             raise ConnectionError_(Error.PROTOCOL_ERROR, "PING on a stream")
         if not flags & ACK:
-            self._spend_calm()
+            # A ping after we answered something is free: gRPC clients ping to measure
+            # the bandwidth as answers arrive. Only pings with nothing between cost.
+            if self.answered:
+                self.answered = False
+            else:
+                self._spend_calm()
             self._out.append(frame(Frame.PING, ACK, 0, payload))
 
     def _on_goaway(self, flags: int, stream_id: int, payload: bytes) -> None:
@@ -633,6 +662,7 @@ class Connection(asyncio.Protocol):
 
     def _fail(self, code: Error, reason: str) -> None:
         log.info("gRPC connection closed: %s (%s)", reason, code.name)
+        self._buffer = b""
         self._out.append(frame(Frame.GOAWAY, 0, 0, self._last_id.to_bytes(4, "big")
                                + _code(code) + reason.encode()[:256]))
         self._going_away = True
@@ -653,14 +683,14 @@ class Connection(asyncio.Protocol):
         if self._transport is None:
             return
         if not self._preface:
-            log.info("gRPC connection closed: no HTTP/2 preface in %g s", self._limits.preface_timeout)
+            log.info("gRPC connection closed: no HTTP/2 preface in %g s", self.limits.preface_timeout)
             self._transport.close()
             return
         now = self._loop.time()
-        if not self.streams and now - self._idle_since >= self._limits.idle_timeout:
+        if not self.streams and now - self._idle_since >= self.limits.idle_timeout:
             self.shutdown()
             return
-        wait = self._limits.idle_timeout - (now - self._idle_since if not self.streams else 0)
+        wait = self.limits.idle_timeout - (now - self._idle_since if not self.streams else 0)
         self._timer = self._loop.call_later(max(wait, 0.01), self._check_idle)
 
 

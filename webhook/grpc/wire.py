@@ -201,6 +201,9 @@ class Call:
             if len(buffer) < 5 + size:
                 break
             compressed, payload, buffer = buffer[0], buffer[5:5 + size], buffer[5 + size:]
+            if compressed > 1:
+                self.fail(Status.INTERNAL, f"a message flag of {compressed}: only 0 and 1 exist")
+                return
             if compressed:
                 try:
                     payload = self._inflate(payload, limit)
@@ -223,6 +226,8 @@ class Call:
             raise Abort(Status.INTERNAL, f"a compressed message that does not inflate: {e}") from None
         if len(out) > limit:
             raise Abort(Status.RESOURCE_EXHAUSTED, f"received message larger than max (over {limit})")
+        if not inflater.eof:
+            raise Abort(Status.INTERNAL, "a compressed message cut short")
         return out
 
     def _received(self, message: bytes) -> bool:
