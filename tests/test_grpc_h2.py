@@ -325,6 +325,18 @@ async def test_a_header_block_split_over_headers_and_continuation_frames_is_serv
     assert health_pb2.HealthCheckResponse.FromString(message).status == SERVING
 
 
+async def test_a_request_message_cut_into_several_data_frames_is_put_back_together(peer):
+    # A string field's last occurrence wins: a long first one makes the message ~30 KB.
+    payload = check_request("x" * 30_000) + check_request(messages.SERVICE_NAME)
+    message = grpc_message(payload)
+    pieces = [message[at:at + 10_000] for at in range(0, len(message), 10_000)]
+    peer.send(peer.request(1, CHECK), *(data(1, piece, end=False) for piece in pieces), data(1, b""))
+    answer = await peer.answer(1)
+    assert answer.last["grpc-status"] == "0"
+    [reply] = answer.messages()
+    assert health_pb2.HealthCheckResponse.FromString(reply).status == SERVING
+
+
 async def test_an_unknown_method_gets_a_trailers_only_answer_with_status_12(peer):
     peer.send(peer.request(1, "/no.such.Service/Nothing"), data(1, grpc_message(b"")))
     answer = await peer.answer(1)

@@ -14,6 +14,7 @@ silently dropped.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -81,31 +82,59 @@ def decode(method: Method, raw: bytes) -> dict[str, Any]:
         hint = " (a JSON body? send Content-Type: application/json)" if raw[:1] in (b"{", b"[") else ""
         raise errors.Invalid([errors.FieldError(
             "body", f"not a valid {type_name} message: {e}{hint}")]) from None
-    unknown: list[errors.FieldError] = []
-    body = _to_json(request, "", unknown)
-    if unknown:
+    size = request.ByteSize()
+    request.DiscardUnknownFields()
+    if request.ByteSize() != size:  # rare: only then look where (UnknownFieldSet is slow)
+        unknown: list[errors.FieldError] = []
+        _unknown(method.request.FromString(raw), "", unknown)
         raise errors.Invalid(unknown)
-    return body
+    return _to_json(request)
 
 
-def _to_json(msg: message.Message, path: str, unknown: list[errors.FieldError]) -> dict[str, Any]:
+# How a field converts: a scalar, a list of scalars, a map, a message, a list of them.
+_SCALAR, _SCALARS, _MAP, _MESSAGE, _MESSAGES = range(5)
+
+
+@functools.cache
+def _kind(f: descriptor.FieldDescriptor) -> int:
+    if f.type != descriptor.FieldDescriptor.TYPE_MESSAGE:
+        return _SCALARS if f.is_repeated else _SCALAR
+    if f.message_type is not None and f.message_type.GetOptions().map_entry:
+        return _MAP  # map<string, string> only, in this service
+    return _MESSAGES if f.is_repeated else _MESSAGE
+
+
+def _to_json(msg: message.Message) -> dict[str, Any]:
     # Integers stay numbers (json_format.MessageToDict writes int64 as strings, which
     # REST reads for int64 fields but not for ListAppImageRequest.page_size).
-    extra = unknown_fields.UnknownFieldSet(msg)
-    unknown += [errors.FieldError(path or "body", f"unknown field number {extra[i].field_number}")
-                for i in range(len(extra))]
     out: dict[str, Any] = {}
     for f, value in msg.ListFields():
-        where = f"{path}.{f.name}" if path else f.name
-        if f.type != descriptor.FieldDescriptor.TYPE_MESSAGE:
-            out[f.name] = list(value) if f.is_repeated else value
-        elif f.message_type is not None and f.message_type.GetOptions().map_entry:
-            out[f.name] = dict(value)  # map<string, string> only, in this service
-        elif f.is_repeated:
-            out[f.name] = [_to_json(item, f"{where}[{i}]", unknown) for i, item in enumerate(value)]
+        kind = _kind(f)
+        if kind == _SCALAR:
+            out[f.name] = value
+        elif kind == _MESSAGE:
+            out[f.name] = _to_json(value)
+        elif kind == _MESSAGES:
+            out[f.name] = [_to_json(item) for item in value]
+        elif kind == _SCALARS:
+            out[f.name] = list(value)
         else:
-            out[f.name] = _to_json(value, where, unknown)
+            out[f.name] = dict(value)
     return out
+
+
+def _unknown(msg: message.Message, path: str, found: list[errors.FieldError]) -> None:
+    """Every field number ``msg`` has that its type does not declare, by path."""
+    extra = unknown_fields.UnknownFieldSet(msg)
+    found += [errors.FieldError(path or "body", f"unknown field number {extra[i].field_number}")
+              for i in range(len(extra))]
+    for f, value in msg.ListFields():
+        where = f"{path}.{f.name}" if path else f.name
+        if _kind(f) == _MESSAGE:
+            _unknown(value, where, found)
+        elif _kind(f) == _MESSAGES:
+            for i, item in enumerate(value):
+                _unknown(item, f"{where}[{i}]", found)
 
 
 def encode(method: Method, answer: calls.Answer) -> message.Message:

@@ -176,8 +176,9 @@ class Stream:
         self.receiver: Receiver | None = None
         self.closed = False
         """We sent END_STREAM or RST_STREAM: nothing more goes out."""
-        self._pending: list[bytes] = []
-        """DATA payloads waiting for the window, in order."""
+        self._pending: list[memoryview] = []
+        """DATA payloads waiting for the window, in order (views: a large answer is cut
+        into frames without copying its rest each time)."""
         self._trailers: bytes | None = None
         """The final header block, waiting behind ``_pending``."""
 
@@ -191,7 +192,7 @@ class Stream:
         if headers is not None:
             self._connection.header_frames(out, self.id, headers, end=False)
         if data:
-            self._pending.append(data)
+            self._pending.append(memoryview(data))
         if trailers is not None:
             self._trailers = trailers
         self.flush(out)
@@ -216,7 +217,7 @@ class Stream:
             if room <= 0:
                 return
             data = pending[0]
-            chunk = data[:room]
+            chunk = data[:room].tobytes()
             if len(data) > room:
                 pending[0] = data[room:]
             else:

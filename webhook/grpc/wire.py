@@ -172,7 +172,7 @@ class Call:
         self.trailing: list[tuple[str, str]] = []
         """Metadata to send with the status."""
         self.requests: list[bytes] = []
-        self._buffer = b""
+        self._buffer = bytearray()
         self._queue: asyncio.Queue[bytes | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._counted = False
@@ -191,16 +191,23 @@ class Call:
     # --- the request (h2.Receiver) ---------------------------------------------------
 
     def data(self, chunk: bytes) -> None:
-        buffer = self._buffer + chunk if self._buffer else chunk
+        # A message in one chunk (the usual case) is read from the chunk; one that comes
+        # in pieces collects in _buffer, a bytearray, so it is not copied per piece.
+        buffer: bytes | bytearray = chunk
+        if self._buffer:
+            self._buffer += chunk
+            buffer = self._buffer
         limit = self._router._limits.max_message
-        while len(buffer) >= 5:
-            size = int.from_bytes(buffer[1:5], "big")
+        at, end = 0, len(buffer)
+        while end - at >= 5:
+            size = int.from_bytes(buffer[at + 1:at + 5], "big")
             if size > limit:
                 self.fail(Status.RESOURCE_EXHAUSTED, f"received message larger than max ({size} vs. {limit})")
                 return
-            if len(buffer) < 5 + size:
+            if end - at - 5 < size:
                 break
-            compressed, payload, buffer = buffer[0], buffer[5:5 + size], buffer[5 + size:]
+            compressed, payload = buffer[at], bytes(buffer[at + 5:at + 5 + size])
+            at += 5 + size
             if compressed > 1:
                 self.fail(Status.INTERNAL, f"a message flag of {compressed}: only 0 and 1 exist")
                 return
@@ -212,7 +219,10 @@ class Call:
                     return
             if not self._received(payload):
                 return
-        self._buffer = buffer
+        if buffer is self._buffer:
+            del self._buffer[:at]
+        elif at < end:
+            self._buffer = bytearray(buffer[at:])
 
     def _inflate(self, payload: bytes, limit: int) -> bytes:
         encoding = self.fields.get(b"grpc-encoding", b"identity")
@@ -367,5 +377,5 @@ class Call:
         """Not a gRPC request: an HTTP error status."""
         self._stream.send_only(h2.encode_headers([
             (":status", str(http_status)), ("content-type", "text/plain"),
-            ("grpc-status", str(int(Status.INTERNAL))), ("grpc-message", message)]))
+            *_trailers(Status.INTERNAL, message, [])]))
         return self
