@@ -96,6 +96,14 @@ def targets(results: Results) -> list[tuple[str, str, bool | None]]:
     add("REST create (durable, SQLite FULL) ≥ 1,000/s", v, f"{_fmt(v)}/s", lambda x: x >= 1000)
     r = ratio(results, "query", "bare")
     add("REST query ≥ 0.6x bare", r, f"{_fmt(r)}x", lambda x: x >= 0.6)
+    r = ratio(results, "grpc query", "query")
+    add("gRPC query ≥ REST query's throughput", r,
+        f"{_fmt(r)}x (CPU per request: {_fmt(ratio(results, 'grpc query', 'query', 'cpu_us'))}x)",
+        lambda x: x >= 1.0)
+    r = ratio(results, "grpc create", "create")
+    add("gRPC create within 10 % of REST create's throughput", r,
+        f"{_fmt(r)}x (CPU per request: {_fmt(ratio(results, 'grpc create', 'create', 'cpu_us'))}x)",
+        lambda x: x >= 0.9)
     for case, limit in ((_named(results, "batch_query"), 50.0), (_named(results, "list"), 20.0)):
         v = closed(results, case, "p99")
         add(f"REST {case}: ≤ {limit:g} ms (p99, one client)", v,

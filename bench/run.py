@@ -39,6 +39,7 @@ import os
 import platform
 import shutil
 import signal
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -56,7 +57,6 @@ import orjson
 
 from bench import closedloop, ghz, procs, report, seed, workloads
 from bench.procs import BenchError, Processes
-from webhook.store import base
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
@@ -161,6 +161,8 @@ class Servers:
     context: ssl.SSLContext
     ca: Path
     notes: list[str]
+    db: Path
+    """The service's SQLite store."""
 
 
 def output(argv: Sequence[str]) -> str:
@@ -233,7 +235,7 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
             procs.wait_ready(ps, name, lambda n=name, p=path:
                              procs.call("POST", urls[n] + p, review, context)[0] == 200)
     return Servers({k: v for k, v in urls.items() if k in ps.running or k in ("rest", "probe", "grpc")},
-                   context, certs / "ca.crt", notes)
+                   context, certs / "ca.crt", notes, tmp / "bench.db")
 
 
 def url_of(servers: Servers, case: workloads.Case) -> str:
@@ -278,22 +280,13 @@ def preflight(servers: Servers, cases: Sequence[workloads.Case]) -> None:
 
 
 def stored(servers: Servers, prefix: str) -> int:
-    """How many stored AppImages have a name starting with ``prefix``: REST list pages
-    from just before the first such name until a name without it."""
-    count, token = 0, workloads.page_token(prefix)
-    while True:
-        body = orjson.dumps({"page_size": base.MAX_PAGE_SIZE, "page_token": token})
-        status, answer = procs.call("POST", servers.urls["rest"] + workloads.REST + "list", body,
-                                    servers.context)
-        if status != 200 or workloads.KUSCIA_OK.encode() not in answer:
-            raise BenchError(f"list after {prefix!r}: HTTP {status}: {answer[:500]!r}")
-        page = orjson.loads(answer)["data"]
-        names: list[str] = [item["name"] for item in page["appimage_list"]]
-        matching = sum(name.startswith(prefix) for name in names)
-        count += matching
-        token = page["next_page_token"]
-        if matching < len(names) or not token:
-            return count
+    """How many stored AppImages have a name starting with ``prefix``, read from the
+    store's file (read-only, beside the running service, as WAL lets a reader): asking
+    the service would list thousands of AppImages through it, and the memory that takes
+    would show in its RSS under load."""
+    with contextlib.closing(sqlite3.connect(f"file:{servers.db}?mode=ro", uri=True)) as db:
+        (count,) = db.execute("SELECT count(*) FROM appimages WHERE name GLOB ?", (prefix + "*",)).fetchone()
+    return int(count)
 
 
 # --- measuring ------------------------------------------------------------------------------
