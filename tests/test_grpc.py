@@ -447,3 +447,25 @@ async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_p
         assert response.status.code == 0
     finally:
         await served.stop(0)
+
+
+async def test_connections_that_never_finish_a_tls_handshake_do_not_count_against_the_limit(tmp_path, store):
+    cert_dir = tmp_path / "certs"
+    paths = certificates.write_cert_set(cert_dir, ["localhost"], ["127.0.0.1"])
+    config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
+                               cert_dir=cert_dir, max_connections=2)
+    served = listener.Listener(config, service.Config(
+        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
+        metrics.Metrics(), tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",)))
+    port = await served.start()
+    try:
+        for _ in range(3):  # as TCP probes and port scans do: connect, close
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+        trust = grpc.ssl_channel_credentials(root_certificates=paths.ca.read_bytes())
+        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", trust) as channel:
+            response, _ = await Grpc(channel, metrics.Metrics(), store, served).call("ListAppImage", {})
+        assert response.status.code == 0
+    finally:
+        await served.stop(0)

@@ -485,10 +485,11 @@ async def test_data_past_the_streams_window_resets_it_with_flow_control_error(co
     async def echo(call: wire.Call, raw: bytes) -> bytes:
         return raw
 
-    router = wire.Router({"/t.T/Echo": wire.Method(unary=echo)}, wire.Limits(max_message=4096, max_calls=10))
+    router = wire.Router({"/t.T/Echo": wire.Method(unary=echo)},
+                         wire.Limits(max_message=4096, max_calls=10, body_timeout=WAIT))
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: h2.Connection(router, h2.Limits(window=1000), lambda _: None),
-                                      "127.0.0.1", 0)
+    server = await loop.create_server(
+        lambda: h2.Connection(router, h2.Limits(window=1000), lambda _: True, lambda _: None), "127.0.0.1", 0)
     try:
         peer = await connect(server.sockets[0].getsockname()[1])
         peer.send(peer.request(1, "/t.T/Echo"), data(1, grpc_message(b"x" * 1200)))
@@ -497,6 +498,110 @@ async def test_data_past_the_streams_window_resets_it_with_flow_control_error(co
         assert (await peer.answer(3)).messages() == [b"fits"], "the connection goes on"
     finally:
         server.close()
+
+
+async def _until_no_call_in_progress(served: listener.Listener) -> None:
+    async with asyncio.timeout(WAIT):
+        while served.in_progress:  # noqa: ASYNC110 (a counter has no event to wait on)
+            await asyncio.sleep(0.01)
+
+
+async def test_a_call_reset_in_the_same_read_as_its_request_is_not_left_in_progress(served, peer):
+    # The handler's task is cancelled before it first runs: it must still be counted out.
+    for stream in (1, 3, 5):
+        peer.send(peer.request(stream, CHECK), data(stream, grpc_message(check_request())),
+                  h2.frame(Frame.RST_STREAM, 0, stream, int(Error.CANCEL).to_bytes(4, "big")))
+    await _until_no_call_in_progress(served)
+
+
+async def test_a_request_that_never_ends_is_deadline_exceeded_and_frees_its_slot(store, connect):
+    async with serving(store, request_timeout=0.2) as served:
+        peer = await connect(served.port)
+        peer.send(peer.request(1, CHECK))  # and no DATA, no END_STREAM
+        answer = await peer.answer(1)
+        assert answer.last["grpc-status"] == str(int(wire.Status.DEADLINE_EXCEEDED))
+        await _until_no_call_in_progress(served)
+
+
+async def test_a_zero_window_update_resets_the_stream_and_frees_its_call(served, peer):
+    peer.send(peer.request(1, CHECK), h2.frame(Frame.WINDOW_UPDATE, 0, 1, (0).to_bytes(4, "big")))
+    assert (await peer.answer(1)).reset == Error.PROTOCOL_ERROR
+    await _until_no_call_in_progress(served)
+
+
+async def test_answers_held_for_a_shut_window_past_the_limit_drop_the_connection(served, connect,
+                                                                               monkeypatch):
+    monkeypatch.setattr(h2, "PENDING_LIMIT", 64 * 1024)
+    peer = await connect(served.port, client_settings={Setting.INITIAL_WINDOW_SIZE: 0})
+    request = grpc_message(reflection_pb2.ServerReflectionRequest(
+        file_by_filename=appimage_pb2.DESCRIPTOR.name).SerializeToString())
+    peer.send(peer.request(1, REFLECT))
+    with contextlib.suppress(ConnectionError):  # the server drops it while we write
+        for _ in range(40):  # each answer is ~10 KB and none can go out
+            peer.send(data(1, request * 5, end=False))
+            await peer.writer.drain()
+            await asyncio.sleep(0.01)
+    with contextlib.suppress(ConnectionError):
+        await peer.closed()
+    assert peer.reader.at_eof() or peer.writer.is_closing()
+    await _until_no_call_in_progress(served)
+
+
+class _Transport(asyncio.Transport):
+    """A transport that keeps what is written; the test pauses and resumes it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+    def abort(self) -> None:
+        pass
+
+
+async def test_data_stops_while_the_transport_is_paused_and_goes_out_on_resume():
+    big = b"y" * 300_000
+
+    async def answer(call: wire.Call, raw: bytes) -> bytes:
+        return big
+
+    router = wire.Router({"/t.T/Big": wire.Method(unary=answer)},
+                         wire.Limits(max_message=4096, max_calls=10, body_timeout=WAIT))
+    connection = h2.Connection(router, h2.Limits(), lambda _: True, lambda _: None)
+    transport = _Transport()
+    connection.connection_made(transport)
+    client = Peer(asyncio.StreamReader(), None)  # type: ignore[arg-type]
+    window = (1 << 30).to_bytes(4, "big")
+    settings_ = int(Setting.INITIAL_WINDOW_SIZE).to_bytes(2, "big") + window
+    connection.data_received(h2.PREFACE + h2.frame(Frame.SETTINGS, 0, 0, settings_)
+                             + client.request(1, "/t.T/Big") + data(1, grpc_message(b"go"))
+                             + h2.frame(Frame.WINDOW_UPDATE, 0, 0, window))
+    connection.pause_writing()
+    await asyncio.sleep(0.05)  # the handler answers; its DATA must wait
+    assert _data_sent(transport.written, 1) == 0
+    connection.resume_writing()
+    await asyncio.sleep(0.05)
+    assert _data_sent(transport.written, 1) == len(grpc_message(big))
+
+
+def _data_sent(written: bytes | bytearray, stream: int) -> int:
+    """Bytes of DATA payload on ``stream`` in ``written`` (frames from a server)."""
+    total, at = 0, 0
+    while at + 9 <= len(written):
+        high, low, kind, _, sid = h2._HEAD.unpack_from(written, at)
+        length = high << 8 | low
+        if kind == Frame.DATA and sid & 0x7FFF_FFFF == stream:
+            total += length
+        at += 9 + length
+    return total
 
 
 # --- timeouts ---------------------------------------------------------------------------

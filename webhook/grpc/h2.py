@@ -17,7 +17,8 @@ Limits a peer cannot get past: frame size, header list size and a CONTINUATION r
 concurrent streams (over: REFUSED_STREAM), windows (received data is handed on at once,
 so a window reopens as data arrives and what a stream buffers is the application's to
 bound), resets and pings (a flood of either ends the connection with ENHANCE_YOUR_CALM),
-and output a peer does not read (the connection is dropped past ``OUTPUT_LIMIT``).
+and output a peer does not read (the connection is dropped past ``OUTPUT_LIMIT`` written
+or ``PENDING_LIMIT`` held for its window; DATA stops while the transport is paused).
 """
 
 from __future__ import annotations
@@ -42,6 +43,14 @@ _DEFAULT_WINDOW = 65_535
 _DEFAULT_FRAME = 16_384
 OUTPUT_LIMIT = 16 * 1024 * 1024
 """Bytes written but not yet taken by the peer past which the connection is dropped."""
+PENDING_LIMIT = 64 * 1024 * 1024
+"""Bytes of answers waiting for the peer's window past which the connection is dropped
+(a peer that keeps its window shut and asks on)."""
+_BURST = 1024 * 1024
+"""DATA bytes moved to the transport in one go; more waits for the next loop iteration,
+so that ``pause_writing`` can stop it."""
+CLOSE_GRACE = 5.0
+"""Seconds a closing connection has to take what was written before it is dropped."""
 _CALM_BUDGET = 1_000
 """Resets and pings a peer may send in a burst; ``_CALM_REFILL`` a second come back."""
 _CALM_REFILL = 100.0
@@ -117,8 +126,10 @@ class Application(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    max_streams: int = 1_000
-    """Concurrent streams a connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS)."""
+    max_streams: int = 100
+    """Concurrent streams a connection may have open (SETTINGS_MAX_CONCURRENT_STREAMS):
+    RFC 9113's suggested floor, well under the listener's calls in progress, so one
+    connection cannot take them all."""
     max_header_list: int = 16_384
     """Decoded size of one request's header list (SETTINGS_MAX_HEADER_LIST_SIZE)."""
     window: int = 1 << 20
@@ -193,6 +204,7 @@ class Stream:
             self._connection.header_frames(out, self.id, headers, end=False)
         if data:
             self._pending.append(memoryview(data))
+            self._connection.hold(len(data))
         if trailers is not None:
             self._trailers = trailers
         self.flush(out)
@@ -213,8 +225,12 @@ class Stream:
         c = self._connection
         pending = self._pending
         while pending:
-            room = min(self.window, c.send_window, c.peer_frame)
+            if c.paused:
+                return  # resume_writing flushes again
+            room = min(self.window, c.send_window, c.peer_frame, c.burst)
             if room <= 0:
+                if c.burst <= 0:
+                    c.more()
                 return
             data = pending[0]
             chunk = data[:room].tobytes()
@@ -224,6 +240,8 @@ class Stream:
                 pending.pop(0)
             self.window -= len(chunk)
             c.send_window -= len(chunk)
+            c.burst -= len(chunk)
+            c.held -= len(chunk)
             out.append(frame(Frame.DATA, 0, self.id, chunk))
         if self._trailers is not None:
             c.header_frames(out, self.id, self._trailers, end=True)
@@ -239,6 +257,7 @@ class Stream:
         """End the stream now (RST_STREAM ``code``)."""
         if self.closed:
             return
+        self._connection.held -= sum(len(view) for view in self._pending)
         self._pending.clear()
         self._trailers = None
         out = [frame(Frame.RST_STREAM, 0, self.id, _code(code))]
@@ -254,10 +273,14 @@ class Stream:
 class Connection(asyncio.Protocol):
     """One client connection."""
 
-    def __init__(self, app: Application, limits: Limits, on_close: Callable[[Connection], None]) -> None:
+    def __init__(self, app: Application, limits: Limits, on_open: Callable[[Connection], bool],
+                 on_close: Callable[[Connection], None]) -> None:
         self._app = app
         self.limits = limits
+        self._on_open = on_open
+        """Called once the connection is made (after its TLS handshake); False: close it."""
         self._on_close = on_close
+        self._opened = False
         self._loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._buffer = b""
@@ -282,7 +305,12 @@ class Connection(asyncio.Protocol):
         """A stream has sent something since the peer's last PING."""
         self._out: list[bytes] = []
         self._flush_scheduled = False
-        self._paused = False
+        self.burst = _BURST
+        """DATA bytes that may still go out in this loop iteration."""
+        self._more_scheduled = False
+        self.held = 0
+        """Bytes of answers waiting for the peer's window."""
+        self.paused = False
         self._going_away = False
         self._closing = False
         self._calm = float(_CALM_BUDGET)
@@ -293,6 +321,10 @@ class Connection(asyncio.Protocol):
     # --- asyncio -------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        if not self._on_open(self):
+            transport.close()
+            return
+        self._opened = True
         self._transport = cast(asyncio.Transport, transport)  # uvloop's is not a subclass
         self._timer = self._loop.call_later(self.limits.preface_timeout, self._check_idle)
 
@@ -306,8 +338,12 @@ class Connection(asyncio.Protocol):
         grow = self._full_window - _DEFAULT_WINDOW
         self.write([frame(Frame.SETTINGS, 0, 0, settings),
                     *([frame(Frame.WINDOW_UPDATE, 0, 0, grow.to_bytes(4, "big"))] if grow else [])])
+        if self._going_away:  # shut down before the peer had spoken
+            self._goaway()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        if not self._opened:
+            return
         if self._timer is not None:
             self._timer.cancel()
         for stream in list(self.streams.values()):
@@ -320,14 +356,15 @@ class Connection(asyncio.Protocol):
         self._on_close(self)
 
     def pause_writing(self) -> None:
-        self._paused = True
+        self.paused = True
 
     def resume_writing(self) -> None:
-        self._paused = False
+        self.paused = False
         self._flush_streams()
+        self.write(())
 
     def data_received(self, data: bytes) -> None:
-        if self._closing:  # after GOAWAY for an error, or with nothing left to answer
+        if self._closing or not self._opened:  # after GOAWAY, or refused at the limit
             return
         buffer = self._buffer + data if self._buffer else data
         try:
@@ -398,9 +435,7 @@ class Connection(asyncio.Protocol):
             return  # a stream we ended or reset: its data still counted above
         stream.recv_window -= length
         if stream.recv_window < 0:
-            stream.reset(Error.FLOW_CONTROL_ERROR)
-            if stream.receiver is not None:
-                stream.receiver.reset()
+            self._reset(stream, Error.FLOW_CONTROL_ERROR)
             return
         if stream.recv_window <= self.limits.window // 2 and not flags & END_STREAM:
             # data is handed on at once: reopen what was used
@@ -553,7 +588,8 @@ class Connection(asyncio.Protocol):
         if stream is None:
             return
         if not increment or stream.window + increment > _WINDOW_MAX:
-            stream.reset(Error.PROTOCOL_ERROR if not increment else Error.FLOW_CONTROL_ERROR)
+            self._spend_calm()  # a reset the peer provokes costs as one it sends
+            self._reset(stream, Error.PROTOCOL_ERROR if not increment else Error.FLOW_CONTROL_ERROR)
             return
         stream.window += increment
         if stream.blocked:
@@ -567,6 +603,30 @@ class Connection(asyncio.Protocol):
     }
 
     # --- streams -------------------------------------------------------------------
+
+    def _reset(self, stream: Stream, code: Error) -> None:
+        """A stream error: reset it, and its receiver stops."""
+        stream.reset(code)
+        if stream.receiver is not None:
+            stream.receiver.reset()
+
+    def hold(self, size: int) -> None:
+        """``size`` more bytes of answers wait for the peer's window."""
+        self.held += size
+        if self.held > PENDING_LIMIT and self._transport is not None:
+            log.info("gRPC connection dropped: over %d bytes of answers wait for its window", PENDING_LIMIT)
+            self._transport.abort()
+
+    def more(self) -> None:
+        """Move more DATA in the next loop iteration (this one's burst is spent)."""
+        if not self._more_scheduled:
+            self._more_scheduled = True
+            self._loop.call_soon(self._continue)
+
+    def _continue(self) -> None:
+        self._more_scheduled = False
+        self._flush_streams()
+        self.write(())
 
     def _ended(self, stream: Stream) -> None:
         if self._receiving.pop(stream.id, None) is not None and stream.receiver is not None:
@@ -600,7 +660,7 @@ class Connection(asyncio.Protocol):
                              block[start:start + limit]))
 
     def _flush_streams(self) -> None:
-        if self._paused:
+        if self.paused:
             return
         for stream in list(self.streams.values()):
             if stream.blocked and self.send_window > 0:
@@ -617,6 +677,7 @@ class Connection(asyncio.Protocol):
 
     def _flush(self) -> None:
         self._flush_scheduled = False
+        self.burst = _BURST
         transport = self._transport
         if transport is None:
             self._out.clear()
@@ -642,12 +703,16 @@ class Connection(asyncio.Protocol):
     # --- the connection's end ------------------------------------------------------
 
     def shutdown(self) -> None:
-        """GOAWAY: no new streams; the open ones finish, then the connection closes."""
-        if self._going_away or self._transport is None:
+        """GOAWAY: no new streams; the open ones finish, then the connection closes.
+        Before the peer's preface, the GOAWAY follows our SETTINGS when it comes."""
+        if self._going_away:
             return
         self._going_away = True
-        self.write([frame(Frame.GOAWAY, 0, 0, self._last_id.to_bytes(4, "big")
-                          + _code(Error.NO_ERROR))])
+        if self._transport is not None and self._preface:
+            self._goaway()
+
+    def _goaway(self) -> None:
+        self.write([frame(Frame.GOAWAY, 0, 0, self._last_id.to_bytes(4, "big") + _code(Error.NO_ERROR))])
         if not self.streams:
             self._close_soon()
 
@@ -657,9 +722,13 @@ class Connection(asyncio.Protocol):
             self._transport.abort()
 
     def _close_soon(self) -> None:
-        """Close once what is queued now (and in this loop iteration) is written."""
+        """Close once what is queued now (and in this loop iteration) is written; drop
+        the connection if the peer has not taken it within ``CLOSE_GRACE``."""
+        if self._closing:
+            return
         self._closing = True
         self.write(())
+        self._loop.call_later(CLOSE_GRACE, self.abort)
 
     def _fail(self, code: Error, reason: str) -> None:
         log.info("gRPC connection closed: %s (%s)", reason, code.name)

@@ -32,13 +32,20 @@ class Listener:
         reflection = standard.Reflection((messages.SERVICE_NAME, standard.HEALTH, standard.REFLECTION))
         self._router = wire.Router(
             {**service.methods(calls, metrics_), **self.health.methods(), **reflection.methods()},
-            wire.Limits(max_message=config.rest_body_limit, max_calls=config.max_connections))
+            wire.Limits(max_message=config.rest_body_limit, max_calls=config.max_connections,
+                        body_timeout=config.request_timeout))
         self._limits = h2.Limits(idle_timeout=config.idle_timeout, preface_timeout=config.handshake_timeout)
         self._connections: set[h2.Connection] = set()
         self._none_open = asyncio.Event()
         self._none_open.set()
         self._limit = connections.Limit("grpc", config.max_connections)
         self._server: asyncio.Server | None = None
+        self._stopping = False
+
+    @property
+    def in_progress(self) -> int:
+        """Calls counted in: started and not yet answered, failed or reset."""
+        return self._router.active
 
     def ready(self) -> bool:
         """Serving, with a certificate from the files when on TLS (looked for again
@@ -58,18 +65,24 @@ class Listener:
         return self.port
 
     def _connection(self) -> asyncio.Protocol:
-        if len(self._connections) >= self._limit.most:
-            self._limit.refuse()
-            return _Refused()
         if self._context is not None:
             # Before its handshake: a few stat calls, and a rotated certificate serves
             # this connection already (gRPC clients keep connections long; the poll of
             # every --cert-reload-interval is for the REST listeners' short ones).
             self._context.poll()
-        connection = h2.Connection(self._router, self._limits, self._closed)
+        return h2.Connection(self._router, self._limits, self._opened, self._closed)
+
+    def _opened(self, connection: h2.Connection) -> bool:
+        """Count a connection in once made (after its TLS handshake: one that fails it
+        never is); False past the limit or once stopping."""
+        if self._stopping:
+            return False
+        if len(self._connections) >= self._limit.most:
+            self._limit.refuse()
+            return False
         self._connections.add(connection)
         self._none_open.clear()
-        return connection
+        return True
 
     def _closed(self, connection: h2.Connection) -> None:
         self._connections.discard(connection)
@@ -79,6 +92,7 @@ class Listener:
     async def stop(self, grace: float) -> None:
         """Health NOT_SERVING, no new connections or calls, ``grace`` seconds for the
         calls in progress; then every connection is dropped."""
+        self._stopping = True
         self.health.stop_serving()
         if self._server is not None:
             self._server.close()
@@ -93,10 +107,3 @@ class Listener:
         for task in list(self._router.tasks):
             task.cancel()
         await asyncio.gather(*self._router.tasks, return_exceptions=True)
-
-
-class _Refused(asyncio.Protocol):
-    """A connection past ``--max-connections``: closed at once (``Limit.refuse`` logs)."""
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        transport.close()

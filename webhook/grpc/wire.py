@@ -92,6 +92,8 @@ class Limits:
     """Bytes of one request message, inflated."""
     max_calls: int
     """Calls in progress on the listener; one more is RESOURCE_EXHAUSTED."""
+    body_timeout: float
+    """Seconds a unary call's request may take to arrive (its deadline if sooner)."""
 
 
 _HEADERS = h2.encode_headers([(":status", "200"), ("content-type", "application/grpc"),
@@ -157,8 +159,8 @@ class Router:
 class Call:
     """One call: an ``h2.Receiver`` for its request, and what its handler answers through."""
 
-    __slots__ = ("_began", "_buffer", "_counted", "_final", "_queue", "_router", "_started", "_stream",
-                 "_task", "deadline", "fields", "method", "requests", "trailing")
+    __slots__ = ("_began", "_buffer", "_counted", "_final", "_late", "_queue", "_queued", "_router",
+                 "_started", "_stream", "_task", "deadline", "fields", "method", "requests", "trailing")
 
     def __init__(self, router: Router, stream: h2.Stream, fields: dict[bytes, bytes],
                  method: Method | None) -> None:
@@ -174,6 +176,10 @@ class Call:
         self.requests: list[bytes] = []
         self._buffer = bytearray()
         self._queue: asyncio.Queue[bytes | None] | None = None
+        self._queued = 0
+        """Bytes of the messages in ``_queue``."""
+        self._late: asyncio.TimerHandle | None = None
+        """Fails a unary call whose request has not all arrived in time."""
         self._task: asyncio.Task[None] | None = None
         self._counted = False
         """In the listener's calls in progress (and the method's figures) until settled."""
@@ -247,9 +253,12 @@ class Call:
                 self.fail(Status.UNIMPLEMENTED, "a unary method takes one request message")
                 return False
             return True
-        if self._queue.qsize() >= _QUEUED_MAX:
-            self.fail(Status.RESOURCE_EXHAUSTED, f"more than {_QUEUED_MAX} messages waiting")
+        limit = self._router._limits.max_message
+        if self._queue.qsize() >= _QUEUED_MAX or self._queued + len(message) > limit:
+            self.fail(Status.RESOURCE_EXHAUSTED,
+                      f"more than {_QUEUED_MAX} messages or {limit} bytes waiting to be read")
             return False
+        self._queued += len(message)
         self._queue.put_nowait(message)
         return True
 
@@ -267,7 +276,7 @@ class Call:
 
     def reset(self) -> None:
         if self._task is not None:
-            self._task.cancel()
+            self._task.cancel()  # its end settles the call
         else:
             self._settle(self._interrupted())
 
@@ -285,14 +294,31 @@ class Call:
         if method is not None and method.streaming is not None:
             self._queue = asyncio.Queue()
             self._run()
+        else:
+            loop = asyncio.get_running_loop()
+            due = loop.time() + self._router._limits.body_timeout
+            self._late = loop.call_at(min(due, self.deadline or due), self._too_late)
+
+    def _too_late(self) -> None:
+        if self._task is None:
+            self.fail(Status.DEADLINE_EXCEEDED, "the request did not arrive in time")
 
     def _run(self) -> None:
         if self.method is None:
             raise RuntimeError("a call without a method does not run")
+        if self._late is not None:
+            self._late.cancel()
         task = asyncio.get_running_loop().create_task(self._serve(self.method))
         self._task = task
         self._router.tasks.add(task)
-        task.add_done_callback(self._router.tasks.discard)
+        # Not a finally in _serve: a task cancelled before its first step never runs it.
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._router.tasks.discard(task)
+        if self._final is None:  # cancelled: no answer was given
+            self._stream.reset(h2.Error.CANCEL)
+        self._settle(self._final if self._final is not None else self._interrupted())
 
     async def _serve(self, method: Method) -> None:
         try:
@@ -306,14 +332,9 @@ class Call:
             self._finish(e.status, e.message)
         except TimeoutError:
             self._finish(Status.DEADLINE_EXCEEDED, "deadline exceeded")
-        except asyncio.CancelledError:  # reset by the client, failed, or the listener stopped
-            self._stream.reset(h2.Error.CANCEL)
-            raise
         except Exception:
             log.exception("unexpected error in a gRPC call", extra={"path": self.metadata(":path")})
             self._finish(Status.UNKNOWN, "unexpected server error; see the server log")
-        finally:
-            self._settle(self._final if self._final is not None else self._interrupted())
 
     def _interrupted(self) -> Status:
         if self.deadline is not None and asyncio.get_running_loop().time() >= self.deadline:
@@ -325,6 +346,8 @@ class Call:
         if not self._counted:
             return
         self._counted = False
+        if self._late is not None:
+            self._late.cancel()
         self._router.active -= 1
         if not self._router.active:
             self._router.quiet.set()
@@ -340,7 +363,9 @@ class Call:
         """A streaming call's next request message; None when the client is done."""
         if self._queue is None:
             raise RuntimeError("only a streaming method receives messages")
-        return await self._queue.get()
+        message = await self._queue.get()
+        self._queued -= len(message or b"")
+        return message
 
     def send(self, message: bytes) -> None:
         """One answer message (headers first)."""
