@@ -188,6 +188,20 @@ async def test_health_and_reflection_need_no_token(grpc_client):
     assert messages.SERVICE_NAME in names
 
 
+async def test_reflection_v1_and_v1alpha_describe_the_service_alike(grpc_client):
+    found = []
+    for reflection in (standard.REFLECTION_V1, standard.REFLECTION):
+        info = grpc_client.channel.stream_stream(
+            f"/{reflection}/ServerReflectionInfo",
+            request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
+            response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=messages.SERVICE_NAME)
+        async for answer in info(iter([request])):
+            found.append(list(answer.file_descriptor_response.file_descriptor_proto))
+    assert found[0] == found[1]
+    assert messages.SERVICE.file.serialized_pb in found[0]
+
+
 def _watch(channel: grpc.aio.Channel) -> Any:
     return channel.unary_stream(
         f"/{standard.HEALTH}/Watch", request_serializer=health_pb2.HealthCheckRequest.SerializeToString,

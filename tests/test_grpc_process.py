@@ -90,6 +90,7 @@ def test_grpcurl_lists_the_services_through_reflection(mtls_server):
     done = grpcurl(mtls_server, mtls_server.grpc_target, "list", token=None)
     assert done.returncode == 0, done.stderr
     assert set(done.stdout.split()) == {SERVICE, "grpc.health.v1.Health",
+                                        "grpc.reflection.v1.ServerReflection",
                                         "grpc.reflection.v1alpha.ServerReflection"}
 
 

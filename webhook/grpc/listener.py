@@ -29,7 +29,8 @@ class Listener:
         """The bound port once serving."""
         self._context = context
         self.health = standard.Health((messages.SERVICE_NAME,))
-        reflection = standard.Reflection((messages.SERVICE_NAME, standard.HEALTH, standard.REFLECTION))
+        reflection = standard.Reflection((messages.SERVICE_NAME, standard.HEALTH, standard.REFLECTION,
+                                          standard.REFLECTION_V1))
         self._router = wire.Router(
             {**service.methods(calls, metrics_), **self.health.methods(), **reflection.methods()},
             wire.Limits(max_message=config.rest_body_limit, max_calls=config.max_connections,

@@ -1,7 +1,7 @@
 """gRPC's standard services beside AppImageService: ``grpc.health.v1.Health`` and
-server reflection (``grpc.reflection.v1alpha``). Neither needs the token: like /healthz
-and /openapi.json they hold nothing secret, and probes and tools that discover the API
-send none.
+server reflection (``grpc.reflection.v1`` and ``v1alpha``). Neither needs the token:
+like /healthz and /openapi.json they hold nothing secret, and probes and tools that
+discover the API send none.
 
 Reflection answers from the protobuf descriptor pool: a file comes with every file it
 imports that this stream has not sent yet, as grpc-go and grpcio do.
@@ -16,10 +16,13 @@ from typing import TypeVar
 from google.protobuf import descriptor, descriptor_pool, message
 
 from webhook.grpc import wire
-from webhook.proto import health_pb2, reflection_pb2
+from webhook.proto import health_pb2, reflection_pb2, reflection_v1_pb2
 
 HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
+REFLECTION_V1 = reflection_v1_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
+"""Its stable name: the same messages and numbers, asked first by newer tools (grpcurl);
+both are served by one handler with v1alpha's message classes (the bytes are the same)."""
 _Serving = health_pb2.HealthCheckResponse.ServingStatus
 _NOT_FOUND = 5  # gRPC's NOT_FOUND, as reflection's ErrorResponse carries it
 
@@ -127,7 +130,8 @@ class Reflection:
                 todo.extend(dependency.dependencies)
 
     def methods(self) -> dict[str, wire.Method]:
-        return {f"/{REFLECTION}/ServerReflectionInfo": wire.Method(streaming=self.info)}
+        return {f"/{name}/ServerReflectionInfo": wire.Method(streaming=self.info)
+                for name in (REFLECTION_V1, REFLECTION)}
 
 
 _Request = TypeVar("_Request", reflection_pb2.ServerReflectionRequest, health_pb2.HealthCheckRequest)
