@@ -442,44 +442,44 @@ async def test_a_call_after_the_drain_closed_is_unavailable(tmp_path):
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
+def tls_listener(store: base.Store, cert_dir: pathlib.Path, **limits: Any) -> listener.Listener:
+    """A TLS listener following the certificate files in ``cert_dir`` (none yet, maybe)."""
+    config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
+                               cert_dir=cert_dir, **limits)
+    return listener.Listener(config, service.Config(
+        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
+        metrics.Metrics(), tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",)))
+
+
+async def _list_over_tls(served: listener.Listener, ca: bytes) -> Any:
+    trust = grpc.ssl_channel_credentials(root_certificates=ca)
+    async with grpc.aio.secure_channel(f"127.0.0.1:{served.port}", trust) as channel:
+        response, _ = await Grpc(channel, metrics.Metrics(), None, served).call("ListAppImage", {})
+    return response
+
+
 async def test_tls_serves_once_certificates_appear_and_is_not_ready_before(tmp_path, store):
     cert_dir = tmp_path / "certs"
-    config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
-                               cert_dir=cert_dir)
-    loaded = tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",))
-    served = listener.Listener(config, service.Config(
-        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
-        metrics.Metrics(), loaded)
-    port = await served.start()
+    served = tls_listener(store, cert_dir)
+    await served.start()
     try:
         assert not served.ready()
         paths = certificates.write_cert_set(cert_dir, ["localhost"], ["127.0.0.1"])
         assert served.ready()
-        trust = grpc.ssl_channel_credentials(root_certificates=paths.ca.read_bytes())
-        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", trust) as channel:
-            response, _ = await Grpc(channel, metrics.Metrics(), store, served).call("ListAppImage", {})
-        assert response.status.code == 0
+        assert (await _list_over_tls(served, paths.ca.read_bytes())).status.code == 0
     finally:
         await served.stop(0)
 
 
 async def test_connections_that_never_finish_a_tls_handshake_do_not_count_against_the_limit(tmp_path, store):
-    cert_dir = tmp_path / "certs"
-    paths = certificates.write_cert_set(cert_dir, ["localhost"], ["127.0.0.1"])
-    config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
-                               cert_dir=cert_dir, max_connections=2)
-    served = listener.Listener(config, service.Config(
-        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
-        metrics.Metrics(), tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",)))
+    paths = certificates.write_cert_set(tmp_path / "certs", ["localhost"], ["127.0.0.1"])
+    served = tls_listener(store, tmp_path / "certs", max_connections=2)
     port = await served.start()
     try:
         for _ in range(3):  # as TCP probes and port scans do: connect, close
             _, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.close()
             await writer.wait_closed()
-        trust = grpc.ssl_channel_credentials(root_certificates=paths.ca.read_bytes())
-        async with grpc.aio.secure_channel(f"127.0.0.1:{port}", trust) as channel:
-            response, _ = await Grpc(channel, metrics.Metrics(), store, served).call("ListAppImage", {})
-        assert response.status.code == 0
+        assert (await _list_over_tls(served, paths.ca.read_bytes())).status.code == 0
     finally:
         await served.stop(0)
