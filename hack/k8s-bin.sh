@@ -11,8 +11,8 @@
 # nothing is built. Builds are static (CGO_ENABLED=0, -trimpath, -s -w) and use
 # Go's normal module and build caches (GOMODCACHE, GOCACHE), so rebuilding into
 # a fresh assets directory with a warm build cache takes seconds. Each binary is
-# built in its own throwaway main module (under the assets dir, removed on
-# exit), so each gets the dependency versions its upstream go.mod selects.
+# built in its own throwaway main module (hack/go-lib.sh), so each gets the
+# dependency versions its upstream go.mod selects.
 # Any failed step exits non-zero and prints nothing on stdout.
 #
 # Environment:
@@ -30,22 +30,10 @@ readonly K8S_VERSION=v1.36.3
 readonly ETCD_VERSION=v3.6.8
 readonly HELM_VERSION=v3.22.0
 
-log() { printf '[k8s-bin] %s\n' "$*" >&2; }
-die() { log "ERROR: $*"; exit 1; }
-
-GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-[[ -x $GO ]] || command -v "$GO" >/dev/null || die "go not found (set GO=/path/to/go)"
-
-cache_root=${XDG_CACHE_HOME:-$HOME/.cache}/appimage-webhook
-ASSETS=${APPIMAGE_K8S_ASSETS:-$cache_root/k8s-${K8S_VERSION#v}-etcd-${ETCD_VERSION#v}-helm-${HELM_VERSION#v}}
-mkdir -p "$ASSETS"
-ASSETS=$(cd "$ASSETS" && pwd -P)
-
-# Serialise concurrent invocations (e.g. parallel test workers).
-if command -v flock >/dev/null; then
-  exec 9>"$ASSETS/.lock"
-  flock 9
-fi
+TAG=k8s-bin
+# shellcheck source=hack/go-lib.sh
+source "$(dirname "$0")/go-lib.sh"
+open_assets "${APPIMAGE_K8S_ASSETS:-$CACHE_ROOT/k8s-${K8S_VERSION#v}-etcd-${ETCD_VERSION#v}-helm-${HELM_VERSION#v}}"
 
 # version_ok NAME EXPECTED: the binary exists, runs, and reports EXPECTED.
 version_ok() {
@@ -72,64 +60,12 @@ if all_ok; then
   exit 0
 fi
 
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOWORK=off
-workdir=$(mktemp -d "$ASSETS/.build.XXXXXX")
-trap 'rm -rf "$workdir"' EXIT
-
-# gomod_of MODULE@VERSION: download the module, print the path of its go.mod.
-gomod_of() {
-  local json path
-  json=$("$GO" mod download -json "$1") || die "go mod download $1 failed"
-  path=$(sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",\{0,1\}$/\1/p' <<<"$json")
-  [[ -n $path && -f $path ]] || die "no go.mod found for $1"
-  printf '%s\n' "$path"
-}
-
-# new_module NAME DEP_GOMOD MODULE@VERSION: create a throwaway main module that
-# requires MODULE@VERSION with the same go directive; prints its directory.
-new_module() {
-  local dir=$workdir/$1 godir
-  mkdir -p "$dir"
-  godir=$(awk '$1 == "go" { print $2; exit }' "$2")
-  [[ -n $godir ]] || die "no go directive in $2"
-  printf 'module appimage-webhook.local/k8s-bin/%s\n\ngo %s\n' "$1" "$godir" >"$dir/go.mod"
-  (cd "$dir" && "$GO" mod edit -require="$3") || die "cannot create module for $1"
-  printf '%s\n' "$dir"
-}
-
-# build NAME MODDIR PACKAGE [LDFLAGS...]: go build PACKAGE into $ASSETS/NAME.
-build() {
-  local name=$1 dir=$2 pkg=$3 start
-  shift 3
-  start=$SECONDS
-  log "building $name ($pkg) ..."
-  (cd "$dir" && "$GO" build -trimpath -ldflags="-s -w $*" -o "$ASSETS/.$name.tmp" "$pkg") ||
-    die "build of $name failed"
-  mv -f "$ASSETS/.$name.tmp" "$ASSETS/$name"
-  log "built $name in $((SECONDS - start))s"
-}
+start_build
 
 build_kube_apiserver() {
-  local gomod dir staging mod n=0 minor pkgpath
-  gomod=$(gomod_of "k8s.io/kubernetes@$K8S_VERSION")
-  dir=$(new_module kube-apiserver "$gomod" "k8s.io/kubernetes@$K8S_VERSION")
-  # k8s.io/kubernetes requires its staging modules as v0.0.0 and replaces them
-  # with ./staging/src/...; a consumer has to replace them with v0.<minor>.<patch>.
-  staging=v0.${K8S_VERSION#v1.}
-  while read -r mod; do
-    (cd "$dir" && "$GO" mod edit -replace="$mod=$mod@$staging") || die "go mod edit failed"
-    n=$((n + 1))
-  done < <(awk '{ for (i = 2; i <= NF; i++) if ($i == "=>" && $(i + 1) ~ /^\.\/staging\//) print $(i - 1) }' "$gomod")
-  ((n >= 20)) || die "found only $n staging replace directives in $gomod"
-  log "kube-apiserver: $n staging modules replaced with $staging"
-  minor=${K8S_VERSION#v1.}
-  minor=${minor%%.*}
-  local -a ld=()
-  for pkgpath in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    ld+=("-X $pkgpath.gitVersion=$K8S_VERSION" "-X $pkgpath.gitMajor=1"
-      "-X $pkgpath.gitMinor=$minor" "-X $pkgpath.gitTreeState=clean")
-  done
-  build kube-apiserver "$dir" k8s.io/kubernetes/cmd/kube-apiserver "${ld[@]}"
+  local dir
+  dir=$(kubernetes_module kube-apiserver)
+  build kube-apiserver "$dir" k8s.io/kubernetes/cmd/kube-apiserver "$(kubernetes_ldflags)"
 }
 
 build_etcd() {

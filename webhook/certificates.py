@@ -22,7 +22,7 @@ import os
 import pathlib
 import secrets
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import TypeAlias
 
 from cryptography import x509
@@ -142,9 +142,7 @@ def write_cert_set(
     """
     paths = Paths.in_dir(out_dir)
     ca_key_path = out_dir / "ca.key"
-    existing = [p.name for p in (ca_key_path, *dataclasses.astuple(paths)) if p.exists()]
-    if existing and not overwrite:
-        raise ValueError(f"{out_dir}: {', '.join(existing)} already exist; not overwriting")
+    _refuse_to_replace(out_dir, (ca_key_path, *dataclasses.astuple(paths)), overwrite)
     ca = generate_ca()
     server = issue_server(ca, dns_names, ip_addresses, days=server_days)
     client = issue_client(ca, CLIENT_COMMON_NAME, days=server_days)
@@ -153,6 +151,12 @@ def write_cert_set(
     write_pair(server, paths.server_cert, paths.server_key)
     write_pair(client, paths.client_cert, paths.client_key)
     return paths
+
+
+def _refuse_to_replace(out_dir: pathlib.Path, targets: Iterable[pathlib.Path], overwrite: bool) -> None:
+    existing = [p.name for p in targets if p.exists()]
+    if existing and not overwrite:
+        raise ValueError(f"{out_dir}: {', '.join(existing)} already exist; not overwriting")
 
 
 def write_kuscia_set(
@@ -167,11 +171,8 @@ def write_kuscia_set(
     ``kusciaapi-server.crt``/``.key`` (serving and client certificate in one) and a
     random ``token``. Refuses (``ValueError``) to replace files unless ``overwrite``."""
     paths = Paths.kuscia(out_dir)
-    targets = (paths.ca, out_dir / "ca.key", paths.server_cert, paths.server_key,
-               out_dir / KUSCIA_TOKEN)
-    existing = [p.name for p in targets if p.exists()]
-    if existing and not overwrite:
-        raise ValueError(f"{out_dir}: {', '.join(existing)} already exist; not overwriting")
+    _refuse_to_replace(out_dir, (paths.ca, out_dir / "ca.key", paths.server_cert, paths.server_key,
+                                 out_dir / KUSCIA_TOKEN), overwrite)
     ca = generate_ca()
     server = issue_server(ca, dns_names, ip_addresses, days=server_days, client_auth=True)
     out_dir.mkdir(parents=True, exist_ok=True)

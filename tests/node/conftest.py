@@ -34,6 +34,8 @@ IMAGE_SCRIPT = controlplane.REPO_ROOT / "hack" / "image.sh"
 IMAGE_ENV = "APPIMAGE_IMAGE"
 RELEASE = "appimage-webhook"
 NAMESPACE = "appimage-system"
+TLS_SECRET = "platform-tls"
+"""The Secret the platform provides in the tests that bring their own certificates."""
 FULLNAME = RELEASE  # the release is named after the chart: no "<release>-<chart>" prefix
 SELECTOR = f"app.kubernetes.io/instance={RELEASE},app.kubernetes.io/component=admission-webhook"
 # Every Pod of ours, every time: the images are imported, there is no registry.

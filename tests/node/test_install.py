@@ -22,6 +22,7 @@ from tests.k8s import node as node_
 from tests.node.conftest import (
     FULLNAME,
     NAMESPACE,
+    TLS_SECRET,
     Helm,
     await_service_routes,
     delete_appimages,
@@ -33,7 +34,6 @@ from tests.node.conftest import (
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
 CONTAINER = "spec.deployTemplates[0].spec.containers[0]"
-TLS_SECRET = "platform-tls"
 
 
 def _values(mode: str, cluster: node_.Node, work: pathlib.Path) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from tests.k8s import node as node_
 from tests.node.conftest import (
     FULLNAME,
     NAMESPACE,
+    TLS_SECRET,
     Helm,
     await_service_routes,
     delete_appimages,
@@ -31,7 +32,6 @@ from tests.node.conftest import (
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 
-TLS_SECRET = "platform-tls"
 REST_PORT = 8082
 
 

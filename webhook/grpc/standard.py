@@ -13,14 +13,42 @@ import asyncio
 from collections.abc import Iterable
 from typing import TypeVar
 
-from google.protobuf import descriptor, descriptor_pool, message
+from google.protobuf import descriptor, descriptor_pb2, descriptor_pool, message
 
 from webhook.grpc import wire
-from webhook.proto import health_pb2, reflection_pb2, reflection_v1_pb2
+from webhook.proto import health_pb2, reflection_pb2
 
 HEALTH = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
 REFLECTION = reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
-REFLECTION_V1 = reflection_v1_pb2.DESCRIPTOR.services_by_name["ServerReflection"].full_name
+
+
+def _repackaged(file: descriptor.FileDescriptor, package: str) -> descriptor.FileDescriptor:
+    """``file``'s messages and services under ``package`` (the same numbers, so the same
+    bytes), added to the default pool for reflection to describe."""
+    proto = descriptor_pb2.FileDescriptorProto.FromString(file.serialized_pb)
+    old, new = f".{proto.package}.", f".{package}."
+
+    def moved(name: str) -> str:
+        return new + name[len(old):] if name.startswith(old) else name
+
+    def move(messages: Iterable[descriptor_pb2.DescriptorProto]) -> None:
+        for m in messages:
+            for f in m.field:
+                if f.HasField("type_name"):  # messages and enums only
+                    f.type_name = moved(f.type_name)
+            move(m.nested_type)
+
+    move(proto.message_type)
+    for service in proto.service:
+        for method in service.method:
+            method.input_type, method.output_type = moved(method.input_type), moved(method.output_type)
+    proto.name = proto.name.replace(".proto", f".{package.rsplit('.', 1)[-1]}.proto")
+    proto.package = package
+    return descriptor_pool.Default().AddSerializedFile(proto.SerializeToString())
+
+
+REFLECTION_V1 = _repackaged(reflection_pb2.DESCRIPTOR, "grpc.reflection.v1").services_by_name[
+    "ServerReflection"].full_name
 """Its stable name: the same messages and numbers, asked first by newer tools (grpcurl);
 both are served by one handler with v1alpha's message classes (the bytes are the same)."""
 _Serving = health_pb2.HealthCheckResponse.ServingStatus
