@@ -97,6 +97,15 @@ def check(target: str, ca: Path, method: str, tag: str) -> None:
                          f"{response.status.message[:300]}")
 
 
+def answers(target: str, ca: Path) -> bool:
+    """Whether the server at ``target`` answers a query with gRPC OK and status code 0."""
+    try:
+        check(target, ca, "QueryAppImage", "ready")
+    except BenchError:
+        return False
+    return True
+
+
 @dataclass(frozen=True, slots=True)
 class Result:
     rps: float
@@ -136,20 +145,21 @@ def parse(report: dict[str, Any]) -> Result:
                   latency_ms=latency, sample=max(errors, key=errors.__getitem__, default=""))
 
 
-def run(binary: Path, target: str, ca: Path, method: str, *, seconds: int, concurrency: int, tag: str,
-        pin: Sequence[str] = ()) -> Result:
-    """``concurrency`` calls of ``method`` in flight for ``seconds``; calls still in flight
-    then are awaited and counted (``--duration-stop wait``), so every create that may
-    have been stored is in the count."""
-    argv = [*pin, str(binary), "--cacert", str(ca), "--import-paths", str(ROOT), "--proto", PROTO,
+def argv(binary: Path, target: str, ca: Path, method: str, *, seconds: int, concurrency: int, tag: str,
+         pin: Sequence[str] = (), rate: float = 0) -> list[str]:
+    """ghz's command line: ``concurrency`` calls of ``method`` in flight for ``seconds``
+    (``rate``: at most that many calls a second; 0: as many as the server answers); calls
+    still in flight then are awaited and counted (``--duration-stop wait``), so every
+    create that may have been stored is in the count."""
+    return [*pin, str(binary), "--cacert", str(ca), "--import-paths", str(ROOT), "--proto", PROTO,
             "--call", messages.METHODS[method].path.lstrip("/"), "--data", data(method, tag),
             "--disable-template-functions", "--concurrency", str(concurrency),
             "--connections", str(CONNECTIONS), "--duration", f"{seconds}s", "--duration-stop", "wait",
-            "--format", "json", target]
-    try:
-        done = subprocess.run(argv, capture_output=True, cwd=ROOT, timeout=seconds + closedloop.GRACE)
-    except subprocess.TimeoutExpired as e:
-        raise BenchError(f"ghz {method} did not finish within {seconds + closedloop.GRACE} s") from e
+            *(("--rps", f"{rate:g}") if rate else ()), "--format", "json", target]
+
+
+def report(done: subprocess.CompletedProcess[bytes], method: str) -> Result:
+    """The figures of a finished ghz; BenchError when it failed or its report is unreadable."""
     if done.returncode != 0:
         raise BenchError(f"ghz {method} exited with status {done.returncode}:\n"
                          f"{done.stderr.decode(errors='replace')}{done.stdout[:2000].decode(errors='replace')}")
@@ -157,3 +167,14 @@ def run(binary: Path, target: str, ca: Path, method: str, *, seconds: int, concu
         return parse(orjson.loads(done.stdout))
     except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as e:
         raise BenchError(f"ghz {method}: unreadable report ({e}): {done.stdout[:500]!r}") from e
+
+
+def run(binary: Path, target: str, ca: Path, method: str, *, seconds: int, concurrency: int, tag: str,
+        pin: Sequence[str] = ()) -> Result:
+    """One closed-loop load (``argv``), waited for."""
+    command = argv(binary, target, ca, method, seconds=seconds, concurrency=concurrency, tag=tag, pin=pin)
+    try:
+        done = subprocess.run(command, capture_output=True, cwd=ROOT, timeout=seconds + closedloop.GRACE)
+    except subprocess.TimeoutExpired as e:
+        raise BenchError(f"ghz {method} did not finish within {seconds + closedloop.GRACE} s") from e
+    return report(done, method)

@@ -10,10 +10,12 @@ servers on CPU 0 and the load generators on CPU 1:
    batch_query of 1,000 names and a list page over the stored AppImages (100,000 seeded
    straight into the SQLite file), and the peers on the same reviews: kopf's admission
    server and a Go webhook on controller-runtime's admission package (bench/peers/);
-   and gRPC CreateAppImage and QueryAppImage next to REST create and query (ghz, built
-   by hack/ghz-bin.sh, see bench/ghz.py; skipped with a note without Go, except under
-   REQUIRE_E2E=1);
-2. open loop at a fixed rate (bench/openloop.py): p99 without coordinated omission;
+   and gRPC CreateAppImage and QueryAppImage next to REST create and to grpcio's own
+   limit, a bare grpcio server with the listener's options and TLS (bench/bare_grpc.py,
+   also as grpcio's threaded server) (ghz, built by hack/ghz-bin.sh, see bench/ghz.py;
+   skipped with a note without Go, except under REQUIRE_E2E=1);
+2. open loop at a fixed rate (bench/openloop.py): p99 without coordinated omission, also
+   of /validate with a gRPC load of the same rate beside it (ghz);
 3. cost by size, in process (bench/scaling.py);
 4. memory: RSS idle, peak under load, and after a soak of N more requests (N = 200,000,
    or 1,000,000 with --million), and start-to-ready time;
@@ -63,9 +65,32 @@ RESULTS = ROOT / "bench" / "results"
 GO_BUILD = ROOT / "bench" / "peers" / "go" / "build.sh"
 KOPF_PEER = ROOT / "bench" / "peers" / "kopf_peer.py"
 BARE = ROOT / "bench" / "bare.py"
+BARE_GRPC = "bench.bare_grpc"
+BARE_GRPC_THREADS = 16
 SKIPPABLE = ("go", "kopf", "e2e")
-GRPC_CASES = (("grpc create", "CreateAppImage", "create"), ("grpc query", "QueryAppImage", "query"))
-"""Row name, method, and the REST case it is compared with."""
+
+
+@dataclass(frozen=True, slots=True)
+class GrpcCase:
+    """A closed-loop row driven by ghz."""
+
+    name: str
+    method: str
+    server: str
+    baseline: str | None
+    """The row its ratios are to."""
+
+
+GRPC_CASES = (
+    GrpcCase("grpc bare", "QueryAppImage", "bare-grpc", None),
+    GrpcCase("grpc bare threaded", "QueryAppImage", "bare-grpc-threaded", "grpc bare"),
+    GrpcCase("grpc create", "CreateAppImage", "service", "create"),
+    GrpcCase("grpc query", "QueryAppImage", "service", "grpc bare"),
+)
+BESIDE = ("validate", "QueryAppImage")
+"""The open-loop case run again (as ``report.BESIDE``) with a gRPC load of the same rate
+beside it, and the gRPC method of that load: the gRPC server must not delay admission."""
+BESIDE_CONCURRENCY = 16
 # Bounds so one invocation stays bounded in time.
 MAX_DURATION = 60
 MAX_ROUNDS = 10
@@ -214,9 +239,13 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
     started = time.monotonic()
     seed.seed(tmp / "bench.db", config.seed)
     print(f"seeded {config.seed:,} AppImages in {time.monotonic() - started:.1f} s", flush=True)
-    rest, webhook, probe, grpc, bare, kopf, go_port = procs.free_ports(7)
+    rest, webhook, probe, grpc, bare, kopf, go_port, bare_grpc, threaded = procs.free_ports(9)
     ps.start("service", service_argv(certs, tmp / "bench.db", rest, webhook, probe, grpc))
     ps.start("bare", [sys.executable, str(BARE), "--port", str(bare), "--cert-dir", str(certs)])
+    ps.start("bare-grpc", [sys.executable, "-m", BARE_GRPC, "--port", str(bare_grpc),
+                           "--cert-dir", str(certs)])
+    ps.start("bare-grpc-threaded", [sys.executable, "-m", BARE_GRPC, "--port", str(threaded),
+                                    "--cert-dir", str(certs), "--threaded", str(BARE_GRPC_THREADS)])
     if "kopf" not in config.skip:
         ps.start("kopf", [sys.executable, str(KOPF_PEER), "--port", str(kopf), "--cert-dir", str(certs)])
     if go is not None:
@@ -225,7 +254,8 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
     context = ssl.create_default_context(cafile=certs / "ca.crt")
     urls = {"service": f"https://127.0.0.1:{webhook}", "rest": f"https://127.0.0.1:{rest}",
             "probe": f"http://127.0.0.1:{probe}", "grpc": f"127.0.0.1:{grpc}",
-            "bare": f"https://127.0.0.1:{bare}",
+            "bare": f"https://127.0.0.1:{bare}", "bare-grpc": f"127.0.0.1:{bare_grpc}",
+            "bare-grpc-threaded": f"127.0.0.1:{threaded}",
             "kopf": f"https://127.0.0.1:{kopf}", "go": f"https://127.0.0.1:{go_port}"}
     procs.wait_ready(ps, "service", lambda: procs.call("GET", urls["probe"] + "/readyz")[0] == 200)
     review = workloads.admission_review(workloads.defaulted(workloads.appimage()), "ready")
@@ -234,6 +264,8 @@ def start_servers(ps: Processes, tmp: Path, config: Settings) -> Servers:
             path = "/" if name == "bare" else "/validate"
             procs.wait_ready(ps, name, lambda n=name, p=path:
                              procs.call("POST", urls[n] + p, review, context)[0] == 200)
+    for name in ("bare-grpc", "bare-grpc-threaded"):
+        procs.wait_ready(ps, name, lambda n=name: ghz.answers(urls[n], certs / "ca.crt"))
     return Servers({k: v for k, v in urls.items() if k in ps.running or k in ("rest", "probe", "grpc")},
                    context, certs / "ca.crt", notes, tmp / "bench.db")
 
@@ -333,17 +365,22 @@ def closed_round(ps: Processes, servers: Servers, case: workloads.Case, body_fil
             "latency_ms": {f"{p:g}": v for p, v in result.latency_ms.items()}}
 
 
-def grpc_round(ps: Processes, servers: Servers, ghz_bin: Path, method: str, config: Settings,
+def grpc_target(servers: Servers, server: str) -> str:
+    return servers.urls["grpc" if server == "service" else server]
+
+
+def grpc_round(ps: Processes, servers: Servers, ghz_bin: Path, case: GrpcCase, config: Settings,
                pin: procs.Pinning, seconds: int, tag: str) -> dict[str, Any]:
     """One closed-loop round of gRPC calls by ghz, figured as ``closed_round`` figures wrk's.
     ghz cannot see Kuscia's status code in an answer, so a call checked with grpcio comes
     before and after the load, and the AppImages stored under a create load's names must
     grow by exactly its calls answered OK (each one missing or extra is an error)."""
-    ghz.check(servers.urls["grpc"], servers.ca, method, f"{tag}-before")
+    method, target = case.method, grpc_target(servers, case.server)
+    ghz.check(target, servers.ca, method, f"{tag}-before")
     before = stored(servers, ghz.load_prefix(tag)) if method == ghz.CREATE else 0
-    pid = ps.pid("service")
+    pid = ps.pid(case.server)
     cpu = procs.cpu_seconds(pid)
-    result = ghz.run(ghz_bin, servers.urls["grpc"], servers.ca, method, seconds=seconds,
+    result = ghz.run(ghz_bin, target, servers.ca, method, seconds=seconds,
                      concurrency=config.connections, tag=tag, pin=pin.client)
     cpu_us = (procs.cpu_seconds(pid) - cpu) / max(result.requests, 1) * 1e6
     ps.check_alive()
@@ -356,7 +393,7 @@ def grpc_round(ps: Processes, servers: Servers, ghz_bin: Path, method: str, conf
         if created != result.ok:
             print(f"    {result.ok} creates answered gRPC OK but {created} stored", flush=True)
             errors += abs(created - result.ok)
-    ghz.check(servers.urls["grpc"], servers.ca, method, f"{tag}-after")
+    ghz.check(target, servers.ca, method, f"{tag}-after")
     return {"rps": result.rps, "requests": result.requests, "cpu_us": cpu_us, "errors": errors,
             "statuses": result.statuses, "latency_ms": result.latency_ms}
 
@@ -377,6 +414,26 @@ def open_round(ps: Processes, servers: Servers, case: workloads.Case, body_file:
     return result
 
 
+def open_round_beside_grpc(ps: Processes, servers: Servers, case: workloads.Case, body_file: Path,
+                           config: Settings, pin: procs.Pinning, ghz_bin: Path, tag: str) -> dict[str, Any]:
+    """``open_round`` while ghz sends the service gRPC calls at the same rate, from a
+    second before to a second after; the gRPC calls' errors count as the round's."""
+    seconds = config.open_seconds + 2
+    command = ghz.argv(ghz_bin, servers.urls["grpc"], servers.ca, BESIDE[1], seconds=seconds,
+                       concurrency=BESIDE_CONCURRENCY, tag=tag, pin=pin.client, rate=config.rate)
+    with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE) as load:
+        try:
+            time.sleep(1)
+            result = open_round(ps, servers, case, body_file, config, pin)
+            out, err = load.communicate(timeout=seconds + closedloop.GRACE)
+        finally:
+            load.kill()
+    grpc = ghz.report(subprocess.CompletedProcess(command, load.returncode, out, err), BESIDE[1])
+    result["bad"] += grpc.errors
+    result["grpc"] = {"rps": grpc.rps, "requests": grpc.requests, "errors": grpc.errors}
+    return result
+
+
 def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tmp: Path,
             config: Settings, pin: procs.Pinning, ghz_bin: Path | None
             ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -390,16 +447,18 @@ def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tm
                                        "containers": c.containers, "rounds": []} for c in runnable}
     opened: dict[str, Any] = {c.name: {"group": c.group, "rounds": []}
                               for c in runnable if c.name in workloads.OPEN_LOOP}
+    if ghz_bin is not None:
+        opened[report.BESIDE] = {"group": "admission", "rounds": []}
     # name -> one round of it: (seconds, tag) -> figures
     rounds: dict[str, Callable[[int, str], dict[str, Any]]] = {
         c.name: functools.partial(closed_round, ps, servers, c, bodies[c.name], config, pin)
         for c in runnable}
     if ghz_bin is not None:
-        closed.update({name: {"group": "rest", "server": "service", "baseline": rest,
-                              "connections": config.connections, "containers": 1, "rounds": []}
-                       for name, _, rest in GRPC_CASES})
-        rounds.update({name: functools.partial(grpc_round, ps, servers, ghz_bin, method, config, pin)
-                       for name, method, _ in GRPC_CASES})
+        closed.update({c.name: {"group": "rest", "server": c.server, "baseline": c.baseline,
+                                "connections": config.connections, "containers": 1, "rounds": []}
+                       for c in GRPC_CASES})
+        rounds.update({c.name: functools.partial(grpc_round, ps, servers, ghz_bin, c, config, pin)
+                       for c in GRPC_CASES})
     if config.warmup:
         for name, one in rounds.items():
             r = one(config.warmup, "w")
@@ -414,12 +473,16 @@ def measure(ps: Processes, servers: Servers, cases: Sequence[workloads.Case], tm
             print(f"round {n}/{config.rounds} {name:22} {r['rps']:8.0f} req/s  "
                   f"p50 {p50:7.2f} ms  p99 {p99:7.2f} ms  "
                   f"CPU {r['cpu_us']:6.0f} µs/req  errors {r['errors']}", flush=True)
-        for case in runnable:
-            if case.name not in opened:
-                continue
-            r = open_round(ps, servers, case, bodies[case.name], config, pin)
-            opened[case.name]["rounds"].append(r)
-            print(f"round {n}/{config.rounds} {case.name:22} open loop {r['rate']:6.0f} req/s  "
+        opens = [(case.name, functools.partial(open_round, ps, servers, case, bodies[case.name], config, pin))
+                 for case in runnable if case.name in opened]
+        if ghz_bin is not None:
+            beside = next(c for c in runnable if c.name == BESIDE[0])
+            opens.append((report.BESIDE, functools.partial(open_round_beside_grpc, ps, servers, beside,
+                                                         bodies[beside.name], config, pin, ghz_bin, f"o{n}")))
+        for name, open_one in opens:
+            r = open_one()
+            opened[name]["rounds"].append(r)
+            print(f"round {n}/{config.rounds} {name:22} open loop {r['rate']:6.0f} req/s  "
                   f"p50 {r['latency_ms']['50']:7.2f} ms  p99 {r['latency_ms']['99']:7.2f} ms  "
                   f"bad {r['bad']}", flush=True)
     return closed, opened

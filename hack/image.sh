@@ -25,7 +25,8 @@ die() { log "ERROR: $*"; exit 1; }
 
 readonly SUITE=bookworm
 readonly PYVER=3.11          # bookworm's python3; the wheels pip picks must match it
-readonly PACKAGES=python3,ca-certificates
+# libstdc++6: grpcio's compiled core is C++ (without it the service fails to import grpc).
+readonly PACKAGES=python3,ca-certificates,libstdc++6
 # The Debian layer's mtimes: fixed, so the layer is shared by every commit's image.
 readonly ROOTFS_EPOCH=1700000000
 

@@ -1,6 +1,6 @@
 """The AppImage operations of Kuscia's API: parse -> convert -> default -> validate -> store.
 
-No aiohttp, no gRPC: ``webhook.rest`` (JSON and protobuf bodies) and ``webhook.grpc``
+No aiohttp, no gRPC: ``webhook.rest`` (JSON and protobuf bodies) and ``webhook.rpc``
 are front ends on this one core. Bodies arrive as parsed JSON; answers
 leave as Kuscia's ``data`` plus warnings. Every failure is an ``errors.ServiceError``
 whose code the caller renders; paths in messages are in the REST (snake_case) spelling.

@@ -40,8 +40,8 @@ from webhook import (
     tls,
 )
 from webhook.admission import http as admission_http
-from webhook.grpc import listener as grpc_listener
-from webhook.grpc import service as grpc_service
+from webhook.rpc import listener as grpc_listener
+from webhook.rpc import service as grpc_service
 from webhook.store import base, open_store
 
 log = logging.getLogger(__name__)
@@ -86,6 +86,7 @@ class Service:
         self._sockets: dict[str, socket.socket] = {}
         self._sites: list[connections.Site] = []
         self._grpc: grpc_listener.Listener | None = None
+        self._grpc_stopping: asyncio.Task[None] | None = None
 
     @property
     def store(self) -> base.Store:
@@ -156,8 +157,11 @@ class Service:
         s = self.settings
         token = s.token
         for name, address in (("probe", s.probe_addr), ("rest", s.rest_addr),
-                              ("webhook", s.webhook_addr), ("grpc", s.grpc_addr)):
+                              ("webhook", s.webhook_addr)):
             self._sockets[name] = connections.bind(address, f"--{name}-addr")
+        # grpcio binds its own socket: a port in use fails here all the same, before
+        # anything is written (the gRPC listener binds it again at the end of start).
+        connections.bind(s.grpc_addr, "--grpc-addr").close()
         if s.tls_mode != "notls" and not s.cert_secret:
             try:
                 certificates.check_cert_dir(s.cert_dir)
@@ -187,14 +191,15 @@ class Service:
                                                     self._drain))
 
     async def _listen_grpc(self, config: grpc_service.Config) -> None:
-        """The fourth listener, gRPC (``webhook.grpc``): the REST operations with REST's
+        """The fourth listener, gRPC (``webhook.rpc``): the REST operations with REST's
         TLS mode, certificates, token and limits. Its calls count in the same drain."""
         s = self.settings
-        context = self._reloading(s.tls_mode, ("h2",))
-        self._grpc = grpc_listener.Listener(s, config, self.metrics, context)
-        port = await self._grpc.start(self._sockets.pop("grpc"))
+        reloading = self._reloading(s.tls_mode)
+        listener = grpc_listener.Listener(s, config, self.metrics, reloading)
+        port = await listener.start()
+        self._grpc = listener
         self.listeners["grpc"] = Listener("grpc", s.grpc_addr.host, port,
-                                          "http" if context is None else "https")
+                                          "http" if reloading is None else "https")
 
     def _reload_certificates(self) -> None:
         for context in self._contexts:
@@ -246,7 +251,7 @@ class Service:
             await asyncio.sleep(s.shutdown_delay)
         self._drain.draining = True
         if self._grpc is not None:  # refuses new calls at once; those in progress count in the drain
-            self._tasks.append(asyncio.create_task(self._grpc.stop(s.shutdown_timeout)))
+            self._grpc_stopping = asyncio.create_task(self._grpc.stop(s.shutdown_timeout))
         serving = [r for name, r in self._runners.items() if name != "probe"]
         for runner in serving:
             for site in list(runner.sites):
@@ -262,6 +267,8 @@ class Service:
         for runner in (r for name, r in self._runners.items() if name != "probe"):
             await runner.cleanup()
         self._drain.closed = True
+        if self._grpc is not None:  # its calls have drained: what is left goes at once
+            await (self._grpc_stopping or self._grpc.stop(0))
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -2,7 +2,8 @@
 
 Contexts follow the ``TLSMode`` of a listener and load the files ``certificates``
 writes (or an operator provides); ``ReloadingContext`` keeps serving the newest good
-certificate when the files change.
+certificate when the files change, as an ``SSLContext`` for the aiohttp listeners and as
+the PEM files it loaded (``Pem``) for grpcio's, which takes certificates as bytes.
 
 Rule: a live ``SSLContext`` is never modified. A reload builds a new context from the
 files and swaps it in only if it loads; a bad rewrite (half-written file, mismatched key)
@@ -13,13 +14,16 @@ on the live context instead would break every later handshake after one failed r
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import pathlib
 import ssl
+import threading
 from collections.abc import Sequence
 from typing import Literal, TypeAlias
 
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from webhook import certificates
 
@@ -65,6 +69,16 @@ _FileState: TypeAlias = tuple[int, int, int, int] | None
 """(device, inode, size, mtime in ns) of one file, or None when it is missing."""
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Pem:
+    """One loaded set of certificate files, as PEM bytes: a new object per load."""
+
+    chain: bytes
+    key: bytes
+    ca: bytes | None
+    """The CA client certificates must chain to (mtls only)."""
+
+
 class ReloadingContext:
     """The server context of one listener, following certificate files as they change.
 
@@ -89,7 +103,11 @@ class ReloadingContext:
         self._front = _handshake_policy(mode, self._alpn)
         self._front.sni_callback = self._select
         self._current: ssl.SSLContext | None = None
+        self.pem: Pem | None = None
+        """The files the serving context was loaded from; None until one has loaded."""
         self._seen: tuple[_FileState, ...] | None = None
+        # grpcio polls from its own threads, before each of its handshakes.
+        self._lock = threading.Lock()
         self.poll()
 
     @property
@@ -107,6 +125,10 @@ class ReloadingContext:
 
         Files that fail to load are not tried again until they change again.
         """
+        with self._lock:
+            return self._poll()
+
+    def _poll(self) -> bool:
         # Stat before reading: a file replaced while we load shows up as a change on
         # the next poll, so we never settle on contents older than what is on disk.
         state = tuple(_file_state(p) for p in self._files)
@@ -115,7 +137,7 @@ class ReloadingContext:
         self._seen = state
         try:
             new = server_context(self._paths, self._mode, self._alpn)
-            cert = x509.load_pem_x509_certificate(self._paths.server_cert.read_bytes())
+            pem, cert = _read_pem(self._paths, self._mode)
         except (OSError, ValueError) as e:  # ssl.SSLError is an OSError
             logger.warning(
                 "TLS certificate files did not load, %s: %s",
@@ -123,7 +145,7 @@ class ReloadingContext:
                 e,
             )
             return False
-        self._current = new
+        self._current, self.pem = new, pem
         logger.info(
             "TLS certificate loaded from %s (serial %x, expires %s)",
             self._paths.server_cert,
@@ -152,6 +174,20 @@ class ReloadingContext:
             return ssl.ALERT_DESCRIPTION_INTERNAL_ERROR
         ssl_object.context = current
         return None
+
+
+def _read_pem(paths: certificates.Paths, mode: TLSMode) -> tuple[Pem, x509.Certificate]:
+    """The files as bytes, and the serving certificate, checked as the SSLContext checks
+    them: ``ValueError`` when the key is not the certificate's or a file is not PEM."""
+    pem = Pem(paths.server_cert.read_bytes(), paths.server_key.read_bytes(),
+              paths.ca.read_bytes() if mode == "mtls" else None)
+    cert = x509.load_pem_x509_certificate(pem.chain)
+    key = serialization.load_pem_private_key(pem.key, password=None)
+    if key.public_key() != cert.public_key():
+        raise ValueError(f"{paths.server_key} is not the key of {paths.server_cert}")
+    if pem.ca is not None:
+        x509.load_pem_x509_certificates(pem.ca)
+    return pem, cert
 
 
 def _file_state(path: pathlib.Path) -> _FileState:

@@ -13,7 +13,7 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 ROOT = HERE.parents[1]  # the .proto files import each other by their path from here
-SOURCES = ("common.proto", "appimage.proto", "health.proto", "reflection.proto")
+SOURCES = ("common.proto", "appimage.proto")
 
 
 def generate(out: pathlib.Path) -> list[pathlib.Path]:
