@@ -37,7 +37,7 @@ START_TIMEOUT = 15.0
 
 HARDENED: dict[str, Any] = {
     # Per connection, not per listener: one peer's streams cannot crowd out another's.
-    "grpc.max_concurrent_streams": 100,
+    "grpc.max_concurrent_streams": 32,
     # PING policing (the server's defaults, stated): a ping without data is allowed every
     # 5 s at most; two strikes and the connection gets GOAWAY ENHANCE_YOUR_CALM.
     "grpc.http2.min_ping_interval_without_data_ms": 5000,

@@ -168,6 +168,8 @@ async def stream_exhaustion(target: Target, seconds: float, tally: Tally, starte
             ended = [await conn.ended.get()]
             while not conn.ended.empty():
                 ended.append(conn.ended.get_nowait())
+            if conn.closed.is_set():
+                return
             await asyncio.sleep(0.01)  # refill in batches, not one write per ended stream
             open_streams(len(ended))
             await conn.drain()

@@ -97,7 +97,8 @@ class RawConnection:
         self.closed = asyncio.Event()
         """Set once the server closed the connection (or sent GOAWAY) or a write failed."""
         self.ended: asyncio.Queue[int] = asyncio.Queue()
-        """Stream ids the server reset or ended, for floods that keep a count of streams open."""
+        """Stream ids the server reset or ended, for floods that keep a count of streams
+        open; 0 once the connection is closed."""
         self._reader = reader
         self._writer = writer
         self._task: asyncio.Task[None] | None = None
@@ -233,7 +234,9 @@ class RawConnection:
     # --- closing -----------------------------------------------------------------
 
     def _mark_closed(self) -> None:
-        self.closed.set()
+        if not self.closed.is_set():
+            self.closed.set()
+            self.ended.put_nowait(0)  # wakes a flood waiting for ended streams: none will come
 
     async def close(self) -> None:
         if self._task is not None:
