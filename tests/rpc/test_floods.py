@@ -52,6 +52,7 @@ def _flood(server: serverproc.ServerProcess, name: str) -> floodrun.Result:
 @pytest.mark.parametrize("flood", sorted(floods.FLOODS))
 def test_another_client_is_answered_during_the_flood(server: serverproc.ServerProcess, flood: str) -> None:
     result = _flood(server, flood)
+    assert result.count("connections") > 0, result.line()  # the flood did happen
     assert result.outcome.calls > 0, result.line()
     assert result.outcome.success >= MIN_SUCCESS, result.line()
     assert result.rss_growth_mb <= MAX_RSS_GROWTH_MB, result.line()
@@ -64,5 +65,5 @@ def test_the_flood_driver_speaks_http2_the_server_understands(server: serverproc
     bloat's calls within the limits are answered (so the server decoded our frames and
     header blocks), over TLS with ALPN h2 (the driver refuses any other protocol)."""
     result = _flood(server, "header-bloat")
-    assert "connect_errors=0" in result.tally, result.tally
-    assert "streams_ended=0 " not in result.tally, result.tally
+    assert result.count("connect_errors") == 0, result.tally
+    assert result.count("streams_ended") > 0, result.tally

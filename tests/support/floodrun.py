@@ -38,6 +38,14 @@ class Result:
     tally: str
     """The flood's last line: what the server did to it."""
 
+    def count(self, name: str) -> int:
+        """A number of the flood's tally (``connections``, ``goaways``...); -1 if absent."""
+        for item in self.tally.split():
+            key, _, value = item.partition("=")
+            if key == name and value.isdigit():
+                return int(value)
+        return -1
+
     @property
     def answers_after(self) -> bool:
         return self.after.calls > 0 and self.after.ok == self.after.calls
