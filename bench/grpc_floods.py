@@ -1,9 +1,9 @@
 """Which grpcio server options hold off which HTTP/2 flood: a table, flood by server setup.
 
 Rule: measure, then choose. For each flood (tests/support/floods.py) and each server
-setup (``SETUPS``: grpc.aio on uvloop with grpcio's defaults, with candidate hardened
+setup (``SETUPS``: grpc.aio on uvloop with grpcio's defaults, with the listener's
 options, with ``maximum_concurrent_rpcs``; the threaded server with a pool), a fresh
-bare server (tests/support/grpcio_server.py) is started, a victim client
+bare server (bench/bare_grpc.py) is started, a victim client
 (tests/support/victim.py) makes one round of calls, then calls on while the flood runs
 in a process of its own; the row says the victim's share of calls answered OK, its p99,
 the server's peak RSS growth over its pre-flood value, whether it answered once the
@@ -19,7 +19,6 @@ On 2 shared cores the latencies are noisy; the success share and RSS are what to
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import re
 import shlex
@@ -27,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from typing import Any
 
 from tests.support import floodrun, floods, victim
 from webhook import certificates
@@ -35,41 +33,12 @@ from webhook import certificates
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0
 
-HARDENED: dict[str, Any] = {
-    # Per connection, not per listener, so one peer's streams cannot crowd out another's.
-    # With overload protection (grpcio's default, stated) a stream counts until the server
-    # has freed it, not until the peer reset it: that is what stops rapid reset. The value:
-    # 100 held off 4 attacking connections, not 40; 16 held off 40 (a per-method backlog
-    # of about 1000-2000 streams in all is where calls start being CANCELLED).
-    "grpc.max_concurrent_streams": 16,
-    "grpc.http.overload_protection": 1,
-    # PING policing: a ping without data at most every 10 s, also with no call open
-    # (keepalives of idle clients are fine at that rate); 2 strikes and GOAWAY.
-    "grpc.http2.min_ping_interval_without_data_ms": 10000,
-    "grpc.http2.max_ping_strikes": 2,
-    "grpc.keepalive_permit_without_calls": 1,
-    # Our own keepalive: a peer that stops reading (it never acknowledges) goes in 60 + 20 s.
-    "grpc.keepalive_time_ms": 60000,
-    "grpc.keepalive_timeout_ms": 20000,
-    # Bounded by time: an idle connection goes after 60 s (the REST --idle-timeout), any
-    # connection after 5 min plus 30 s of grace for its calls in progress, so a stream
-    # that never sends its body is let go at the latest then.
-    "grpc.max_connection_idle_ms": 60000,
-    "grpc.max_connection_age_ms": 300000,
-    "grpc.max_connection_age_grace_ms": 30000,
-    # Header lists: 8 KiB soft, 16 KiB hard (grpcio's defaults, stated).
-    "grpc.max_metadata_size": 8192,
-    "grpc.absolute_max_metadata_size": 16384,
-    # The service's body limit (--rest-body-limit's default).
-    "grpc.max_receive_message_length": 4 * 1024 * 1024,
-}
-
 SETUPS: dict[str, list[str]] = {
-    "aio-defaults": [],
-    "aio-hardened": ["--options", json.dumps(HARDENED)],
-    "aio-max-rpcs-100": ["--max-rpcs", "100"],
-    "sync-pool-10": ["--sync-pool", "10"],
-    "sync-pool-10-hardened": ["--sync-pool", "10", "--options", json.dumps(HARDENED)],
+    "aio-defaults": ["--options", "{}"],
+    "aio-listener": [],  # the service's listener's options (webhook/rpc/listener.py)
+    "aio-max-rpcs-100": ["--options", "{}", "--max-rpcs", "100"],
+    "threaded-10": ["--options", "{}", "--threaded", "10"],
+    "threaded-10-listener": ["--threaded", "10"],
 }
 
 
@@ -81,10 +50,10 @@ def _row_cells(setup: str, result: floodrun.Result) -> list[str]:
 
 
 class Server:
-    """A bare grpcio server process (tests/support/grpcio_server.py); its stderr to a file."""
+    """A bare grpcio server process (bench/bare_grpc.py); its stderr to a file."""
 
     def __init__(self, setup: list[str], cert_dir: pathlib.Path | None, log: pathlib.Path) -> None:
-        argv = [sys.executable, "-m", "tests.support.grpcio_server", *setup]
+        argv = [sys.executable, "-m", "bench.bare_grpc", *setup]
         if cert_dir is not None:
             argv += ["--cert-dir", str(cert_dir)]
         self.log = log
@@ -141,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--setup", action="append", help=f"one of {sorted(SETUPS)}")
     parser.add_argument("--tls", action="store_true", help="mTLS with a fresh certificate set")
     parser.add_argument("--custom", action="append", default=[], metavar="NAME=ARGS",
-                        help="one more setup: grpcio_server arguments, e.g. "
+                        help="one more setup: bench/bare_grpc.py arguments, e.g. "
                              """'streams-only=--options {"grpc.max_concurrent_streams": 100}'""")
     args = parser.parse_args(argv)
     for custom in args.custom:

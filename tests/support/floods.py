@@ -247,6 +247,12 @@ FLOODS: dict[str, Flood] = {
     "idle-connections": idle_connections,
 }
 
+HELD_OFF = tuple(sorted(set(FLOODS) - {"rapid-reset-wide"}))
+"""The floods the service's gRPC listener holds off (tests/rpc/test_floods.py). Not a
+rapid reset from many connections: past about a thousand streams in all, grpc.aio's
+one event-loop thread cannot free them as fast as they come, whatever grpcio's options
+(bench/results/grpc_floods.md measures it; docs/operations.md says what to put in front)."""
+
 
 async def run(name: str, target: Target, seconds: float, started: asyncio.Event | None = None) -> Tally:
     """Run flood ``name`` for ``seconds``; ``started`` is set once its first connection is up."""
