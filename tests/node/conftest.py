@@ -96,17 +96,33 @@ class Helm:
 
     def install(self, name: str, values: dict[str, Any], *, wait_timeout: str = "180s") -> float:
         """``helm install --wait``; the seconds it took."""
-        began = time.monotonic()
-        self.run("install", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
-                 "--timeout", wait_timeout, "--values", str(self.values_file(name, values)))
-        return time.monotonic() - began
+        return self._wait("install", name, values, wait_timeout)
 
     def upgrade(self, name: str, values: dict[str, Any], *, wait_timeout: str = "180s") -> float:
         """``helm upgrade --wait``; the seconds it took."""
+        return self._wait("upgrade", name, values, wait_timeout)
+
+    def _wait(self, verb: str, name: str, values: dict[str, Any], wait_timeout: str) -> float:
+        """``helm VERB --wait``; when it fails, the failure says what the release's Pods
+        were doing (their state, events and logs), which helm's "context deadline
+        exceeded" does not."""
         began = time.monotonic()
-        self.run("upgrade", RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
-                 "--timeout", wait_timeout, "--values", str(self.values_file(name, values)))
+        try:
+            self.run(verb, RELEASE, str(CHART), "--namespace", NAMESPACE, "--wait",
+                     "--timeout", wait_timeout, "--values", str(self.values_file(name, values)))
+        except (node_.NodeError, subprocess.TimeoutExpired) as e:
+            raise node_.NodeError(f"helm {verb} ({name}) failed: {e}\n{self.state()}") from e
         return time.monotonic() - began
+
+    def state(self) -> str:
+        """The release namespace's Pods, recent events and the Pods' logs, as text."""
+        def kubectl(*args: str) -> str:
+            done = self.cluster.kubectl("-n", NAMESPACE, *args, check=False, timeout=30)
+            return f"$ kubectl {' '.join(args)}\n{done.stdout}{done.stderr}"
+
+        return "\n".join([kubectl("get", "pods", "-o", "wide"), kubectl("get", "events"),
+                          kubectl("logs", "--prefix", "--tail", "40", "-l",
+                                  "app.kubernetes.io/name=appimage-webhook")])
 
     def uninstall(self) -> None:
         self.run("uninstall", RELEASE, "--namespace", NAMESPACE, "--wait", "--timeout", "120s")
