@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 DNS_LABEL_MAX = 63  # RFC 1123
@@ -156,5 +156,5 @@ def parse_quantity(value: str | int | float) -> Decimal:
         if suffix[:1] in ("e", "E"):
             return Decimal(number) * Decimal(10) ** int(suffix[1:])
         return Decimal(number) * _SUFFIX[suffix]
-    except (InvalidOperation, OverflowError) as e:
+    except ArithmeticError as e:  # decimal's InvalidOperation and Overflow among them
         raise ValueError("is out of range for a Kubernetes quantity") from e
