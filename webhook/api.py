@@ -243,10 +243,10 @@ class AppImages:
     @_answers_store_failures
     async def list(self, body: Any) -> Outcome:
         request = parse(operations.LIST.request, body)
-        # int(): an int64 may come as a numeric string (protobuf JSON), and JSON Schema
-        # counts 2.0 as an integer. Past the maximum the page is clamped, as Kuscia's
-        # API server clamps its limit: the next_page_token says there is more.
-        size = min(int(request.get("page_size") or DEFAULT_PAGE_SIZE), base.MAX_PAGE_SIZE)
+        # int(): an int64 may come as a numeric string (protobuf JSON; "0" is 0, the
+        # default too), and JSON Schema counts 2.0 as an integer. Past the maximum the page
+        # is clamped, as Kuscia's API server clamps its limit: the next_page_token says so.
+        size = min(int(request.get("page_size") or 0) or DEFAULT_PAGE_SIZE, base.MAX_PAGE_SIZE)
         page = await self.store.list(size, request.get("page_token", ""))
         return Outcome(data={"appimage_list": [self.rendered.answer(r) for r in page.records],
                              "next_page_token": page.next_token})
