@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,8 +135,10 @@ def check_name(name: str, where: str) -> None:
         raise errors.Invalid([errors.FieldError(where, reason)])
 
 
-def _covered(path: paths.Path, known: Sequence[paths.Path]) -> bool:
-    return any(path[: len(k)] == k for k in known)
+def _covered(path: paths.Path, known: Set[paths.Path]) -> bool:
+    """Whether ``path`` or a field above it is in ``known``: a lookup per level, as the
+    REST schema may name 100,000 bad map keys at once."""
+    return any(path[:depth] in known for depth in range(len(path) + 1))
 
 
 def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[schemas.Problem] = ()
@@ -147,7 +149,7 @@ def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[sche
     not named again in the custom resource's words."""
     defaulted, defaulting_warnings = defaulting.default(obj)
     report = validation.validate(defaulted, checker)
-    known_paths = [path for path, _ in known]
+    known_paths = {path for path, _ in known}
     found = [*known, *((rest, m) for p, m in report.errors
                        if not _covered(rest := paths.rest_path(p), known_paths))]
     if found:
