@@ -5,11 +5,13 @@ Hand-written over the compiled model (``model.spec_message()``: ``Message`` / ``
 each field, so a field added to the schema is generated without touching this file.
 
 What "valid" means here: generated objects pass the JSON Schemas (both shapes) — every
-keyword is honoured: ``required``, ``enum``, ``minItems``, ``minimum``/``maximum``. That is
-the cheap part, read off the schema, and it lets the tests assert "no schema error at
-all" instead of sorting errors into structural and semantic kinds. The semantic rules of
-SPEC §4 (DNS labels, one probe handler, requests ≤ limits…) are *not* honoured: strings
-are arbitrary text. Only the AppImage ``name`` is a DNS label.
+keyword is honoured: ``required``, ``enum``, ``minItems``, ``minimum``/``maximum``, and on
+the REST side the patterns, lengths and alternatives (one probe handler) that
+``schemagen`` states there. That is the cheap part, read off the schemas, and it lets the
+tests assert "no schema error at all" instead of sorting errors into structural and
+semantic kinds. The rules the schemas cannot state (``unstated``: unique names, requests
+within limits…) are *not* honoured, and custom resource strings are arbitrary text. Only
+the AppImage ``name`` is a DNS label on both sides.
 
 * ``rest_appimages``: the REST shape in canonical *full* protobuf JSON form, what
   ``model.to_rest`` emits: every field present, ``""`` / ``0`` / ``[]`` / ``{}`` for
@@ -26,12 +28,14 @@ are arbitrary text. Only the AppImage ``name`` is a DNS label.
 from __future__ import annotations
 
 import copy
+import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from hypothesis import strategies as st
 
-from webhook import crd, model, paths, sources
+from webhook import crd, formats, model, paths, schemas, sources
 
 Strategy = st.SearchStrategy[Any]
 
@@ -67,55 +71,105 @@ def _fields(message: model.Message, schema: Mapping[str, Any]
         yield f, body["properties"][f.cr], f.cr in required or f.flatten
 
 
-def _rest_fields(message: model.Message, schema: Mapping[str, Any]
-                 ) -> Iterator[tuple[model.Field, Mapping[str, Any], bool]]:
-    """The REST view: fields of a flattened message (deploy template ``spec``) inlined."""
-    for f, prop, required in _fields(message, schema):
-        if f.flatten:
-            assert isinstance(f.node, model.Message)
-            yield from _rest_fields(f.node, prop)
-        else:
-            yield f, prop, required
-
-
 # --- REST, full form -------------------------------------------------------------
+# Read off the REST schema (schemas/appimage-rest.schema.json), which states more than the
+# custom resource's: the formats of names, bounds of integers given as text, one probe
+# handler, non-empty lists (schemagen derives them from the rules of validation.py).
+
+
+def _rest(schema: Mapping[str, Any]) -> dict[str, Any]:
+    """A REST property's schema with its ``$ref`` followed; keywords beside the ``$ref``
+    (a narrower ``properties`` for one use of a message) are kept."""
+    if "$ref" not in schema:
+        return dict(schema)
+    name = schema["$ref"].removeprefix("#/$defs/")
+    body = dict(schemas.rest_document()["$defs"][name])
+    narrower = schema.get("properties", {})
+    body["properties"] = {k: {**v, **narrower.get(k, {})} for k, v in body["properties"].items()}
+    return body
+
+
+# What a JSON text can carry: no lone surrogate (a negated class would draw one, and
+# jsonschema-rs reads it as U+FFFD, so two different ones compare equal).
+JSON_TEXT = st.characters(codec="utf-8")
+# Short values of the formats whose patterns, drawn freely, run past their maxLength.
+SHORT = {
+    "dns-label": NAMES,
+    "dns-subdomain": NAMES,
+    "port-name": st.from_regex(r"\A[a-z][a-z0-9]{0,6}\Z"),
+    "image-name": st.from_regex(r"\A[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}\Z"),
+    "image-tag": st.from_regex(r"\A([A-Za-z0-9_][-.A-Za-z0-9_]{0,6})?\Z"),
+    "quantity": st.just("") | QUANTITIES,
+}
+_SHORT = {formats.SCHEMAS[name]["pattern"]: values for name, values in SHORT.items()}
+
+
+def _text(schema: Mapping[str, Any], required: bool) -> Strategy:
+    low = max(schema.get("minLength", 0), int(required))
+    if "pattern" in schema:  # the pattern's own values, non-empty when required
+        values = _SHORT.get(schema["pattern"], st.from_regex(schema["pattern"], alphabet=JSON_TEXT))
+        if "not" in schema:  # a line break (Python's $ lets one through at the end)
+            values = values.filter(lambda text: not re.search(schema["not"]["pattern"], text))
+        return values.filter(bool) if low else values
+    return st.text(min_size=low, max_size=8)
 
 
 def _full_scalar(kind: model.ScalarKind, schema: Mapping[str, Any], required: bool) -> Strategy:
     low, high = schema.get("minimum"), schema.get("maximum")
     if "enum" in schema:
         return st.sampled_from([v for v in schema["enum"] if v or not required])
-    if kind == "string":
-        return st.text(min_size=int(required), max_size=8)
     if kind == "integer":
         return st.integers(low, high)
     if kind == "int64":
         return st.integers(max(low or 0, 0), min(high or INT64_TEXT_MAX, INT64_TEXT_MAX)).map(str)
-    return QUANTITIES if required else st.just("") | QUANTITIES
+    return _text(schema, required)
+
+
+@st.composite
+def _alternatives(draw: Draw, fields: dict[str, Strategy], set_fields: dict[str, Strategy],
+                  schema: Mapping[str, Any]) -> Doc:
+    """A message's fields with its ``oneOf`` (exactly one set) or ``anyOf`` (at least one)
+    of alternative fields honoured: the others null, as absent messages are rendered."""
+    branches = schema.get("oneOf") or schema.get("anyOf") or ()
+    options = [branch["required"][0] for branch in branches if "required" in branch]
+    if "oneOf" in schema:
+        chosen = [draw(st.sampled_from(options))]
+    else:
+        chosen = draw(st.lists(st.sampled_from(options), min_size=1, unique=True))
+    values = draw(st.fixed_dictionaries({k: v for k, v in fields.items() if k not in options}))
+    for name in options:
+        values[name] = draw(set_fields[name]) if name in chosen else None
+    return dict(sorted(values.items(), key=lambda item: list(fields).index(item[0])))
 
 
 def _full(node: model.Node, schema: Mapping[str, Any], required: bool = False) -> Strategy:
-    body = _body(schema)
+    body = _rest(schema)
     if isinstance(node, model.Scalar):
         return _full_scalar(node.kind, body, required)
     if isinstance(node, model.Array):
-        return st.lists(_full(node.item, body["items"]),
-                        min_size=body.get("minItems", 0), max_size=MAX_ITEMS)
+        return st.lists(_full(node.item, body["items"]), min_size=body.get("minItems", 0),
+                        max_size=MAX_ITEMS, unique_by=json.dumps if body.get("uniqueItems") else None)
     if isinstance(node, model.Map):
-        return st.dictionaries(TEXT, _full(node.value, body["additionalProperties"]),
+        keys = _text(body["propertyNames"], True) if "propertyNames" in body else TEXT
+        return st.dictionaries(keys, _full(node.value, body["additionalProperties"]),
                                max_size=MAX_ITEMS)
-    fields = {}
-    for f, prop, req in _rest_fields(node, schema):
-        value = _full(f.node, prop, req and not f.zero)  # x-rest-zero: REST may leave it out
-        optional_message = isinstance(f.node, model.Message) and not req
-        fields[f.rest] = st.none() | value if optional_message else value
+    assert isinstance(node, model.Message)
+    needed = set(body.get("required", ()))
+    fields, set_fields = {}, {}
+    for rest, child in node.rest_fields.items():
+        value = set_fields[rest] = _full(child, body["properties"][rest], rest in needed)
+        optional_message = isinstance(child, model.Message) and rest not in needed
+        fields[rest] = st.none() | value if optional_message else value
+    if "oneOf" in body or "anyOf" in body:
+        return _alternatives(fields, set_fields, body)
     return st.fixed_dictionaries(fields)
 
 
 def rest_appimages() -> Strategy:
     """A REST AppImage in full protobuf JSON form, with a DNS-label ``name``."""
-    spec = _full(model.spec_message(), _spec_schema())
-    return st.tuples(NAMES, spec).map(lambda pair: {"name": pair[0], **pair[1]})
+    name = _text(schemas.rest_document()["$defs"]["AppImage"]["properties"]["name"], True)
+    spec = _full(model.spec_message(), {"$ref": "#/$defs/AppImage"})
+    return st.tuples(name, spec).map(lambda pair: {"name": pair[0], **pair[1]})
 
 
 # --- Custom resource, omitempty form ---------------------------------------------

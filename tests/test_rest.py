@@ -135,6 +135,15 @@ async def test_list_defaults_to_pages_of_ten(rest_client):
     assert answer["data"]["next_page_token"]
 
 
+@pytest.mark.parametrize("size", [0, "0", "00"], ids=["number", "text", "text-with-a-leading-zero"])
+async def test_list_page_size_zero_in_any_spelling_is_the_default_of_ten(rest_client, size):
+    for i in range(11):
+        await create_doc(rest_client, f"app-{i:02d}")
+    answer = await call(rest_client, "list", {"page_size": size})
+    assert code(answer) == 0
+    assert len(answer["data"]["appimage_list"]) == 10
+
+
 async def test_list_with_a_forged_token_is_13107(rest_client):
     answer = await call(rest_client, "list", {"page_token": "!!!"})
     assert code(answer) == errors.Code.LIST_FAILED

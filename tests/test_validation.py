@@ -243,6 +243,14 @@ def test_resources_must_be_quantities(appimage, container, quantity):
     assert f"{C0}.resources.limits.cpu" in errors_of(appimage)
 
 
+@pytest.mark.parametrize("quantity", ["1e1000000", "10e999999"])
+def test_a_quantity_past_the_servers_arithmetic_is_refused_as_out_of_range(appimage, container,
+                                                                        quantity):
+    container["resources"]["limits"]["cpu"] = quantity
+    assert errors_of(appimage) == {
+        f"{C0}.resources.limits.cpu": f"'{quantity}' is out of range for a Kubernetes quantity"}
+
+
 def test_request_may_not_exceed_limit(appimage, container):
     container["resources"]["requests"]["memory"] = "1Gi"
     assert errors_of(appimage) == {

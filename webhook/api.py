@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -135,8 +135,10 @@ def check_name(name: str, where: str) -> None:
         raise errors.Invalid([errors.FieldError(where, reason)])
 
 
-def _covered(path: paths.Path, known: Sequence[paths.Path]) -> bool:
-    return any(path[: len(k)] == k for k in known)
+def _covered(path: paths.Path, known: Set[paths.Path]) -> bool:
+    """Whether ``path`` or a field above it is in ``known``: a lookup per level, as the
+    REST schema may name 100,000 bad map keys at once."""
+    return any(path[:depth] in known for depth in range(len(path) + 1))
 
 
 def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[schemas.Problem] = ()
@@ -147,7 +149,7 @@ def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[sche
     not named again in the custom resource's words."""
     defaulted, defaulting_warnings = defaulting.default(obj)
     report = validation.validate(defaulted, checker)
-    known_paths = [path for path, _ in known]
+    known_paths = {path for path, _ in known}
     found = [*known, *((rest, m) for p, m in report.errors
                        if not _covered(rest := paths.rest_path(p), known_paths))]
     if found:
@@ -243,10 +245,10 @@ class AppImages:
     @_answers_store_failures
     async def list(self, body: Any) -> Outcome:
         request = parse(operations.LIST.request, body)
-        # int(): an int64 may come as a numeric string (protobuf JSON), and JSON Schema
-        # counts 2.0 as an integer. Past the maximum the page is clamped, as Kuscia's
-        # API server clamps its limit: the next_page_token says there is more.
-        size = min(int(request.get("page_size") or DEFAULT_PAGE_SIZE), base.MAX_PAGE_SIZE)
+        # int(): an int64 may come as a numeric string (protobuf JSON; "0" is 0, the
+        # default too), and JSON Schema counts 2.0 as an integer. Past the maximum the page
+        # is clamped, as Kuscia's API server clamps its limit: the next_page_token says so.
+        size = min(int(request.get("page_size") or 0) or DEFAULT_PAGE_SIZE, base.MAX_PAGE_SIZE)
         page = await self.store.list(size, request.get("page_token", ""))
         return Outcome(data={"appimage_list": [self.rendered.answer(r) for r in page.records],
                              "next_page_token": page.next_token})

@@ -59,8 +59,8 @@ VALIDATIONS = {
                            "an envFrom entry needs exactly one of configMapRef, secretRef")],
 }
 _DROP = {"$schema", "$id", "$defs", "title", "additionalProperties", "x-rest-flatten",
-         "x-rest-type", "x-rest-aliases", "x-rest-zero", "x-cr-only", "x-kubernetes-definition",
-         "oneOf"}
+         "x-rest-type", "x-rest-aliases", "x-rest-zero", "x-rest-format", "x-rest-key-format",
+         "x-rest-schema", "x-cr-only", "x-kubernetes-definition", "oneOf"}
 # A Kubernetes quantity as the API server's own CRDs spell it (resource.Quantity).
 QUANTITY_PATTERN = (r"^(\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))(([KMGTPE]i)|[numkMGTPE]|"
                     r"([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$")

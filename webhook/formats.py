@@ -2,7 +2,9 @@
 
 Pure. Each check returns ``None`` when the value is fine, else a short reason, and
 uses ``re.fullmatch`` (a ``$`` anchor would let ``"name\\n"`` through).
-Results are memoized: the same names and quantities recur in every review.
+Results are memoized: the same names and quantities recur in every review. ``SCHEMAS``
+states each format in JSON Schema, as the REST schema carries it, and ``integer_text``
+an integer given as text within bounds; both read alike in every engine.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 DNS_LABEL_MAX = 63  # RFC 1123
@@ -20,19 +22,30 @@ TAG_MAX = 128  # OCI distribution spec
 IMAGE_NAME_MAX = 255  # docker/distribution reference: NameTotalLengthMax
 CONFIG_KEY_MAX = 253  # ConfigMap keys
 
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
-_PORT_NAME = re.compile(r"[a-z0-9]([a-z0-9-]*[a-z0-9])?")
-_TAG = re.compile(r"[\w][\w.-]*")
-_CONFIG_KEY = re.compile(r"[-._a-zA-Z0-9]+")
-_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
-_HEADER_NAME = re.compile(r"[-!#$%&'*+.^_`|~0-9A-Za-z]+")  # RFC 7230 token
+# Each format's grammar is written once, as a regex body that Python's ``re`` and ECMA 262
+# (jsonschema-rs) read alike: explicit classes only, since ``\w``, ``\d`` and ``.`` differ
+# between engines. The checks below full-match it; ``SCHEMAS`` states it in JSON Schema.
+_DNS_LABEL_BODY = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
+_DNS_SUBDOMAIN_BODY = rf"{_DNS_LABEL_BODY}(?:\.{_DNS_LABEL_BODY})*"
+_PORT_NAME_BODY = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
+_CONFIG_KEY_CHAR = r"[-._a-zA-Z0-9]"
+_HEADER_NAME_BODY = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"  # RFC 7230 token
 # docker/distribution reference grammar: [domain[:port]/]component(/component)*
 _DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
 _DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
-_IMAGE_NAME = re.compile(rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*")
-_QUANTITY = re.compile(r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?")
+_IMAGE_NAME_BODY = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_QUANTITY_BODY = r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?"
+
+_DNS_LABEL = re.compile(_DNS_LABEL_BODY)
+_DNS_SUBDOMAIN = re.compile(_DNS_SUBDOMAIN_BODY)
+_PORT_NAME = re.compile(_PORT_NAME_BODY)
+_TAG = re.compile(r"[\w][\w.-]*")
+_CONFIG_KEY = re.compile(f"{_CONFIG_KEY_CHAR}+")
+_IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
+_HEADER_NAME = re.compile(_HEADER_NAME_BODY)
+_IMAGE_NAME = re.compile(_IMAGE_NAME_BODY)
+_QUANTITY = re.compile(_QUANTITY_BODY)
 # Bounded memo for the checks below: names and quantities repeat across reviews. Only
 # short strings are kept: a value longer than any valid one is checked each time, else
 # 4096 distinct 4 MiB names (one per request) would pin 16 GiB in the cache. A full
@@ -142,7 +155,26 @@ def header_name(value: str) -> str | None:
 def env_name(value: str) -> str | None:
     if not value:
         return "must not be empty"
+    return env_prefix(value)
+
+
+def env_prefix(value: str) -> str | None:
     return "must not contain '='" if "=" in value else None
+
+
+def sub_path(value: str) -> str | None:
+    """A path inside the config volume: relative, without a ``..`` segment."""
+    if value.startswith("/") or ".." in value.split("/"):
+        return "must be a relative path without '..'"
+    return None
+
+
+def quantity(value: str) -> str | None:
+    """A quantity a container may request: ``parse_quantity``'s, not negative."""
+    try:
+        return f"must not be negative, not {value!r}" if parse_quantity(value) < 0 else None
+    except ValueError as e:
+        return f"{value!r} {e}"
 
 
 @_memo
@@ -156,5 +188,124 @@ def parse_quantity(value: str | int | float) -> Decimal:
         if suffix[:1] in ("e", "E"):
             return Decimal(number) * Decimal(10) ** int(suffix[1:])
         return Decimal(number) * _SUFFIX[suffix]
-    except (InvalidOperation, OverflowError) as e:
+    except ArithmeticError as e:  # decimal's InvalidOperation and Overflow among them
         raise ValueError("is out of range for a Kubernetes quantity") from e
+
+
+# --- The formats in JSON Schema ---------------------------------------------------------
+# What the REST schema states of each format (``schemagen`` reads ``x-rest-format``), equal
+# to the check above: tests/test_formats.py holds each pattern to its check in jsonschema-rs
+# and in the reference jsonschema.
+
+
+def full_match(body: str) -> str:
+    """A JSON Schema ``pattern`` matching what ``re.fullmatch(body)`` matches, in ECMA 262
+    engines and in Python's ``re.search`` alike: there ``$`` also matches before a final
+    newline, which ``(?!\\n)`` forbids (``\\Z`` would be a literal Z in ECMA 262). For
+    bodies that take no newline and a bounded length: a lookaround moves jsonschema-rs to
+    its backtracking engine, which gives up on texts past a million characters."""
+    return f"^(?:{body})(?!\\n)$"
+
+
+NO_LINE_BREAK = {"pattern": "\\n"}
+"""``not`` this: what ``(?!\\n)$`` says, for a format of unbounded length, whose pattern
+then ends in a bare ``$`` (in Python's engine it would take a final newline)."""
+
+
+def _unbounded(body: str) -> dict[str, Any]:
+    """``body`` full-matched, without a lookaround (see ``full_match``)."""
+    return {"pattern": f"^(?:{body})$", "not": NO_LINE_BREAK}
+
+
+_END = r"(?![\s\S])"  # the end of the text in both engines, even inside a lookahead
+# A path segment other than "..", said without lookarounds: they would take jsonschema-rs
+# from its linear engine to a backtracking one, which gives up on a long value.
+_SEGMENT = r"(?:[^/.][^/]*|\.(?:[^/.][^/]*|\.[^/]+)?)"
+# Python's ``\w`` in a tag takes non-ASCII letters and digits too, which no pattern states
+# alike in every engine: the schema leaves non-ASCII characters to the check.
+_TAG_CHAR = r"[A-Za-z0-9_]|[^\x00-\x7F]"
+# parse_quantity reads the suffixes E and Ei as an exponent without digits and refuses
+# them: the schema says so too, until the check takes them.
+_NON_NEGATIVE_QUANTITY = (r"(?:\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)|-(?:0+(?:\.0*)?|\.0+))"
+                          r"(?:[eE][+-]?[0-9]+|[numkMGTP]|[KMGTP]i)?")
+
+SCHEMAS: dict[str, dict[str, Any]] = {
+    "dns-label": {"maxLength": DNS_LABEL_MAX, "pattern": full_match(_DNS_LABEL_BODY)},
+    "dns-subdomain": {"maxLength": DNS_SUBDOMAIN_MAX, "pattern": full_match(_DNS_SUBDOMAIN_BODY)},
+    "port-name": {"maxLength": PORT_NAME_MAX, "pattern": full_match(
+        rf"(?![-a-z0-9]*--)(?=[-0-9]*[a-z]){_PORT_NAME_BODY}")},
+    "image-name": {"maxLength": IMAGE_NAME_MAX, "pattern": full_match(_IMAGE_NAME_BODY)},
+    # "" is proto3's unset: no tag.
+    "image-tag": {"maxLength": TAG_MAX, "pattern": full_match(
+        rf"(?:(?:{_TAG_CHAR})(?:[-.]|{_TAG_CHAR})*)?")},
+    "config-key": {"maxLength": CONFIG_KEY_MAX, "pattern": full_match(
+        rf"(?!\.\.?{_END}){_CONFIG_KEY_CHAR}+")},
+    "header-name": _unbounded(_HEADER_NAME_BODY),
+    # These three take a newline anywhere, a final one too, so a bare $ cannot be fooled.
+    "env-name": {"pattern": "^[^=]+$"},
+    "env-prefix": {"pattern": "^[^=]*$"},
+    # Relative (the first segment is not empty), no ".." segment; "" is unset.
+    "sub-path": {"pattern": rf"^(?:{_SEGMENT}(?:/{_SEGMENT}?)*)?$"},
+    # Not negative (-0 is zero); "" is unset. Values too large for the server's arithmetic
+    # (exponents past ~10^6) are the check's to refuse.
+    "quantity": _unbounded(f"(?:{_NON_NEGATIVE_QUANTITY})?"),
+}
+
+CHECKS: dict[str, Callable[[str], str | None]] = {
+    "dns-label": dns_label, "dns-subdomain": dns_subdomain, "port-name": port_name,
+    "image-name": image_name, "image-tag": image_tag, "config-key": config_key,
+    "header-name": header_name, "env-name": env_name, "env-prefix": env_prefix,
+    "sub-path": sub_path, "quantity": quantity,
+}
+"""Each format's check; "" is unset where the schema allows it (a tag, a sub_path…)."""
+BY_PATTERN = {schema["pattern"]: name for name, schema in SCHEMAS.items()}
+UNBOUNDED = frozenset(schema["pattern"] for schema in SCHEMAS.values() if "not" in schema)
+"""Patterns whose format says "no line break" with a ``not`` beside them."""
+
+
+def reason(fmt: str, value: str) -> str:
+    """Why ``value`` fails format ``fmt``'s pattern, in the words of its check."""
+    found = CHECKS[fmt](value) if value else "must not be empty"
+    return found or f"must be a valid {fmt}"
+
+
+def integer_text(minimum: int, maximum: int, digits: int, *, negative_zero: bool) -> str:
+    """A ``pattern`` for an integer from ``minimum`` to ``maximum`` (both ≥ 0) written as
+    text of at most ``digits`` digits, leading zeros allowed, as protobuf JSON takes it;
+    ``negative_zero``: "-0" (and "-00"…) is zero too, when the text may carry a sign."""
+    alternatives = [f"-0{{1,{digits}}}"] if negative_zero and minimum == 0 else []
+    if minimum == 0 and maximum >= 10**digits - 1:
+        alternatives.append(f"[0-9]{{1,{digits}}}")
+    else:
+        # By the number of significant digits, each after its optional leading zeros.
+        for width in range(1, len(str(maximum)) + 1):
+            low = max(minimum, 10 ** (width - 1) if width > 1 else 0)
+            high = min(maximum, 10**width - 1)
+            if low <= high:
+                zeros = digits - width
+                alternatives.append(("0?" if zeros == 1 else f"0{{0,{zeros}}}" if zeros else "")
+                                    + _digits_between(str(low), str(high)))
+    return full_match("|".join(alternatives))
+
+
+def _digits(count: int) -> str:
+    return "[0-9]" if count == 1 else f"[0-9]{{{count}}}"
+
+
+def _digits_between(low: str, high: str) -> str:
+    """A regex for the digit strings of ``len(low) == len(high)`` from ``low`` to ``high``."""
+    if low == high:
+        return low
+    rest = len(low) - 1
+    if low[0] == high[0]:
+        return low[0] + _digits_between(low[1:], high[1:])
+    # The heads between take every tail; the first and last head only theirs.
+    whole_first, whole_last = low[1:] == "0" * rest, high[1:] == "9" * rest
+    first, last = int(low[0]) + (not whole_first), int(high[0]) - (not whole_last)
+    parts = [] if whole_first else [low[0] + _digits_between(low[1:], "9" * rest)]
+    if first <= last:
+        heads = str(first) if first == last else f"[{first}-{last}]"
+        parts.append(heads + (_digits(rest) if rest else ""))
+    if not whole_last:
+        parts.append(high[0] + _digits_between("0" * rest, high[1:]))
+    return parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"

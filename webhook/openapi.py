@@ -58,6 +58,12 @@ names; answers use snake_case and emit every field. Unknown fields, keys given t
 numbers beyond int64 and JSON nested deeper than {bodies.MAX_DEPTH} levels are refused with code
 11100.
 
+The request schemas state what the server checks wherever JSON Schema can (name formats,
+bounds, one probe handler…); a body they allow is created unless it breaks one of the rules
+listed by name in the request's `x-rules` (unique container and port names, one template
+per role, requests within limits…), which no schema can state. Rules of severity
+`warning` change nothing: the answer carries them as `Warning` headers.
+
 The same operations take and answer **protobuf** bodies (`Content-Type:
 application/x-protobuf`; the messages of the gRPC service below), with the same codes and
 HTTP statuses; a body that does not decode is code 11100 naming the message type.
@@ -168,7 +174,7 @@ def _operation(op: operations.Operation, path: str, bodies: Mapping[str, Any]) -
         "tags": ["AppImage"],
         "requestBody": {
             "description": "An empty body is read as `{}`.",
-            "required": False,
+            "required": bool(op.required),  # `{}` lacks the required fields
             "content": {
                 "application/json": {
                     "schema": {"$ref": f"#/components/schemas/{op.request}"},

@@ -149,8 +149,10 @@ def _env(report: Report, container: dict[str, Any], path: paths.Path) -> None:
         for ref in refs:
             report.check((*where, ref), "name", _dict(source.get(ref)).get("name"),
                          formats.dns_subdomain)
-        if "=" in str(source.get("prefix", "")):
-            report.error((*where, "prefix"), "must not contain '='")
+        prefix = source.get("prefix")
+        reason = formats.env_prefix(prefix) if isinstance(prefix, str) else None
+        if reason:
+            report.error((*where, "prefix"), reason)
 
 
 def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, Any],
@@ -167,8 +169,9 @@ def _mounts(report: Report, container: dict[str, Any], templates: Mapping[str, A
         sub = mount.get("subPath")
         if not isinstance(sub, str) or not sub:
             continue
-        if sub.startswith("/") or ".." in sub.split("/"):
-            report.error((*where, "subPath"), "must be a relative path without '..'")
+        reason = formats.sub_path(sub)
+        if reason:
+            report.error((*where, "subPath"), reason)
         elif templates and sub not in templates:
             report.warn((*where, "subPath"), f"names no configTemplates key ({paths.abbreviate(sub)!r})")
 
