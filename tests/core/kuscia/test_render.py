@@ -1,4 +1,4 @@
-"""configrender.check: what Kuscia's config renderer (Go text/template after the {{{...}}} rewrite)
+"""render.check: what Kuscia's config renderer (Go text/template after the {{{...}}} rewrite)
 would hit in an AppImage config template.
 
 Columns count characters (code points): a tab, a CJK character and an emoji are one column each.
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.configrender import BUILTIN_VARIABLES, Problem, check
+from webhook.core.kuscia.render import BUILTIN_VARIABLES, Problem, check
 
 # The ports of a secretflow-like deploy template.
 SF_PORTS = ("spu", "fed", "global", "node-manager", "object-manager", "client-server", "inference")
