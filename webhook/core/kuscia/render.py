@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from webhook.core.kuscia import rewrite
-from webhook.core.kuscia.gotemplate import node, parse, strconv
+from webhook.core.kuscia.gotemplate import evaluate, exec, funcs, parse
+from webhook.core.kuscia.gotemplate import node as gonode
 
 __all__ = ["BUILTIN_VARIABLES", "Problem", "check"]
 
@@ -80,8 +81,8 @@ _PORT_FIELDS: Final = ("name", "port", "protocol", "scope")
 
 # Kuscia's rewrite: config_render.go, renderConfig (Go regexp, leftmost-first like Python's).
 # Kuscia's template (config_render.go, renderConfig): its name, and what its FuncMap adds.
-_NAME: Final = "config-template"
-_FUNCTIONS: Final = frozenset({"kuscia"})
+NAME: Final = "config-template"
+FUNCTIONS: Final = frozenset({"kuscia"})
 _ATOI: Final = re.compile(r"[+-]?[0-9]+")
 
 
@@ -111,32 +112,9 @@ def check(text: str, *, ports: Collection[str], env: Collection[str] = ()) -> li
 # ---------------------------------------------------------------------------------------------
 # What executing the parsed template would do with Kuscia's data.
 
-# Builtins whose result is a string (for what dot is inside {{with}}).
-_STRING_FUNCTIONS: Final = frozenset({"kuscia", "print", "printf", "println", "html", "js", "urlquery"})
-# text/template's argument counts (funcs.go): (at least, at most or None).
-_ARITY: Final[dict[str, tuple[int, int | None]]] = {
-    "and": (1, None),
-    "or": (1, None),
-    "call": (1, None),
-    "html": (0, None),
-    "index": (1, None),
-    "slice": (1, None),
-    "js": (0, None),
-    "len": (1, 1),
-    "not": (1, 1),
-    "print": (0, None),
-    "printf": (1, None),
-    "println": (0, None),
-    "urlquery": (0, None),
-    "eq": (1, None),
-    "ge": (2, 2),
-    "gt": (2, 2),
-    "le": (2, 2),
-    "lt": (2, 2),
-    "ne": (2, 2),
-    "kuscia": (1, 1),
-}
-_ROOT, _STRING_VALUE, _UNKNOWN = "root", "string", "unknown"  # what dot (or $) holds
+# What Go executes the template over (a map[string]string), and Kuscia's function.
+_DATA: Final = frozenset({funcs.MAP})
+_KUSCIA: Final = {"kuscia": funcs.Signature((funcs.STRING,), None, funcs.STRINGS)}
 
 
 def _port_env(port: str) -> str:
@@ -160,14 +138,16 @@ class _Checker:
 
     # Results.
 
-    def add(self, pos: int, message: str, *, error: bool, key: str = "") -> None:
-        """A problem at offset ``pos`` of the rewritten text."""
+    def add(self, pos: int, message: str, *, error: bool, key: str = "", line: int = 0) -> None:
+        """A problem at offset ``pos`` of the rewritten text (on ``line``, when Go names one)."""
         offset = self.rewrite.original(pos)
         if not self.line_starts:
             self.line_starts = [0] + [m.end() for m in re.finditer("\n", self.text)]
-        line = bisect.bisect_right(self.line_starts, offset)
-        column = offset - self.line_starts[line - 1] + 1
-        self.problems.append((offset, len(self.problems), Problem(line, column, message, error), key))
+        at = bisect.bisect_right(self.line_starts, offset)
+        if line and at != line:  # the rewrite moved it off Go's line: the start of that line
+            at, offset = line, self.line_starts[line - 1]
+        column = offset - self.line_starts[at - 1] + 1
+        self.problems.append((offset, len(self.problems), Problem(at, column, message, error), key))
 
     def result(self) -> list[Problem]:
         out: list[Problem] = []
@@ -183,139 +163,34 @@ class _Checker:
     # The walk.
 
     def run(self) -> list[Problem]:
-        parser = parse.Parser(self.rewrite.text, _NAME, _FUNCTIONS)
         try:
-            root = parser.parse()
-            self.walk(root, _ROOT, _ROOT, parser.definitions)
-            for name, definition in parser.definitions.items():
-                if name != _NAME and not definition.is_block:  # called with any data: dot is unknown
-                    self.walk(definition.body, _UNKNOWN, _UNKNOWN, parser.definitions)
+            trees = parse.parse(NAME, self.rewrite.text, FUNCTIONS)
+            # Kuscia's data is never empty: it always holds the agent's KUSCIA_API_* variables.
+            failures = exec.execute(trees, NAME, _DATA, _KUSCIA, self.observe, full=True)
         except parse.ParseError as e:
             self.problems.clear()
-            self.add(e.pos, _friendly(e.message), error=True)
+            self.add(e.pos, _parse_message(e, self.rewrite.text), error=True, line=e.line)
             # Kuscia's rewrite does not depend on the parse: its port selections still count.
             for _, _, _, _, query_new, _, query_len in self.rewrite.spans:
                 query = self.rewrite.text[query_new : query_new + query_len]
                 self.query(query, query_new - 1, ports_only=True)
+            return self.result()
         except RecursionError:  # Go allows 10,000 nested parentheses; Python's stack does not
             self.problems.clear()
             self.add(0, "the template nests too deeply to be checked", error=False)
+            return self.result()
+        for failure in failures:
+            self.add(failure.pos, _exec_message(failure), error=True)
         return self.result()
 
-    def walk(self, body: node.List, dot: str, dollar: str, definitions: dict[str, parse.Definition]) -> None:
-        for n in body.nodes:
-            if isinstance(n, node.Action):
-                self.pipe(n.pipe, dot, dollar)
-            elif isinstance(n, node.Branch):
-                self.pipe(n.pipe, dot, dollar)
-                inner = dot
-                if n.kind == "with":
-                    inner = self.value(n.pipe, dot, dollar)
-                elif n.kind == "range":
-                    ranged = self.value(n.pipe, dot, dollar)
-                    if ranged == _STRING_VALUE:
-                        self.add(
-                            n.pipe.pos,
-                            "{{range}} over a string fails when rendered"
-                            " (Go: range can't iterate over it): Kuscia's variables are strings",
-                            error=True,
-                        )
-                    inner = _STRING_VALUE if ranged == _ROOT else _UNKNOWN
-                self.walk(n.body, inner, dollar, definitions)
-                if n.else_body is not None:
-                    self.walk(n.else_body, dot, dollar, definitions)
-            elif isinstance(n, node.Template):
-                if n.name not in definitions:
-                    self.add(
-                        n.pos,
-                        f"template {strconv.quote(n.name)} not defined:"
-                        " no {{define}} or {{block}} names it",
-                        error=True,
-                    )
-                if n.pipe is not None:
-                    self.pipe(n.pipe, dot, dollar)
-                if n.block is not None:
-                    kind = self.value(n.pipe, dot, dollar) if n.pipe is not None else _UNKNOWN
-                    self.walk(n.block, kind, kind, definitions)
-
-    def value(self, pipe: node.Pipe, dot: str, dollar: str) -> str:
-        """What a pipeline yields, as far as it matters here."""
-        cmd = pipe.cmds[-1]
-        first = cmd.args[0]
-        if isinstance(first, node.Identifier):
-            return _STRING_VALUE if first.name in _STRING_FUNCTIONS else _UNKNOWN
-        if len(cmd.args) != 1:
-            return _UNKNOWN
-        if isinstance(first, node.Literal):
-            return {"dot": dot, "string": _STRING_VALUE}.get(first.kind, _UNKNOWN)
-        if isinstance(first, node.Field):
-            idents = first.idents[1:] if first.variable else first.idents
-            holder = (dollar if first.idents[0] == "$" else _UNKNOWN) if first.variable else dot
-            if not idents:
-                return holder
-            return _STRING_VALUE if holder == _ROOT and len(idents) == 1 else _UNKNOWN
-        return _UNKNOWN
-
-    def pipe(self, pipe: node.Pipe, dot: str, dollar: str) -> None:
-        for i, cmd in enumerate(pipe.cmds):
-            head = cmd.args[0]
-            if isinstance(head, node.Identifier):
-                self.call(head, cmd.args[1:], piped=i > 0)
-            else:
-                self.arg(head, dot, dollar)
-            for arg in cmd.args[1:]:
-                if isinstance(arg, node.Identifier):  # an argument: called without arguments
-                    self.call(arg, [], piped=False)
-                else:
-                    self.arg(arg, dot, dollar)
-
-    def arg(self, n: node.Node, dot: str, dollar: str) -> None:
-        if isinstance(n, node.Field):
-            if not n.variable:
-                self.field(n.idents, n.pos, dot, "")
-            elif n.idents[0] == "$" and len(n.idents) > 1:
-                self.field(n.idents[1:], n.pos, dollar, "$")
-        elif isinstance(n, node.Pipe):
-            self.pipe(n, dot, dollar)
-        elif isinstance(n, node.Chain):
-            self.arg(n.node, dot, dollar)
-
-    def field(self, idents: list[str], pos: int, holder: str, prefix: str) -> None:
-        if holder == _ROOT:
-            self.variable(idents[0], pos)
-            if len(idents) > 1:
-                written = prefix + "." + ".".join(idents)
-                self.add(
-                    pos,
-                    f"{{{{{written}}}}} fails when rendered (Go: can't evaluate field {idents[1]} in type"
-                    f" string): Kuscia's variables are strings; read a field of a JSON value with triple"
-                    f" braces, {{{{{{.{'.'.join(idents)}}}}}}}",
-                    error=True,
-                )
-        elif holder == _STRING_VALUE:
-            self.add(
-                pos,
-                f"field .{idents[0]} of a string fails when rendered (Go: can't evaluate field"
-                f" {idents[0]} in type string): here dot is a string",
-                error=True,
-            )
-
-    def call(self, ident: node.Identifier, args: list[node.Node], *, piped: bool) -> None:
-        name = ident.name
-        count = len(args) + piped
-        least, most = _ARITY[name]
-        if count < least or (most is not None and count > most):
-            want = f"{least}" if most == least else f"at least {least}"
-            self.add(ident.pos, f"wrong number of args for {name}: want {want} got {count}", error=True)
-        elif name == "eq" and count < 2:
-            self.add(ident.pos, "error calling eq: missing argument for comparison", error=True)
-        if name != "kuscia" or not args:
-            return
-        arg = args[0]
-        if isinstance(arg, node.Literal) and arg.kind == "string":
-            self.query(arg.value, arg.pos, ports_only=False)
-        elif isinstance(arg, node.Literal) and arg.kind in ("number", "bool", "nil"):
-            self.add(arg.pos, f"kuscia needs a string (Go: expected string; found {arg.text})", error=True)
+    def observe(self, what: str, name: str, n: gonode.Node) -> None:
+        """What the execution reads: a variable of Kuscia's data, or a call of kuscia."""
+        if what == "field":
+            self.variable(name, _start(n))
+        elif name == "kuscia" and isinstance(n, gonode.CommandNode) and len(n.args) > 1:
+            arg = n.args[1]
+            if isinstance(arg, gonode.StringNode):
+                self.query(arg.text, arg.pos, ports_only=False)
 
     # Kuscia's variables.
 
@@ -435,12 +310,59 @@ class _Checker:
         self.add(pos, message, error=False, key="var:" + name)
 
 
-def _friendly(message: str) -> str:
-    if message == "unclosed action":
-        return "unclosed action: no }} closes it"
+def _start(n: gonode.Node) -> int:
+    """Where a field chain starts (Go places ``.a.b`` and ``$x.a`` at their second part)."""
+    if isinstance(n, gonode.FieldNode) and len(n.ident) > 1:
+        return n.pos - 1 - len(n.ident[0])
+    if isinstance(n, gonode.VariableNode) and len(n.ident) > 1:
+        return n.pos - len(n.ident[0])
+    return n.pos
+
+
+def _parse_message(e: parse.ParseError, text: str) -> str:
+    """Go's parse error (its "config-template:N" written "line N"), with what it means here."""
+    message = re.sub(re.escape(NAME) + r":(\d+)", r"line \1", e.message)
+    if e.message == "unexpected EOF" and e.opener is not None:
+        keyword, pos = e.opener
+        line = text.count("\n", 0, pos) + 1
+        where = "" if line == e.line else f": it opens at line {line}"
+        return f"{{{{{keyword}}}}} has no matching {{{{end}}}} ({message}){where}"
+    if e.message in ("unexpected {{end}}", "unexpected {{else}}"):
+        word = e.message[len("unexpected ") :]
+        what = "{{if}}/{{range}}/{{with}}" + ("/{{define}}" if word == "{{end}}" else "")
+        return f"{word} without an open {what} ({message})"
+    if message.startswith("unclosed action"):
+        return message + ": no }} closes it"
     if message.startswith("bad character U+005B '['"):
         return (
             message
             + " (Kuscia's [...] selectors need triple braces, e.g. {{{.TASK_CLUSTER_DEFINE.parties[0]}}})"
         )
     return message
+
+
+def _exec_message(failure: evaluate.Failure) -> str:
+    """Go's execution error, with what it means for a Kuscia template."""
+    go = failure.message
+    n = failure.node
+    if go.startswith("can't evaluate field ") and go.endswith(" in type string"):
+        if isinstance(n, (gonode.FieldNode, gonode.VariableNode)) and len(n.ident) > 1:
+            holder = n.ident[1:] if isinstance(n, gonode.VariableNode) else n.ident
+            if go == f"can't evaluate field {holder[1] if len(holder) > 1 else ''} in type string":
+                written = str(n)
+                return (
+                    f"{{{{{written}}}}} fails when rendered (Go: {go}): Kuscia's variables are strings; read"
+                    f" a field of a JSON value with triple braces, {{{{{{.{'.'.join(holder)}}}}}}}"
+                )
+        return f"{go} when rendered: here the value is a string"
+    if go.startswith("range can't iterate over a "):
+        kind = go[len("range can't iterate over a ") :]
+        tail = ": Kuscia's variables are strings" if kind == funcs.STRING else ""
+        return f"{{{{range}}}} over a {kind} fails when rendered (Go: {go}){tail}"
+    if go.startswith("template ") and go.endswith(" not defined"):
+        return go + ": no {{define}} or {{block}} names it"
+    if failure.function == "kuscia" and go.startswith(
+        ("expected string", "wrong type for value", "cannot assign nil")
+    ):
+        return f"kuscia needs a string (Go: {go})"
+    return f"{go} (Go fails rendering here)"

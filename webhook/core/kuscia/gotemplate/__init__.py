@@ -1,6 +1,9 @@
-"""Go's text/template parser (``text/template/parse``), ported to Python file for file: ``lex``,
-``parse``, ``node``, and the parts of ``strconv`` and ``fmt`` they call.
+"""Go's text/template (Go 1.26), ported to Python to answer without Go what ``template.Parse`` and
+``Execute`` would: the parser file for file (``text/template/parse``: ``item``, ``lex`` and
+``literal`` from lex.go, ``parse`` and ``control`` from parse.go, ``node`` from node.go, with
+``strconv`` and ``tables`` for what they take from Go's strconv, fmt and unicode), and execution
+over kinds of values instead of values (``exec`` and ``evaluate`` from exec.go, ``funcs`` from
+funcs.go): the same first parse error at the same line, and the actions that fail whenever they run.
 
-It answers what Go's ``template.Parse`` would: the same tree, the same first error, at the
-same line. Pure, no I/O, and nothing of Kuscia: ``webhook.core.kuscia.render`` brings that.
+Pure, no I/O, and nothing of Kuscia: ``webhook.core.kuscia.render`` brings that.
 """

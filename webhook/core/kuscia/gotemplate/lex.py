@@ -1,7 +1,8 @@
 """Go's text/template lexer (``text/template/parse/lex.go``), over code points instead of bytes.
 
-Follows Go 1.26: the same tokens, the same trim markers, the same error texts. Positions are
-offsets in code points (Go's are in bytes); the parser turns them into lines and columns.
+Follows Go 1.26: the same tokens, trim markers, lines and error texts, and Go's Unicode tables
+(``tables``) for what an identifier may hold, not Python's. Positions are offsets in code points
+(Go's are in bytes); lines count "\n" as Go does.
 """
 
 from __future__ import annotations
@@ -9,67 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from webhook.core.kuscia.gotemplate import strconv
-
-# The item types, in lex.go's order (itemError ... itemWith); the keywords come after KEYWORD.
-ERROR, BOOL, CHAR, CHAR_CONSTANT, COMMENT, COMPLEX, ASSIGN, DECLARE, EOF = range(9)
-FIELD, IDENTIFIER, LEFT_DELIM, LEFT_PAREN, NUMBER, PIPE, RAW_STRING = range(9, 16)
-RIGHT_DELIM, RIGHT_PAREN, SPACE, STRING, TEXT, VARIABLE = range(16, 22)
-KEYWORD = 30
-BLOCK, BREAK, CONTINUE, DOT, DEFINE, ELSE, END, IF, NIL, RANGE, TEMPLATE, WITH = range(31, 43)
-
-_KEYWORDS: Final = {
-    ".": DOT,
-    "block": BLOCK,
-    "break": BREAK,
-    "continue": CONTINUE,
-    "define": DEFINE,
-    "else": ELSE,
-    "end": END,
-    "if": IF,
-    "range": RANGE,
-    "nil": NIL,
-    "template": TEMPLATE,
-    "with": WITH,
-}
+from webhook.core.kuscia.gotemplate import item, literal, strconv
 
 _SPACES: Final = " \t\r\n"
 _EOF_RUNE: Final = ""  # next() at the end of the input
 
-
-class Item:
-    """A token: its type, where it starts (a code-point offset) and its text."""
-
-    __slots__ = ("pos", "typ", "val")
-
-    def __init__(self, typ: int, pos: int, val: str) -> None:
-        self.typ = typ
-        self.pos = pos
-        self.val = val
-
-    def __str__(self) -> str:
-        if self.typ == EOF:
-            return "EOF"
-        if self.typ == ERROR:
-            return self.val
-        if self.typ > KEYWORD:
-            return f"<{self.val}>"
-        if len(self.val) > 10:
-            return strconv.quote(self.val[:10]) + "..."
-        return strconv.quote(self.val)
-
-
-_State = Callable[["Lexer"], "_State | None"]
-
-
-def _is_alphanumeric(r: str) -> bool:
-    return r == "_" or (r != "" and (r.isalpha() or r.isdecimal()))
+State = Callable[["Lexer"], "State | None"]
 
 
 class Lexer:
     """The scanner: ``next_item`` runs the state functions until one token is ready."""
 
-    __slots__ = ("at_eof", "delim_pos", "input", "inside_action", "item", "paren_depth", "pos", "start")
+    __slots__ = (
+        "action_pos", "at_eof", "delim_line", "delim_pos", "input", "inside_action", "item", "line",
+        "paren_depth", "pos", "start", "start_line",
+    )
 
     def __init__(self, text: str) -> None:
         self.input = text
@@ -77,9 +32,15 @@ class Lexer:
         self.start = 0
         self.at_eof = False
         self.paren_depth = 0
+        self.line = 1  # 1 + the newlines before pos
+        self.start_line = 1  # the line of start
         self.inside_action = False
-        self.item = Item(EOF, 0, "EOF")
-        self.delim_pos = 0  # where the action or comment being lexed began
+        self.item = item.Item(item.EOF, 0, "EOF", 1)
+        # Ours, for the places of errors: the {{ of the action or comment being lexed, and its
+        # line; and (set by the parser) the {{ of the action being parsed.
+        self.delim_pos = 0
+        self.delim_line = 1
+        self.action_pos = 0
 
     def next(self) -> str:
         if self.pos >= len(self.input):
@@ -87,6 +48,8 @@ class Lexer:
             return _EOF_RUNE
         r = self.input[self.pos]
         self.pos += 1
+        if r == "\n":
+            self.line += 1
         return r
 
     def peek(self) -> str:
@@ -97,17 +60,23 @@ class Lexer:
     def backup(self) -> None:
         if not self.at_eof and self.pos > 0:
             self.pos -= 1
+            if self.input[self.pos] == "\n":
+                self.line -= 1
 
-    def this_item(self, typ: int) -> Item:
-        item = Item(typ, self.start, self.input[self.start : self.pos])
+    def this_item(self, typ: int) -> item.Item:
+        token = item.Item(typ, self.start, self.input[self.start : self.pos], self.start_line)
         self.start = self.pos
-        return item
+        self.start_line = self.line
+        return token
 
     def emit(self, typ: int) -> None:
         self.item = self.this_item(typ)
 
     def ignore(self) -> None:
+        """Skip the pending input, counting its newlines (for text skipped without next())."""
+        self.line += self.input.count("\n", self.start, self.pos)
         self.start = self.pos
+        self.start_line = self.line
 
     def accept(self, valid: str) -> bool:
         r = self.next()
@@ -124,14 +93,14 @@ class Lexer:
         self.backup()
 
     def errorf(self, message: str) -> None:
-        self.item = Item(ERROR, self.delim_pos, message)  # reported at the action's {{
+        self.item = item.Item(item.ERROR, self.start, message, self.start_line)
         self.start = 0
         self.pos = 0
         self.input = ""
 
-    def next_item(self) -> Item:
-        self.item = Item(EOF, self.pos, "EOF")
-        state: _State | None = _lex_inside_action if self.inside_action else _lex_text
+    def next_item(self) -> item.Item:
+        self.item = item.Item(item.EOF, self.pos, "EOF", self.start_line)
+        state: State | None = _lex_inside_action if self.inside_action else _lex_text
         while state is not None:
             state = state(self)
         return self.item
@@ -165,7 +134,7 @@ def _left_trim_length(s: str, i: int) -> int:
     return j - i
 
 
-def _lex_text(lx: Lexer) -> _State | None:
+def _lex_text(lx: Lexer) -> State | None:
     x = lx.input.find("{{", lx.pos)
     if x >= 0:
         if x > lx.pos:
@@ -175,39 +144,42 @@ def _lex_text(lx: Lexer) -> _State | None:
                 chunk = lx.input[lx.start : lx.pos]
                 trim = len(chunk) - len(chunk.rstrip(_SPACES))
             lx.pos -= trim
-            item = lx.this_item(TEXT)
+            lx.line += lx.input.count("\n", lx.start, lx.pos)
+            token = lx.this_item(item.TEXT)
             lx.pos += trim
             lx.ignore()
-            if item.val:
-                lx.item = item
+            if token.val:
+                lx.item = token
                 return None
         return _lex_left_delim
     lx.pos = len(lx.input)
     if lx.pos > lx.start:
-        lx.emit(TEXT)
+        lx.line += lx.input.count("\n", lx.start, lx.pos)
+        lx.emit(item.TEXT)
         return None
-    lx.emit(EOF)
+    lx.emit(item.EOF)
     return None
 
 
-def _lex_left_delim(lx: Lexer) -> _State | None:
+def _lex_left_delim(lx: Lexer) -> State | None:
     lx.delim_pos = lx.pos
+    lx.delim_line = lx.line
     lx.pos += 2
     after = 2 if lx.has_left_trim(lx.pos) else 0
     if lx.input.startswith("/*", lx.pos + after):
         lx.pos += after
         lx.ignore()
         return _lex_comment
-    item = lx.this_item(LEFT_DELIM)
+    token = lx.this_item(item.LEFT_DELIM)
     lx.inside_action = True
     lx.pos += after
     lx.ignore()
     lx.paren_depth = 0
-    lx.item = item
+    lx.item = token
     return None
 
 
-def _lex_comment(lx: Lexer) -> _State | None:
+def _lex_comment(lx: Lexer) -> State | None:
     lx.pos += 2
     x = lx.input.find("*/", lx.pos)
     if x < 0:
@@ -218,7 +190,8 @@ def _lex_comment(lx: Lexer) -> _State | None:
     if not delim:
         lx.errorf("comment ends before closing delimiter")
         return None
-    lx.this_item(COMMENT)
+    lx.line += lx.input.count("\n", lx.start, lx.pos)
+    lx.this_item(item.COMMENT)
     if trim:
         lx.pos += 2
     lx.pos += 2
@@ -228,22 +201,22 @@ def _lex_comment(lx: Lexer) -> _State | None:
     return _lex_text  # comments are not emitted (no ParseComments)
 
 
-def _lex_right_delim(lx: Lexer) -> _State | None:
+def _lex_right_delim(lx: Lexer) -> State | None:
     _, trim = lx.at_right_delim()
     if trim:
         lx.pos += 2
         lx.ignore()
     lx.pos += 2
-    item = lx.this_item(RIGHT_DELIM)
+    token = lx.this_item(item.RIGHT_DELIM)
     if trim:
         lx.pos += _left_trim_length(lx.input, lx.pos)
         lx.ignore()
     lx.inside_action = False
-    lx.item = item
+    lx.item = token
     return None
 
 
-def _lex_inside_action(lx: Lexer) -> _State | None:
+def _lex_inside_action(lx: Lexer) -> State | None:
     delim, _ = lx.at_right_delim()
     if delim:
         if lx.paren_depth == 0:
@@ -257,47 +230,47 @@ def _lex_inside_action(lx: Lexer) -> _State | None:
         lx.backup()
         return _lex_space
     elif r == "=":
-        lx.emit(ASSIGN)
+        lx.emit(item.ASSIGN)
     elif r == ":":
         if lx.next() != "=":
             lx.errorf("expected :=")
         else:
-            lx.emit(DECLARE)
+            lx.emit(item.DECLARE)
     elif r == "|":
-        lx.emit(PIPE)
+        lx.emit(item.PIPE)
     elif r == '"':
-        return _lex_quote
+        return literal.lex_quote
     elif r == "`":
-        return _lex_raw_quote
+        return literal.lex_raw_quote
     elif r == "$":
         return _lex_variable
     elif r == "'":
-        return _lex_char
+        return literal.lex_char
     elif r == "." and lx.pos < len(lx.input) and not "0" <= lx.input[lx.pos] <= "9":
         return _lex_field
     elif r in ".+-" or "0" <= r <= "9":
         lx.backup()
-        return _lex_number
-    elif _is_alphanumeric(r):
+        return literal.lex_number
+    elif item.is_alphanumeric(r):
         lx.backup()
         return _lex_identifier
     elif r == "(":
         lx.paren_depth += 1
-        lx.emit(LEFT_PAREN)
+        lx.emit(item.LEFT_PAREN)
     elif r == ")":
         lx.paren_depth -= 1
         if lx.paren_depth < 0:
             lx.errorf("unexpected right paren")
         else:
-            lx.emit(RIGHT_PAREN)
+            lx.emit(item.RIGHT_PAREN)
     elif " " <= r <= "~":
-        lx.emit(CHAR)
+        lx.emit(item.CHAR)
     else:
         lx.errorf(f"unrecognized character in action: {strconv.code_point(r)}")
     return None
 
 
-def _lex_space(lx: Lexer) -> _State | None:
+def _lex_space(lx: Lexer) -> State | None:
     spaces = 0
     while True:
         r = lx.peek()
@@ -309,48 +282,48 @@ def _lex_space(lx: Lexer) -> _State | None:
         lx.backup()
         if spaces == 1:
             return _lex_right_delim
-    lx.emit(SPACE)
+    lx.emit(item.SPACE)
     return None
 
 
-def _lex_identifier(lx: Lexer) -> _State | None:
+def _lex_identifier(lx: Lexer) -> State | None:
     while True:
         r = lx.next()
-        if not _is_alphanumeric(r):
+        if not item.is_alphanumeric(r):
             break
     lx.backup()
     word = lx.input[lx.start : lx.pos]
     if not lx.at_terminator():
         lx.errorf(f"bad character {strconv.code_point(r)}")
         return None
-    keyword = _KEYWORDS.get(word, 0)
-    if keyword > KEYWORD:
+    keyword = item.KEYWORDS.get(word, 0)
+    if keyword > item.KEYWORD:
         lx.emit(keyword)
     elif word in ("true", "false"):
-        lx.emit(BOOL)
+        lx.emit(item.BOOL)
     else:
-        lx.emit(IDENTIFIER)
+        lx.emit(item.IDENTIFIER)
     return None
 
 
-def _lex_field(lx: Lexer) -> _State | None:
-    return _lex_field_or_variable(lx, FIELD)
+def _lex_field(lx: Lexer) -> State | None:
+    return _lex_field_or_variable(lx, item.FIELD)
 
 
-def _lex_variable(lx: Lexer) -> _State | None:
+def _lex_variable(lx: Lexer) -> State | None:
     if lx.at_terminator():
-        lx.emit(VARIABLE)
+        lx.emit(item.VARIABLE)
         return None
-    return _lex_field_or_variable(lx, VARIABLE)
+    return _lex_field_or_variable(lx, item.VARIABLE)
 
 
-def _lex_field_or_variable(lx: Lexer, typ: int) -> _State | None:
+def _lex_field_or_variable(lx: Lexer, typ: int) -> State | None:
     if lx.at_terminator():
-        lx.emit(VARIABLE if typ == VARIABLE else DOT)
+        lx.emit(item.VARIABLE if typ == item.VARIABLE else item.DOT)
         return None
     while True:
         r = lx.next()
-        if not _is_alphanumeric(r):
+        if not item.is_alphanumeric(r):
             lx.backup()
             break
     if not lx.at_terminator():
@@ -359,80 +332,3 @@ def _lex_field_or_variable(lx: Lexer, typ: int) -> _State | None:
     lx.emit(typ)
     return None
 
-
-def _lex_escaped(lx: Lexer, close: str, kind: int, what: str) -> _State | None:
-    """A quoted token with backslash escapes on one line: a char constant or a string."""
-    while True:
-        r = lx.next()
-        if r == "\\":
-            r = lx.next()
-            if r not in ("", "\n"):
-                continue
-        if r in ("", "\n"):
-            lx.errorf(f"unterminated {what}")
-            return None
-        if r == close:
-            break
-    lx.emit(kind)
-    return None
-
-
-def _lex_char(lx: Lexer) -> _State | None:
-    return _lex_escaped(lx, "'", CHAR_CONSTANT, "character constant")
-
-
-def _lex_number(lx: Lexer) -> _State | None:
-    if not _scan_number(lx):
-        lx.errorf(f"bad number syntax: {strconv.quote(lx.input[lx.start : lx.pos])}")
-        return None
-    sign = lx.peek()
-    if sign in ("+", "-") and sign != "":
-        if not _scan_number(lx) or lx.input[lx.pos - 1] != "i":
-            lx.errorf(f"bad number syntax: {strconv.quote(lx.input[lx.start : lx.pos])}")
-            return None
-        lx.emit(COMPLEX)
-        return None
-    lx.emit(NUMBER)
-    return None
-
-
-def _scan_number(lx: Lexer) -> bool:
-    lx.accept("+-")
-    digits = "0123456789_"
-    if lx.accept("0"):
-        if lx.accept("xX"):
-            digits = "0123456789abcdefABCDEF_"
-        elif lx.accept("oO"):
-            digits = "01234567_"
-        elif lx.accept("bB"):
-            digits = "01_"
-    lx.accept_run(digits)
-    if lx.accept("."):
-        lx.accept_run(digits)
-    if len(digits) == 11 and lx.accept("eE"):
-        lx.accept("+-")
-        lx.accept_run("0123456789_")
-    if len(digits) == 23 and lx.accept("pP"):
-        lx.accept("+-")
-        lx.accept_run("0123456789_")
-    lx.accept("i")
-    if _is_alphanumeric(lx.peek()):
-        lx.next()
-        return False
-    return True
-
-
-def _lex_quote(lx: Lexer) -> _State | None:
-    return _lex_escaped(lx, '"', STRING, "quoted string")
-
-
-def _lex_raw_quote(lx: Lexer) -> _State | None:
-    while True:
-        r = lx.next()
-        if r == "":
-            lx.errorf("unterminated raw quoted string")
-            return None
-        if r == "`":
-            break
-    lx.emit(RAW_STRING)
-    return None

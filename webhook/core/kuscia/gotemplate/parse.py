@@ -1,24 +1,19 @@
-"""Go's text/template parser (``text/template/parse/parse.go``): the same grammar, the same errors.
+"""Go's text/template parser (``text/template/parse/parse.go``; its control actions in ``control``):
+the same grammar, the same trees, the same first error with the same message at the same line.
 
-Follows Go 1.26. Positions are code-point offsets in the parsed text (Go's are bytes).
+Follows Go 1.26, down to which token's line an error names (the last one read, ``token[0]``, of
+the tree being parsed) and the " in action started at NAME:LINE" of lexer errors. Positions are
+code-point offsets. A ``ParseError`` also says where we point: on Go's line, the action or
+construct at fault when it is on that line, else the token Go stopped at.
 """
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Collection
 from typing import Final
 
-from webhook.core.kuscia.gotemplate import lex, node, strconv
-
-
-class ParseError(Exception):
-    """Go's first parse error: its message (without Go's "template: NAME:LINE: " prefix), and where."""
-
-    def __init__(self, message: str, pos: int) -> None:
-        super().__init__(message)
-        self.message = message
-        self.pos = pos
-
+from webhook.core.kuscia.gotemplate import control, item, lex, node, strconv
 
 # text/template's builtins() (funcs.go): what every template may call.
 BUILTINS: Final = frozenset(
@@ -26,241 +21,259 @@ BUILTINS: Final = frozenset(
     | {"urlquery", "eq", "ge", "gt", "le", "lt", "ne"}
 )
 _OPERANDS: Final = frozenset(
-    {lex.BOOL, lex.CHAR_CONSTANT, lex.COMPLEX, lex.DOT, lex.FIELD, lex.IDENTIFIER, lex.NUMBER, lex.NIL}
-    | {lex.RAW_STRING, lex.STRING, lex.VARIABLE, lex.LEFT_PAREN}
+    {item.BOOL, item.CHAR_CONSTANT, item.COMPLEX, item.DOT, item.FIELD, item.IDENTIFIER, item.NUMBER}
+    | {item.NIL, item.RAW_STRING, item.STRING, item.VARIABLE, item.LEFT_PAREN}
 )
 _MAX_DEPTH: Final = 10000  # parse.go maxStackDepth
+_LITERALS: Final = (node.BoolNode, node.DotNode, node.NilNode, node.NumberNode, node.StringNode)
 
 
-class Definition:
-    """A named template: the top one, a {{define}} or a {{block}}."""
+class ParseError(Exception):
+    """Go's parse error: its message (what follows Go's "template: NAME:LINE: "), Go's line, where
+    we point (a code-point offset on that line), and for "unexpected EOF" the construct left open
+    (keyword and offset)."""
 
-    __slots__ = ("body", "is_block", "pos")
-
-    def __init__(self, pos: int, body: node.List, *, is_block: bool) -> None:
+    def __init__(self, message: str, line: int, pos: int, opener: tuple[str, int] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
         self.pos = pos
-        self.body = body
-        self.is_block = is_block
+        self.opener = opener
 
 
-class Parser:
-    """Go's ``parse.Tree`` for one text: ``parse()`` returns the top template's body and fills
-    ``definitions``; it raises ``ParseError`` where Go's ``Parse`` returns an error."""
+def parse(name: str, text: str, functions: Collection[str]) -> dict[str, Tree]:
+    """parse.Parse with the default delimiters: the trees by name, or ``ParseError``."""
+    trees: dict[str, Tree] = {}
+    t = Tree(name, name, text, functions, lex.Lexer(text), trees, 0)
+    t.parse()
+    old = trees.get(name)
+    t.add(() if old is None else (old.start,))
+    return trees
+
+
+class Tree:
+    """Go's ``parse.Tree``: one template's tree, and the parsing state of the text it comes from
+    (a {{define}} or {{block}} gets a tree of its own over the same lexer)."""
 
     __slots__ = (
-        "action_pos",
-        "definitions",
-        "functions",
-        "lex",
-        "name",
-        "openers",
-        "peek_count",
-        "range_depth",
-        "stack_depth",
-        "token",
-        "vars",
+        "action_line", "functions", "lex", "name", "openers", "parse_name", "peek_count", "range_depth",
+        "root", "stack_depth", "start", "text", "token", "tree_set", "vars",
     )
 
-    def __init__(self, text: str, name: str, functions: Collection[str]) -> None:
-        self.name = name  # template.New(name)
+    def __init__(
+        self, name: str, parse_name: str, text: str, functions: Collection[str], lexer: lex.Lexer,
+        tree_set: dict[str, Tree], start: int,
+    ) -> None:
+        self.name = name
+        self.parse_name = parse_name  # the top template's: what errors name
+        self.text = text
         self.functions = functions  # what .Funcs() added to the builtins
-        self.lex = lex.Lexer(text)
-        self.token: list[lex.Item] = [lex.Item(lex.EOF, 0, "")] * 3
+        self.lex = lexer
+        self.tree_set = tree_set
+        self.root = node.ListNode(0)
+        self.token = [item.Item(item.EOF, 0, "", 0)] * 3
         self.peek_count = 0
-        self.vars: list[str] = ["$"]
+        self.vars = ["$"]
+        self.action_line = 0  # the line of the {{ of the action being parsed, 0 between actions
         self.range_depth = 0
         self.stack_depth = 0
-        self.action_pos = 0  # the {{ of the action being parsed
-        self.openers: list[tuple[int, str]] = []  # open {{if}}... for "unexpected EOF"
-        self.definitions: dict[str, Definition] = {}
+        self.start = start  # ours: the {{ of its {{define}} or {{block}}
+        self.openers: list[tuple[str, int]] = []  # ours: the constructs open, for "unexpected EOF"
 
     # Tokens.
 
-    def next(self) -> lex.Item:
+    def next(self) -> item.Item:
         if self.peek_count > 0:
             self.peek_count -= 1
         else:
             self.token[0] = self.lex.next_item()
-        item = self.token[self.peek_count]
-        if item.typ == lex.LEFT_DELIM:
-            self.action_pos = item.pos
-        return item
+        token = self.token[self.peek_count]
+        if token.typ == item.LEFT_DELIM:
+            self.lex.action_pos = token.pos
+        return token
 
     def backup(self) -> None:
         self.peek_count += 1
 
-    def backup2(self, t1: lex.Item) -> None:
+    def backup2(self, t1: item.Item) -> None:
         self.token[1] = t1
         self.peek_count = 2
 
-    def backup3(self, t2: lex.Item, t1: lex.Item) -> None:
+    def backup3(self, t2: item.Item, t1: item.Item) -> None:
         self.token[1] = t1
         self.token[2] = t2
         self.peek_count = 3
 
-    def peek(self) -> lex.Item:
+    def peek(self) -> item.Item:
         if self.peek_count > 0:
             return self.token[self.peek_count - 1]
         self.peek_count = 1
         self.token[0] = self.lex.next_item()
         return self.token[0]
 
-    def next_non_space(self) -> lex.Item:
+    def next_non_space(self) -> item.Item:
         while True:
             token = self.next()
-            if token.typ != lex.SPACE:
+            if token.typ != item.SPACE:
                 return token
 
-    def peek_non_space(self) -> lex.Item:
+    def peek_non_space(self) -> item.Item:
         token = self.next_non_space()
         self.backup()
         return token
 
     # Errors.
 
-    def errorf(self, message: str) -> ParseError:
-        return ParseError(message, self.action_pos)
+    def errorf(
+        self, message: str, prefer: tuple[int, ...] = (), opener: tuple[str, int] | None = None
+    ) -> ParseError:
+        """Go's error, at the line of the last token read; we point at the first of ``prefer``
+        and the action being parsed that is on that line, else at that token."""
+        line = self.token[0].line
+        starts = [0]
+        for candidate in (*prefer, self.lex.action_pos):
+            if not starts[1:]:
+                starts = [0, *(i + 1 for i, c in enumerate(self.text) if c == "\n")]
+            if bisect.bisect_right(starts, candidate) == line:
+                return ParseError(message, line, candidate, opener)
+        return ParseError(message, line, self.token[0].pos, opener)
 
-    def unexpected(self, token: lex.Item, context: str) -> ParseError:
-        if token.typ == lex.ERROR:
-            return ParseError(token.val, token.pos)
-        return self.errorf(f"unexpected {token} in {context}")
-
-    def expect(self, expected: int, context: str) -> lex.Item:
+    def expect(self, expected: int, context: str) -> item.Item:
         token = self.next_non_space()
         if token.typ != expected:
             raise self.unexpected(token, context)
         return token
 
-    # Grammar.
+    def unexpected(self, token: item.Item, context: str) -> ParseError:
+        if token.typ == item.ERROR:
+            extra = ""
+            if self.action_line not in (0, token.line):
+                extra = f" in action started at {self.parse_name}:{self.action_line}"
+                if token.val.endswith(" action"):
+                    extra = extra[len(" in action") :]  # not "action in action"
+            return self.errorf(f"{token}{extra}", (self.lex.delim_pos,))
+        return self.errorf(f"unexpected {token} in {context}")
 
-    def parse(self) -> node.List:
-        root = node.List(self.peek().pos)
-        while self.peek().typ != lex.EOF:
-            if self.peek().typ == lex.LEFT_DELIM:
+    # The grammar.
+
+    def add(self, prefer: tuple[int, ...] = ()) -> None:
+        """Put the tree in the set, unless a non-empty one of that name is there."""
+        tree = self.tree_set.get(self.name)
+        if tree is None or node.is_empty_tree(tree.root):
+            self.tree_set[self.name] = self
+            return
+        if not node.is_empty_tree(self.root):
+            raise self.errorf(f"template: multiple definition of template {strconv.quote(self.name)}", prefer)
+
+    def parse(self) -> None:
+        """The top-level template: text and actions, {{define}} allowed, up to EOF."""
+        self.root = node.ListNode(self.peek().pos)
+        while self.peek().typ != item.EOF:
+            if self.peek().typ == item.LEFT_DELIM:
                 delim = self.next()
-                if self.next_non_space().typ == lex.DEFINE:
-                    self.parse_definition()
+                if self.next_non_space().typ == item.DEFINE:
+                    tree = Tree(
+                        "definition",
+                        self.parse_name,
+                        self.text,
+                        self.functions,
+                        self.lex,
+                        self.tree_set,
+                        delim.pos,
+                    )
+                    tree.parse_definition()
                     continue
                 self.backup2(delim)
             n = self.text_or_action()
-            if isinstance(n, node.Marker) and n.kind in ("end", "else"):
-                what = (
-                    "{{if}}/{{range}}/{{with}}"
-                    if n.kind == "else"
-                    else "{{if}}/{{range}}/{{with}}/{{define}}"
-                )
-                raise self.errorf(f"{n} without an open {what} (unexpected {n})")
-            root.nodes.append(n)
-        self.add(self.name, Definition(0, root, is_block=False))
-        return root
-
-    def add(self, name: str, definition: Definition) -> None:
-        old = self.definitions.get(name)
-        if old is None or is_empty_tree(old.body):
-            self.definitions[name] = definition
-            return
-        if not is_empty_tree(definition.body):
-            pos = definition.pos if name != self.name else old.pos
-            raise ParseError(f"multiple definition of template {strconv.quote(name)}", pos)
-
-    def sub_tree(self) -> tuple[list[str], int, int]:
-        saved = (self.vars, self.range_depth, self.stack_depth)
-        self.vars, self.range_depth, self.stack_depth = ["$"], 0, 0
-        return saved
+            if isinstance(n, (node.EndNode, node.ElseNode)):
+                raise self.errorf(f"unexpected {n}")
+            self.root.nodes.append(n)
 
     def parse_definition(self) -> None:
         context = "define clause"
-        pos = self.action_pos
-        saved = self.sub_tree()
         token = self.next_non_space()
-        if token.typ not in (lex.STRING, lex.RAW_STRING):
+        if token.typ not in (item.STRING, item.RAW_STRING):
             raise self.unexpected(token, context)
         name = strconv.unquote(token.val)
         if name is None:
             raise self.errorf("invalid syntax")
-        self.expect(lex.RIGHT_DELIM, context)
-        self.openers.append((pos, "define"))
-        body, end = self.item_list()
-        self.openers.pop()
-        if not (isinstance(end, node.Marker) and end.kind == "end"):
+        self.name = name
+        self.expect(item.RIGHT_DELIM, context)
+        self.openers.append(("define", self.start))
+        self.root, end = self.item_list()
+        if not isinstance(end, node.EndNode):
             raise self.errorf(f"unexpected {end} in {context}")
-        self.add(name, Definition(pos, body, is_block=False))
-        self.vars, self.range_depth, self.stack_depth = saved
+        self.add((self.start,))
 
-    def item_list(self) -> tuple[node.List, node.Node]:
-        body = node.List(self.peek_non_space().pos)
-        while self.peek_non_space().typ != lex.EOF:
+    def item_list(self) -> tuple[node.ListNode, node.Node]:
+        """textOrAction* up to {{end}} or {{else}}, returned apart."""
+        body = node.ListNode(self.peek_non_space().pos)
+        while self.peek_non_space().typ != item.EOF:
             n = self.text_or_action()
-            if isinstance(n, node.Marker) and n.kind in ("end", "else"):
+            if isinstance(n, (node.EndNode, node.ElseNode)):
                 return body, n
             body.nodes.append(n)
-        pos, kind = self.openers[-1] if self.openers else (self.action_pos, "action")
-        raise ParseError(f"{{{{{kind}}}}} has no matching {{{{end}}}} (unexpected EOF)", pos)
+        opener = self.openers[-1] if self.openers else None
+        raise self.errorf("unexpected EOF", () if opener is None else (opener[1],), opener)
 
     def text_or_action(self) -> node.Node:
         token = self.next_non_space()
-        if token.typ == lex.TEXT:
-            return node.Text(token.pos, token.val)
-        if token.typ == lex.LEFT_DELIM:
-            return self.action()
+        if token.typ == item.TEXT:
+            return node.TextNode(token.pos, token.val)
+        if token.typ == item.LEFT_DELIM:
+            self.action_line = token.line
+            try:
+                return self.action()
+            finally:
+                self.action_line = 0
         raise self.unexpected(token, "input")
 
     def action(self) -> node.Node:
         token = self.next_non_space()
         typ = token.typ
-        if typ == lex.BLOCK:
-            return self.block_control()
-        if typ in (lex.BREAK, lex.CONTINUE):
-            kind = token.val
-            after = self.next_non_space()
-            if after.typ != lex.RIGHT_DELIM:
-                raise self.unexpected(after, "{{" + kind + "}}")
-            if self.range_depth == 0:
-                raise self.errorf("{{" + kind + "}} outside {{range}}")
-            return node.Marker(token.pos, kind)
-        if typ == lex.ELSE:
-            peek = self.peek_non_space()
-            if peek.typ in (lex.IF, lex.WITH):
-                return node.Marker(peek.pos, "else")
-            return node.Marker(self.expect(lex.RIGHT_DELIM, "else").pos, "else")
-        if typ == lex.END:
-            return node.Marker(self.expect(lex.RIGHT_DELIM, "end").pos, "end")
-        if typ == lex.IF:
-            return self.parse_control("if")
-        if typ == lex.RANGE:
-            return self.parse_control("range")
-        if typ == lex.TEMPLATE:
-            return self.template_control()
-        if typ == lex.WITH:
-            return self.parse_control("with")
+        if typ == item.BLOCK:
+            return control.block_control(self)
+        if typ in (item.BREAK, item.CONTINUE):
+            return control.break_control(self, token)
+        if typ == item.ELSE:
+            return control.else_control(self)
+        if typ == item.END:
+            return node.EndNode(self.expect(item.RIGHT_DELIM, "end").pos)
+        if typ == item.IF:
+            return node.IfNode(*control.parse_control(self, "if"))
+        if typ == item.RANGE:
+            return node.RangeNode(*control.parse_control(self, "range"))
+        if typ == item.TEMPLATE:
+            return control.template_control(self)
+        if typ == item.WITH:
+            return node.WithNode(*control.parse_control(self, "with"))
         self.backup()
-        pos = self.peek().pos
-        return node.Action(pos, self.pipeline("command", lex.RIGHT_DELIM))
+        token = self.peek()
+        return node.ActionNode(token.pos, token.line, self.pipeline("command", item.RIGHT_DELIM))
 
-    def pipeline(self, context: str, end: int) -> node.Pipe:
-        pipe = node.Pipe(self.peek_non_space().pos)
-        while True:  # declarations (the "decls" label of parse.go)
-            v = self.peek_non_space()
-            if v.typ != lex.VARIABLE:
-                break
+    def pipeline(self, context: str, end: int) -> node.PipeNode:
+        """declarations? command ('|' command)*"""
+        token = self.peek_non_space()
+        pipe = node.PipeNode(token.pos, token.line)
+        while (v := self.peek_non_space()).typ == item.VARIABLE:  # Go's "decls:" label
             self.next()
             after_variable = self.peek()
             nxt = self.peek_non_space()
-            if nxt.typ in (lex.ASSIGN, lex.DECLARE):
+            if nxt.typ in (item.ASSIGN, item.DECLARE):
+                pipe.is_assign = nxt.typ == item.ASSIGN
                 self.next_non_space()
-                pipe.decl.append(v.val)
+                pipe.decl.append(node.VariableNode(v.pos, v.val))
                 self.vars.append(v.val)
-            elif nxt.typ == lex.CHAR and nxt.val == ",":
+            elif nxt.typ == item.CHAR and nxt.val == ",":
                 self.next_non_space()
-                pipe.decl.append(v.val)
+                pipe.decl.append(node.VariableNode(v.pos, v.val))
                 self.vars.append(v.val)
                 if context == "range" and len(pipe.decl) < 2:
-                    if self.peek_non_space().typ in (lex.VARIABLE, lex.RIGHT_DELIM, lex.RIGHT_PAREN):
-                        continue
+                    if self.peek_non_space().typ in (item.VARIABLE, item.RIGHT_DELIM, item.RIGHT_PAREN):
+                        continue  # the second variable of a range
                     raise self.errorf("range can only initialize variables")
                 raise self.errorf(f"too many declarations in {context}")
-            elif after_variable.typ == lex.SPACE:
+            elif after_variable.typ == item.SPACE:
                 self.backup3(v, after_variable)
             else:
                 self.backup2(v)
@@ -268,93 +281,34 @@ class Parser:
         while True:
             token = self.next_non_space()
             if token.typ == end:
-                if not pipe.cmds:
-                    raise self.errorf(f"missing value for {context}")
-                for i, c in enumerate(pipe.cmds[1:]):
-                    first = c.args[0]
-                    if isinstance(first, node.Literal):
-                        raise self.errorf(f"non executable command in pipeline stage {i + 2}")
+                self.check_pipeline(pipe, context)
                 return pipe
             if token.typ not in _OPERANDS:
                 raise self.unexpected(token, context)
             self.backup()
             pipe.cmds.append(self.command())
 
-    def parse_control(self, context: str) -> node.Branch:
-        pos = self.action_pos
-        saved = len(self.vars)
-        pipe = self.pipeline(context, lex.RIGHT_DELIM)
-        if context == "range":
-            self.range_depth += 1
-        self.openers.append((pos, context))
-        body, nxt = self.item_list()
-        if context == "range":
-            self.range_depth -= 1
-        else_body: node.List | None = None
-        if isinstance(nxt, node.Marker) and nxt.kind == "else":
-            if context == "if" and self.peek().typ == lex.IF:
-                self.next()
-                else_body = node.List(nxt.pos)
-                else_body.nodes.append(self.parse_control("if"))
-            elif context == "with" and self.peek().typ == lex.WITH:
-                self.next()
-                else_body = node.List(nxt.pos)
-                else_body.nodes.append(self.parse_control("with"))
-            else:
-                else_body, nxt = self.item_list()
-                if not (isinstance(nxt, node.Marker) and nxt.kind == "end"):
-                    raise self.errorf(f"expected end; found {nxt}")
-        self.openers.pop()
-        del self.vars[saved:]
-        return node.Branch(pos, context, pipe, body, else_body)
+    def check_pipeline(self, pipe: node.PipeNode, context: str) -> None:
+        if not pipe.cmds:
+            raise self.errorf(f"missing value for {context}")
+        for i, c in enumerate(pipe.cmds[1:]):
+            if isinstance(c.args[0], _LITERALS):
+                raise self.errorf(f"non executable command in pipeline stage {i + 2}")
 
-    def block_control(self) -> node.Node:
-        context = "block clause"
-        pos = self.action_pos
-        token = self.next_non_space()
-        name = self.template_name(token, context)
-        pipe = self.pipeline(context, lex.RIGHT_DELIM)
-        saved = self.sub_tree()
-        self.openers.append((pos, "block"))
-        body, end = self.item_list()
-        self.openers.pop()
-        if not (isinstance(end, node.Marker) and end.kind == "end"):
-            raise self.errorf(f"unexpected {end} in {context}")
-        self.add(name, Definition(pos, body, is_block=True))
-        self.vars, self.range_depth, self.stack_depth = saved
-        return node.Template(token.pos, name, pipe, body)
-
-    def template_control(self) -> node.Node:
-        context = "template clause"
-        token = self.next_non_space()
-        name = self.template_name(token, context)
-        pipe: node.Pipe | None = None
-        if self.next_non_space().typ != lex.RIGHT_DELIM:
-            self.backup()
-            pipe = self.pipeline(context, lex.RIGHT_DELIM)
-        return node.Template(token.pos, name, pipe)
-
-    def template_name(self, token: lex.Item, context: str) -> str:
-        if token.typ not in (lex.STRING, lex.RAW_STRING):
-            raise self.unexpected(token, context)
-        name = strconv.unquote(token.val)
-        if name is None:
-            raise self.errorf("invalid syntax")
-        return name
-
-    def command(self) -> node.Command:
-        cmd = node.Command(self.peek_non_space().pos)
+    def command(self) -> node.CommandNode:
+        """operand (space operand)*, up to a pipe (consumed) or a right delimiter or paren."""
+        cmd = node.CommandNode(self.peek_non_space().pos)
         while True:
             self.peek_non_space()
             operand = self.operand()
             if operand is not None:
                 cmd.args.append(operand)
             token = self.next()
-            if token.typ == lex.SPACE:
+            if token.typ == item.SPACE:
                 continue
-            if token.typ in (lex.RIGHT_DELIM, lex.RIGHT_PAREN):
+            if token.typ in (item.RIGHT_DELIM, item.RIGHT_PAREN):
                 self.backup()
-            elif token.typ != lex.PIPE:
+            elif token.typ != item.PIPE:
                 raise self.unexpected(token, "operand")
             break
         if not cmd.args:
@@ -362,68 +316,60 @@ class Parser:
         return cmd
 
     def operand(self) -> node.Node | None:
+        """term .Field*"""
         n = self.term()
         if n is None:
             return None
-        if self.peek().typ == lex.FIELD:
-            pos = self.peek().pos
-            fields: list[str] = []
-            while self.peek().typ == lex.FIELD:
-                fields.append(self.next().val)
-            if isinstance(n, node.Field):
-                return node.Field(n.pos, n.idents + [f[1:] for f in fields], variable=n.variable)
-            if isinstance(n, node.Literal):
-                raise self.errorf(f"unexpected . after term {strconv.quote(n.text)}")
-            return node.Chain(pos, n)
-        return n
+        if self.peek().typ != item.FIELD:
+            return n
+        chain = node.ChainNode(self.peek().pos, n)
+        while self.peek().typ == item.FIELD:
+            chain.field.append(self.next().val[1:])
+        if isinstance(n, node.FieldNode):
+            return node.FieldNode(chain.pos, str(chain))
+        if isinstance(n, node.VariableNode):
+            return node.VariableNode(chain.pos, str(chain))
+        if isinstance(n, _LITERALS):
+            raise self.errorf(f"unexpected . after term {strconv.quote(str(n))}")
+        return chain
 
     def term(self) -> node.Node | None:
+        """A literal, a function name, dot, a field, a variable, or a parenthesized pipeline."""
         token = self.next_non_space()
         typ = token.typ
-        if typ == lex.IDENTIFIER:
+        if typ == item.IDENTIFIER:
             if token.val not in BUILTINS and token.val not in self.functions:
                 raise self.errorf(f"function {strconv.quote(token.val)} not defined")
-            return node.Identifier(token.pos, token.val)
-        if typ == lex.DOT:
-            return node.Literal(token.pos, "dot", ".")
-        if typ == lex.NIL:
-            return node.Literal(token.pos, "nil", "nil")
-        if typ == lex.VARIABLE:
+            return node.IdentifierNode(token.pos, token.val)
+        if typ == item.DOT:
+            return node.DotNode(token.pos)
+        if typ == item.NIL:
+            return node.NilNode(token.pos)
+        if typ == item.VARIABLE:
             if token.val not in self.vars:
                 raise self.errorf(f"undefined variable {strconv.quote(token.val)}")
-            return node.Field(token.pos, [token.val], variable=True)
-        if typ == lex.FIELD:
-            return node.Field(token.pos, [token.val[1:]], variable=False)
-        if typ == lex.BOOL:
-            return node.Literal(token.pos, "bool", token.val)
-        if typ in (lex.CHAR_CONSTANT, lex.COMPLEX, lex.NUMBER):
-            problem = node.number_error(token.val, typ)
-            if problem:
-                raise self.errorf(problem)
-            return node.Literal(token.pos, "number", token.val)
-        if typ == lex.LEFT_PAREN:
+            return node.VariableNode(token.pos, token.val)
+        if typ == item.FIELD:
+            return node.FieldNode(token.pos, token.val)
+        if typ == item.BOOL:
+            return node.BoolNode(token.pos, token.val == "true")
+        if typ in (item.CHAR_CONSTANT, item.COMPLEX, item.NUMBER):
+            number = node.new_number(token.pos, token.val, typ)
+            if isinstance(number, str):
+                raise self.errorf(number)
+            return number
+        if typ == item.LEFT_PAREN:
             if self.stack_depth >= _MAX_DEPTH:
                 raise self.errorf("max expression depth exceeded")
             self.stack_depth += 1
             try:
-                return self.pipeline("parenthesized pipeline", lex.RIGHT_PAREN)
+                return self.pipeline("parenthesized pipeline", item.RIGHT_PAREN)
             finally:
                 self.stack_depth -= 1
-        if typ in (lex.STRING, lex.RAW_STRING):
-            value = strconv.unquote(token.val)
-            if value is None:
+        if typ in (item.STRING, item.RAW_STRING):
+            text = strconv.unquote(token.val)
+            if text is None:
                 raise self.errorf("invalid syntax")
-            return node.Literal(token.pos, "string", token.val, value)
+            return node.StringNode(token.pos, token.val, text)
         self.backup()
         return None
-
-
-_GO_SPACE: Final = (
-    "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
-)
-_GO_SPACE_ALL: Final = _GO_SPACE + "\u2028\u2029\u202f\u205f\u3000"
-
-
-def is_empty_tree(body: node.List) -> bool:
-    """parse.IsEmptyTree: nothing but space (comments are never kept)."""
-    return all(isinstance(n, node.Text) and not n.text.strip(_GO_SPACE_ALL) for n in body.nodes)

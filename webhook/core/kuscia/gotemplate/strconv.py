@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from webhook.core.kuscia.gotemplate import tables
+
 
 def quote(s: str) -> str:
     """strconv.Quote (what Go's %q prints)."""
@@ -16,7 +18,7 @@ def quote(s: str) -> str:
     for c in s:
         if c in '"\\':
             out.append("\\" + c)
-        elif c.isprintable():
+        elif tables.is_print(c):
             out.append(c)
         elif c in _ESCAPES:
             out.append(_ESCAPES[c])
@@ -39,7 +41,7 @@ def code_point(r: str) -> str:
     """Go's %#U."""
     if r == "":
         return "U+FFFFFFFFFFFFFFFF"  # eof (-1) as %#U prints it; never reached in practice
-    return f"U+{ord(r):04X} '{r}'" if r.isprintable() else f"U+{ord(r):04X}"
+    return f"U+{ord(r):04X} '{r}'" if tables.is_print(r) else f"U+{ord(r):04X}"
 
 
 def unquote_char(s: str, i: int, quote: str) -> tuple[str, int] | None:
@@ -170,6 +172,13 @@ def parse_int(s: str) -> int | None:
 
 def parse_float(s: str) -> float | None:
     """strconv.ParseFloat(s, 64) for what Go's lexer lets through; None on error (or overflow)."""
+    value = float_or_error(s)
+    return None if isinstance(value, str) else value
+
+
+def float_or_error(s: str) -> float | str:
+    """strconv.ParseFloat(s, 64): the value, or why not ("invalid syntax", "value out of range")."""
+    syntax = "invalid syntax"
     i, n = 0, len(s)
     if i < n and s[i] in "+-":
         i += 1
@@ -192,26 +201,28 @@ def parse_float(s: str) -> float | None:
             break
         i += 1
     if not saw_digits:
-        return None
+        return syntax
     if i < n and s[i].lower() == exp_char:
         i += 1
         if i < n and s[i] in "+-":
             i += 1
         if i >= n or not "0" <= s[i] <= "9":
-            return None
+            return syntax
         while i < n and ("0" <= s[i] <= "9" or s[i] == "_"):
             underscores = underscores or s[i] == "_"
             i += 1
     elif base == 16:
-        return None
+        return syntax
     if i != n or (underscores and not _underscore_ok(s)):
-        return None
+        return syntax
     clean = s.replace("_", "")
     try:
         value = float.fromhex(clean) if base == 16 else float(clean)
-    except (OverflowError, ValueError):
-        return None
-    return None if value in (float("inf"), float("-inf")) else value
+    except OverflowError:
+        return "value out of range"
+    except ValueError:
+        return syntax
+    return "value out of range" if value in (float("inf"), float("-inf")) else value
 
 
 def float_token(s: str, i: int) -> int:
@@ -243,3 +254,22 @@ def float_token(s: str, i: int) -> int:
         while accept("0123456789_"):
             pass
     return max(i, start)
+
+
+def scan_complex(text: str) -> complex | str:
+    """fmt.Sscan of a complex number token ("1+2i"): the value, or fmt's error message."""
+    real_end = float_token(text, 0)
+    if real_end >= len(text) or text[real_end] not in "+-":
+        return "syntax error scanning complex number"
+    imag_end = float_token(text, real_end + 1)
+    if imag_end >= len(text) or text[imag_end] != "i":
+        return "syntax error scanning complex number"
+    parts = []
+    for part in (text[:real_end], text[real_end:imag_end]):
+        # fmt's convertFloat: a "p" exponent is fmt's own (decimal mantissa, binary exponent); for
+        # what the lexer lets through, the mantissa before it never parses alone.
+        value = float_or_error(part[: part.find("p")] if "p" in part else part)
+        if isinstance(value, str):
+            return f"strconv.ParseFloat: parsing {quote(part)}: {value}"
+        parts.append(value)
+    return complex(parts[0], parts[1])
