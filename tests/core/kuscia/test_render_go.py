@@ -180,6 +180,20 @@ FAILS = {
         26,
         "exceeded maximum template depth",
     ),
+    "slice past the end of a printed string": (
+        '{{block "b" print "x"}}{{$x := slice . 2}}{{end}}',
+        1,
+        32,
+        "index out of range: 2",
+    ),
+    # Go's parser takes "$x = ..." for a variable never declared; its execution does not.
+    "assigning a variable never declared": ("{{$x = 1}}", 1, 8, "undefined variable: $x"),
+    "assigning a variable out of its scope": (
+        "{{if 1}}{{$y := 2}}{{end}}{{$y = 3}}",
+        1,
+        34,
+        "undefined variable: $y",
+    ),
     "or past a false literal": ("{{or 0 (len 1 2)}}", 1, 9, "wrong number of args for len: want 1 got 2"),
     "the value or passes on": ("{{(or 1.5 .).x}}", 1, 7, "can't evaluate field x in type float64"),
 }

@@ -60,10 +60,12 @@ class Evaluator:
         return funcs.ANY
 
     def set_var(self, name: str, value: funcs.Value) -> None:
+        """An assignment: Go's parser lets ``$x = 1`` declare nothing, its execution refuses it."""
         for i in range(len(self.vars) - 1, -1, -1):
             if self.vars[i][0] == name:
                 self.vars[i] = (name, value)
                 return
+        raise self.fail(f"undefined variable: {name}")
 
     # Evaluating.
 
@@ -213,6 +215,10 @@ class Evaluator:
             raise self.fail(f"error calling {name}: {failure}")
         if name == "index" and values:
             return funcs.index_result(values)
+        texts = [t for t in map(funcs.text, values) if t is not None]
+        if name in ("print", "println") and name in funcs.BUILTINS and len(texts) == len(values):
+            # fmt.Sprint puts nothing between strings, Sprintln a space, and a newline after.
+            return funcs.known("".join(texts) if name == "print" else " ".join(texts) + "\n")
         return signature.result
 
     def and_or(
