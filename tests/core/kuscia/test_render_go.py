@@ -194,6 +194,9 @@ FAILS = {
         34,
         "undefined variable: $y",
     ),
+    "a slice bound piped in": ("{{0 | slice $.TASK_ID 2}}", 1, 7, "invalid slice index: 2 > 0"),
+    "an index held in a variable": ('{{$i := 5}}{{index "abc" $i}}', 1, 14, "index out of range: 5"),
+    "the else of a range over nothing": ("{{range 0}}{{.x}}{{else}}{{len}}{{end}}", 1, 28, "want 1 got 0"),
     "or past a false literal": ("{{or 0 (len 1 2)}}", 1, 9, "wrong number of args for len: want 1 got 2"),
     "the value or passes on": ("{{(or 1.5 .).x}}", 1, 7, "can't evaluate field x in type float64"),
 }
@@ -208,6 +211,10 @@ def test_action_that_go_cannot_execute_is_an_error_where_go_says(text, line, col
 
 RUNS = {
     "range over a number": "{{range 3}}{{.}}{{end}}",
+    # What a literal condition rules out never runs: "{{if false}}" turns a block off.
+    "a block turned off with if false": "{{if false}}{{len 1 2}}{{end}}",
+    "the body of a with of zero": "{{with $n := 0}}{{$n.x}}{{end}}",
+    "the else of a with of a string": '{{with "s"}}ok{{else}}{{len}}{{end}}',
     "and stopping at a false literal": "{{and 0 (len 1 2)}}",
     "eq stopping at an equal pair": '{{eq "a" "a" 1}}',
     "a template calling itself under a condition": (

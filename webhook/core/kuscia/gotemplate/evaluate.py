@@ -119,7 +119,7 @@ class Evaluator:
         kind = funcs.ideal_kind(n)
         if kind is None:
             raise self.fail(f"{n.text} overflows int")
-        return frozenset({kind})
+        return funcs.known_int(n.int64) if kind == funcs.INT else frozenset({kind})
 
     def variable(
         self, dot: funcs.Value, n: node.VariableNode, args: list[node.Node], final: funcs.Value | None

@@ -43,6 +43,7 @@ def execute(
 
 
 _MAX_DEPTH: Final = 100000  # exec.go maxExecDepth
+_Body = tuple[funcs.Value, node.ListNode | None, dict[str, funcs.Value]]  # dot, list, variables
 
 
 class _State(evaluate.Evaluator):
@@ -122,7 +123,7 @@ class _State(evaluate.Evaluator):
                 return
             self.template(n.name, value, unconditional=self.conditional == 0)
 
-    def bodies(self, lists: list[tuple[funcs.Value, node.ListNode | None, dict[str, funcs.Value]]]) -> None:
+    def bodies(self, lists: list[_Body]) -> None:
         """Walk each list from the same variables; after, each outer variable may hold what any
         of them left in it."""
         mark = len(self.vars)
@@ -149,7 +150,11 @@ class _State(evaluate.Evaluator):
         declared = dict(self.vars[mark:])
         del self.vars[mark:]
         inner = value if isinstance(n, node.WithNode) else dot
-        self.bodies([(inner, n.list, declared), (dot, n.else_list, declared)])
+        truth = self.truth(value, _sole(n.pipe))  # a branch a literal rules out never runs
+        lists: list[_Body] = [(inner, n.list, declared)] if truth is not False else []
+        if truth is not True:
+            lists.append((dot, n.else_list, declared))
+        self.bodies(lists)
 
     def range(self, dot: funcs.Value, n: node.RangeNode) -> None:
         self.at(n)
@@ -159,7 +164,7 @@ class _State(evaluate.Evaluator):
             element, key = self.elements(value, len(n.pipe.decl))
         except evaluate.Failed as e:
             self.record(e.failure)
-            element = key = funcs.ANY
+            value = element = key = funcs.ANY
         del self.vars[mark:]
         declared: dict[str, funcs.Value] = {}
         if len(n.pipe.decl) == 1:
@@ -171,7 +176,20 @@ class _State(evaluate.Evaluator):
             for name, kind in declared.items():
                 self.set_var(name, kind)
             declared = {}
-        self.bodies([(element, n.list, declared), (dot, n.else_list, {})])
+        runs = self.runs(value)
+        lists: list[_Body] = [(element, n.list, declared)] if runs is not False else []
+        if runs is not True:
+            lists.append((dot, n.else_list, {}))
+        self.bodies(lists)
+
+    def runs(self, value: funcs.Value) -> bool | None:
+        """Whether a range over ``value`` iterates, when certain."""
+        count = funcs.number(value)
+        if count is not None:
+            return count > 0
+        if value == frozenset({funcs.MAP}) and self.full:
+            return True
+        return False if value == frozenset({funcs.INVALID}) else None
 
     def elements(self, value: funcs.Value, variables: int) -> tuple[funcs.Value, funcs.Value]:
         """What ranging over ``value`` gives each iteration (element, key), or Go's failure."""
@@ -197,3 +215,10 @@ class _State(evaluate.Evaluator):
         return element or funcs.ANY, funcs.STRINGS if funcs.MAP in value else funcs.ANY
 
     # Evaluating.
+
+
+def _sole(pipe: node.PipeNode) -> node.Node | None:
+    """The one operand of a pipeline that is just that (a literal's truth is known)."""
+    if len(pipe.cmds) == 1 and len(pipe.cmds[0].args) == 1:
+        return pipe.cmds[0].args[0]
+    return None

@@ -26,15 +26,31 @@ Value = frozenset[str]
 ANY: Final[Value] = frozenset({"any"})
 # A string whose text is known (written as a literal) is the kind "string=<text>".
 _KNOWN: Final = "string="
+_KNOWN_INT: Final = "int="  # an int whose value is known: "int=<value>"
 
 
 def _base(kind: str) -> str:
-    return STRING if kind.startswith(_KNOWN) else kind
+    if kind.startswith(_KNOWN):
+        return STRING
+    return INT if kind.startswith(_KNOWN_INT) else kind
 
 
 def kinds(value: Value) -> Value:
-    """The kinds of a value, known strings as strings."""
+    """The kinds of a value, known strings as strings and known ints as ints."""
     return frozenset(_base(k) for k in value)
+
+
+def number(value: Value) -> int | None:
+    """The value of a value that is one known int."""
+    if len(value) == 1:
+        (kind,) = value
+        if kind.startswith(_KNOWN_INT):
+            return int(kind[len(_KNOWN_INT) :])
+    return None
+
+
+def known_int(n: int) -> Value:
+    return frozenset({_KNOWN_INT + str(n)})
 
 
 def text(value: Value) -> str | None:
@@ -116,12 +132,6 @@ def ideal_kind(n: node.NumberNode) -> str | None:
     return INT if n.is_int else None
 
 
-def _literal_int(n: node.Node | None) -> int | None:
-    if isinstance(n, node.NumberNode) and ideal_kind(n) == INT:
-        return n.int64
-    return None
-
-
 def refusal(name: str, values: list[Value], args: list[node.Node], cmd: node.Node) -> str | None:
     """What a builtin's own checks refuse for these kinds of arguments (Go's message), if certain."""
     if name == "len":
@@ -145,7 +155,7 @@ def refusal(name: str, values: list[Value], args: list[node.Node], cmd: node.Nod
             ),
         )
     if name in ("index", "slice"):
-        return _index(name, values, args)
+        return _index(name, values)
     if name == "eq":
         if len(values) < 2:
             return "missing argument for comparison"
@@ -235,22 +245,21 @@ def _string_key(kind: str) -> str | None:
     )
 
 
-def _index(name: str, values: list[Value], args: list[node.Node]) -> str | None:
+def _index(name: str, values: list[Value]) -> str | None:
     """index's and slice's refusals: the kinds of the item and the indexes, and the bounds where
-    they are known (a negative index; a known string and an index written as a number)."""
-    written: list[node.Node | None] = [*args, None]  # a piped value was written nowhere
+    they are known (a negative index; a known string and a known index)."""
     item = values[0]
     if kinds(item) == frozenset({INVALID}):
         return f"{name} of untyped nil"
     if name == "slice":
-        return _slice(item, values[1:], written[1:])
-    for i, index in enumerate(values[1:]):
+        return _slice(item, values[1:])
+    for index in values[1:]:
         now = kinds(item)
         if len(now) != 1 or "any" in now:
             return None
         (kind,) = now
         if kind == STRING:
-            failure = certain(index, _int_index) or _bound(text(item), written[i + 1], at_end=True)
+            failure = certain(index, _int_index) or _bound(text(item), number(index), at_end=True)
             if failure:
                 return failure
             item = frozenset({UINT8})
@@ -264,9 +273,8 @@ def _index(name: str, values: list[Value], args: list[node.Node]) -> str | None:
     return None
 
 
-def _bound(text: str | None, written: node.Node | None, *, at_end: bool) -> str | None:
-    """indexArg's range check, where the index is written as a number (and the string known)."""
-    x = _literal_int(written)
+def _bound(text: str | None, x: int | None, *, at_end: bool) -> str | None:
+    """indexArg's range check, where the index is known (and the string)."""
     if x is None:
         return None
     size = None if text is None else len(text.encode())
@@ -277,7 +285,7 @@ def _bound(text: str | None, written: node.Node | None, *, at_end: bool) -> str 
     return None
 
 
-def _slice(item: Value, indexes: list[Value], written: list[node.Node | None]) -> str | None:
+def _slice(item: Value, indexes: list[Value]) -> str | None:
     if len(indexes) > 3:
         return f"too many slice indexes: {len(indexes)}"
     failure = certain(item, lambda k: None if k in (STRING, INVALID) else f"can't slice item of type {k}")
@@ -288,10 +296,10 @@ def _slice(item: Value, indexes: list[Value], written: list[node.Node | None]) -
     known_text = text(item)
     bounds: list[int | None] = [0, None if known_text is None else len(known_text.encode())]
     for i, index in enumerate(indexes):
-        failure = certain(index, _int_index) or _bound(known_text, written[i], at_end=False)
+        failure = certain(index, _int_index) or _bound(known_text, number(index), at_end=False)
         if failure:
             return failure
-        bounds[i] = _literal_int(written[i])
+        bounds[i] = number(index)
     low, high = bounds
     if low is not None and high is not None and low > high:
         return f"invalid slice index: {low} > {high}"
