@@ -53,7 +53,7 @@ from hypothesis import HealthCheck, given, settings
 
 from tests import figures
 from tests.support import gotemplate, template_strategies
-from tests.support.template_strategies import DATA, ENV, PORTS
+from tests.support.render_data import DATA, ENV, PORTS, alternative
 from webhook.core.kuscia import render, rewrite
 from webhook.core.kuscia.gotemplate import parse, tables
 
@@ -146,16 +146,6 @@ def letters(go_tables: dict[str, Any]) -> list[str]:
 def _go_text(message: str) -> str:
     """Go's message as ours words it: ``config-template:N`` is ``line N``."""
     return re.sub(r"config-template:(\d+)", r"line \1", message)
-
-
-def alternative(text: str) -> dict[str, str]:
-    """Other data of the same shape: every value 200 characters longer (JSON ones with spaces),
-    and every name in the text that the data lacks present. A failure Go meets with both
-    DATA and this one does not hang on the values."""
-    data = {k: v + (" " if v.startswith(("{", "[")) else "~") * 200 for k, v in DATA.items()}
-    for name in re.findall(r"[^\W\d]\w*", text):
-        data.setdefault(name, "~" * 200)
-    return data
 
 
 def agree(oracle: gotemplate.Oracle, text: str, *, precise: bool) -> None:
