@@ -197,6 +197,19 @@ FAILS = {
     "a slice bound piped in": ("{{0 | slice $.TASK_ID 2}}", 1, 7, "invalid slice index: 2 > 0"),
     "an index held in a variable": ('{{$i := 5}}{{index "abc" $i}}', 1, 14, "index out of range: 5"),
     "the else of a range over nothing": ("{{range 0}}{{.x}}{{else}}{{len}}{{end}}", 1, 28, "want 1 got 0"),
+    # Go reports this at the node it evaluated last: the argument or stopped at.
+    "a piped value into a pipeline": (
+        "{{or 1 2 | (print 3)}}",
+        1,
+        6,
+        "can't give argument to non-function print 3",
+    ),
+    "a piped value, or stopping at a variable": (
+        "{{or (print .TASK_ID) 1 | (print 3)}}",
+        1,
+        13,
+        "can't give argument to non-function print 3",
+    ),
     "or past a false literal": ("{{or 0 (len 1 2)}}", 1, 9, "wrong number of args for len: want 1 got 2"),
     "the value or passes on": ("{{(or 1.5 .).x}}", 1, 7, "can't evaluate field x in type float64"),
 }

@@ -229,14 +229,21 @@ class Evaluator:
         stop = name == "or"
         possible: funcs.Value = frozenset()
         value: funcs.Value = funcs.ANY
+        undecided: node.Node | None = None  # where Go is if the first undecided argument decides
         for arg in args:
             value = self.arg(dot, funcs.REFLECT, arg)
             truth = self.truth(value, arg)
             if truth is None or truth == stop:
                 possible |= value
+            if truth is None and undecided is None:
+                undecided = self.node
             if truth == stop:
-                return possible
-        return possible | (final if final is not None else value)
+                break
+        else:
+            possible |= final if final is not None else value
+        if undecided is not None:
+            self.at(undecided)
+        return possible
 
     def truth(self, value: funcs.Value, n: node.Node | None) -> bool | None:
         """What if, with, and and or make of a value, when certain: a literal's, or its kind's."""
