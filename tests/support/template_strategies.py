@@ -198,8 +198,7 @@ def _safe(draw: st.DrawFn, scope: Scope) -> str:
     choices = ["text", "string", "print", "comment", "if", "declare"]
     if scope.dollar == MAP:
         choices += ["dollar", "field", "range"]
-    if scope.in_range:
-        choices.append("break")
+    # No {{break}}: where the condition is unknown both branches are written safe, and one runs.
     parts = []
     for _ in range(draw(st.integers(0, 2))):
         left, right = draw(_delims())
@@ -208,8 +207,6 @@ def _safe(draw: st.DrawFn, scope: Scope) -> str:
             parts.append(draw(TEXT))
         elif choice == "comment":
             parts.append("{{/* note */}}")
-        elif choice == "break":
-            parts.append("{{break}}")
         elif choice == "if":
             parts.append(left + "if true" + right + "t{{else}}f{{end}}")
         elif choice == "range":

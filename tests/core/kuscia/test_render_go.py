@@ -210,6 +210,12 @@ FAILS = {
         13,
         "can't give argument to non-function print 3",
     ),
+    "and passing on the piped value past a known number": (
+        '{{define "t"}}{{(1-2.5i | and . -1).x}}{{end}}{{template "t" 1}}',
+        1,
+        33,
+        "can't evaluate field x in type complex128",
+    ),
     "or past a false literal": ("{{or 0 (len 1 2)}}", 1, 9, "wrong number of args for len: want 1 got 2"),
     "the value or passes on": ("{{(or 1.5 .).x}}", 1, 7, "can't evaluate field x in type float64"),
 }

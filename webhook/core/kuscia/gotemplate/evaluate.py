@@ -258,6 +258,9 @@ class Evaluator:
         text = funcs.text(value)
         if text is not None:
             return text != ""
+        count = funcs.number(value)
+        if count is not None:
+            return count != 0
         if value == frozenset({funcs.INVALID}):
             return False
         if value == frozenset({funcs.MAP}) and self.full:
