@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from webhook import configrender, formats, model, paths, podspec, schemas
+from webhook import formats, model, paths, podspec, schemas
+from webhook.core.kuscia import render
 
 HANDLERS = ("exec", "httpGet", "tcpSocket", "grpc")
 PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
@@ -297,15 +298,15 @@ def _network_policy(report: Report, template: dict[str, Any], pod: _Pod, served:
 # to RENDER_MEMO_TEXT, in a table that starts over when full.
 RENDER_MEMO_SIZE = 512
 RENDER_MEMO_TEXT = 64 * 1024
-_render_memo: dict[tuple[str, frozenset[str], frozenset[str]], list[configrender.Problem]] = {}
+_render_memo: dict[tuple[str, frozenset[str], frozenset[str]], list[render.Problem]] = {}
 
 
 def _render_problems(text: str, ports: frozenset[str], env: frozenset[str]
-                     ) -> list[configrender.Problem]:
+                     ) -> list[render.Problem]:
     key = (text, ports, env)
     found = _render_memo.get(key)
     if found is None:
-        found = configrender.check(text, ports=ports, env=env)
+        found = render.check(text, ports=ports, env=env)
         if len(text) <= RENDER_MEMO_TEXT:
             if len(_render_memo) >= RENDER_MEMO_SIZE:
                 _render_memo.clear()

@@ -1,4 +1,4 @@
-"""configrender.check: what Kuscia's config renderer (Go text/template after the {{{...}}} rewrite)
+"""render.check: what Kuscia's config renderer (Go text/template after the {{{...}}} rewrite)
 would hit in an AppImage config template.
 
 Columns count characters (code points): a tab, a CJK character and an emoji are one column each.
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from webhook.configrender import BUILTIN_VARIABLES, Problem, check
+from webhook.core.kuscia.render import BUILTIN_VARIABLES, Problem, check
 
 # The ports of a secretflow-like deploy template.
 SF_PORTS = ("spu", "fed", "global", "node-manager", "object-manager", "client-server", "inference")
@@ -113,7 +113,8 @@ def test_good_templates_have_no_problems(text):
 
 BAD = {
     "unclosed action": ("a {{.TASK_ID", 1, 3, "unclosed action"),
-    "unclosed action on a later line": ("x\ny\n  {{ .TASK_ID\n", 3, 3, "unclosed action"),
+    # Go names the line where the text ran out, and the one the action started on.
+    "unclosed action on a later line": ("x\ny\n  {{ .TASK_ID\n", 4, 1, "unclosed action started at line 3"),
     "if without end": ("x\n  {{if .TASK_ID}}y", 2, 3, "{{if}} has no matching {{end}}"),
     "range without end": ("{{range .}}{{.}}", 1, 1, "{{range}} has no matching {{end}}"),
     "else branch without end": ("{{with .TASK_ID}}a{{else}}b", 1, 1, "{{with}} has no matching {{end}}"),
@@ -170,15 +171,16 @@ BAD = {
     "trim marker needs a space": ("{{-.TASK_ID}}", 1, 1, 'bad number syntax: "-.T"'),
     "right trim marker needs a space": ("{{.TASK_ID-}}", 1, 1, "bad character U+002D '-'"),
     "unprintable character": ("{{print \x01}}", 1, 1, "unrecognized character in action: U+0001"),
-    "multi-line action with a bad function": ("a\n{{if\n  .TASK_ID\n  foo}}x{{end}}", 2, 1, 'function "foo"'),
+    "multi-line action with a bad function": ("a\n{{if\n  .TASK_ID\n  foo}}x{{end}}", 4, 3, 'function "foo"'),
     # Go accepts these but execution fails (errors as well: Kuscia fails the pod's render).
+    # Go places a field chain at its second field.
     "field of a variable": (
         "{{.TASK_CLUSTER_DEFINE.selfPartyIdx}}",
         1,
-        3,
+        23,
         "can't evaluate field selfPartyIdx",
     ),
-    "field of $.variable": ("{{$.TASK_ID.x}}", 1, 3, "can't evaluate field x"),
+    "field of $.variable": ("{{$.TASK_ID.x}}", 1, 4, "can't evaluate field x"),
     "field of a string dot": (
         "{{with .TASK_ID}}{{.x}}{{end}}",
         1,

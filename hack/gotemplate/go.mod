@@ -1,0 +1,3 @@
+module appimage-webhook.local/hack/gotemplate
+
+go 1.22
