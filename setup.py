@@ -1,9 +1,12 @@
-"""Build hook: compiles the review hot path with mypyc (the rest of pyproject.toml is
-declarative).
+"""Build hook: the package list, and the pure core compiled with mypyc (the rest of
+pyproject.toml is declarative).
 
-The modules in ``NATIVE`` are plain typed Python, compiled to C extension modules
-when the package is built, which halves a /validate review's own work (README,
-Performance; bench/results). The ``.py`` files stay the source, and the package works
+The packages are every package under ``webhook/`` (data folders included), plus the
+schemas at the top of the repository, which ship as ``webhook.schema_files``. The
+modules hack/native.py chooses (the pure core and the admission logic, by a rule over
+their source) are plain typed Python, compiled to C extension modules when the package
+is built, which halves a /validate review's own work (docs/performance.md;
+bench/results). The ``.py`` files stay the source, and the package works
 without the extensions, so the build never fails for want of them: when they cannot be
 compiled (no C compiler, no Python headers) the install goes on in pure Python and says
 so in one line, as PyYAML and msgpack do. ``APPIMAGE_WEBHOOK_PURE_PYTHON=1`` skips them
@@ -15,17 +18,30 @@ one of these modules reinstall; the test suite refuses to run on a stale extensi
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
-import tomllib
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import find_namespace_packages, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.errors import CCompilerError, CompileError, ExecError, LinkError, PlatformError
 
-# pyproject.toml's [tool.appimage-webhook] native: the one list (tests/conftest.py reads it too).
-NATIVE: list[str] = tomllib.loads(Path("pyproject.toml").read_text())["tool"]["appimage-webhook"]["native"]
+HERE = Path(__file__).resolve().parent
+# Every package of webhook/ (folders of data, such as rest/explorer, are namespace packages).
+PACKAGES = [*find_namespace_packages(include=["webhook", "webhook.*"], exclude=["*.__pycache__"]),
+            "webhook.schema_files"]
+
+
+def native() -> list[str]:
+    """hack/native.py's choice (a build helper, not part of the package: loaded by path)."""
+    spec = importlib.util.spec_from_file_location("native", HERE / "hack" / "native.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("hack/native.py is missing")
+    rule = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule)
+    return [str(path) for path in rule.modules(HERE)]
+
 FALLBACK = ("appimage-webhook: the compiled hot path could not be built ({reason}); "
             "installing pure Python, which works the same, only slower")
 # What a missing or failing compiler raises: the fallback covers these and nothing else.
@@ -53,12 +69,12 @@ class OptionalBuildExt(build_ext):
 
 
 if os.environ.get("APPIMAGE_WEBHOOK_PURE_PYTHON") == "1":
-    setup()
+    setup(packages=PACKAGES)
 else:
     from mypyc.build import mypycify
 
     # Types only steer the compiled code: the build environment need not hold the
     # runtime dependencies, whose types are then Any (mypy itself checks them in CI).
-    setup(ext_modules=mypycify(["--config-file=", "--ignore-missing-imports", *NATIVE],
-                               opt_level="3"),
+    setup(packages=PACKAGES,
+          ext_modules=mypycify(["--config-file=", "--ignore-missing-imports", *native()], opt_level="3"),
           cmdclass={"build_ext": OptionalBuildExt})

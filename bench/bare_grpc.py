@@ -38,7 +38,8 @@ import uvloop
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from bench import workloads
-from webhook import certificates, messages, settings, tls
+from webhook.ops import certificates, settings, tls
+from webhook.proto import codec
 from webhook.rpc import credentials, listener
 
 Answer = Callable[[bytes], Coroutine[Any, Any, bytes]]
@@ -47,18 +48,18 @@ Answer = Callable[[bytes], Coroutine[Any, Any, bytes]]
 def answers() -> dict[str, bytes]:
     """Each served method's answer, serialized: a query of the API document's example, an
     empty list page."""
-    query: Any = messages.METHODS["QueryAppImage"].response()
+    query: Any = codec.METHODS["QueryAppImage"].response()
     query.status.message = "success"
     query.data.name = workloads.QUERY_NAME
     query.data.image.name = str(workloads.create_body()["image"]["name"])
     query.data.image.tag = str(workloads.create_body()["image"]["tag"])
-    listed: Any = messages.METHODS["ListAppImage"].response()
+    listed: Any = codec.METHODS["ListAppImage"].response()
     listed.status.message = "success"
     return {"QueryAppImage": query.SerializeToString(), "ListAppImage": listed.SerializeToString()}
 
 
 def _work(method: str, reply: bytes) -> Answer:
-    request = messages.METHODS[method].request
+    request = codec.METHODS[method].request
 
     async def answer(raw: bytes) -> bytes:
         request.FromString(raw)
@@ -89,7 +90,7 @@ async def serve_aio(port: int, cert_dir: pathlib.Path | None, options: list[tupl
         return grpc.unary_unary_rpc_method_handler(call)
 
     server = grpc.aio.server(options=options, maximum_concurrent_rpcs=max_rpcs, handlers=[
-        grpc.method_handlers_generic_handler(messages.SERVICE_NAME, {
+        grpc.method_handlers_generic_handler(codec.SERVICE_NAME, {
             method: handler(_work(method, reply)) for method, reply in answers().items()})])
     # grpc_health imports its asyncio servicer under a version check mypy does not follow.
     servicer = health.aio.HealthServicer()  # type: ignore[attr-defined]
@@ -117,7 +118,7 @@ def serve_threaded(port: int, cert_dir: pathlib.Path | None, options: list[tuple
 
     server = grpc.server(concurrent.futures.ThreadPoolExecutor(max_workers=threads), options=options,
                          maximum_concurrent_rpcs=max_rpcs, handlers=[
-                             grpc.method_handlers_generic_handler(messages.SERVICE_NAME, {
+                             grpc.method_handlers_generic_handler(codec.SERVICE_NAME, {
                                  method: handler(_work(method, reply))
                                  for method, reply in answers().items()})])
     servicer = health.HealthServicer()

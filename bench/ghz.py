@@ -28,7 +28,7 @@ from google.protobuf import json_format, message
 
 from bench import closedloop, openloop, workloads
 from bench.procs import BenchError
-from webhook import messages
+from webhook.proto import codec
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "hack" / "ghz-bin.sh"
@@ -64,7 +64,7 @@ def request(method: str, name: str) -> message.Message:
         body["name"] = name
     else:
         body = {"name": name}
-    return json_format.ParseDict(body, messages.METHODS[method].request())
+    return json_format.ParseDict(body, codec.METHODS[method].request())
 
 
 def data(method: str, tag: str) -> str:
@@ -81,7 +81,7 @@ def data(method: str, tag: str) -> str:
 def check(target: str, ca: Path, method: str, tag: str) -> None:
     """One call of ``method`` with grpcio (a create stores ``grpc-check-TAG``);
     BenchError unless the answer is gRPC OK with Kuscia's status code 0."""
-    m = messages.METHODS[method]
+    m = codec.METHODS[method]
     name = _name(method, f"grpc-check-{tag}")
     what = f"gRPC {method} {name}"
     with grpc.secure_channel(target, grpc.ssl_channel_credentials(ca.read_bytes())) as channel:
@@ -152,7 +152,7 @@ def argv(binary: Path, target: str, ca: Path, method: str, *, seconds: int, conc
     still in flight then are awaited and counted (``--duration-stop wait``), so every
     create that may have been stored is in the count."""
     return [*pin, str(binary), "--cacert", str(ca), "--import-paths", str(ROOT), "--proto", PROTO,
-            "--call", messages.METHODS[method].path.lstrip("/"), "--data", data(method, tag),
+            "--call", codec.METHODS[method].path.lstrip("/"), "--data", data(method, tag),
             "--disable-template-functions", "--concurrency", str(concurrency),
             "--connections", str(CONNECTIONS), "--duration", f"{seconds}s", "--duration-stop", "wait",
             *(("--rps", f"{rate:g}") if rate else ()), "--format", "json", target]

@@ -28,7 +28,7 @@ import tempfile
 import time
 
 from tests.support import floodrun, floods, victim
-from webhook import certificates
+from webhook.ops import certificates
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 START_TIMEOUT = 15.0

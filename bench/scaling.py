@@ -16,8 +16,8 @@ from typing import Any
 import orjson
 
 from bench import workloads
-from webhook import podspec
 from webhook.admission import handlers, reviews
+from webhook.core import podspec
 
 SIZES = ((1, 1), (1, 10), (5, 10), (10, 10))
 REPEATS = 5

@@ -1,7 +1,7 @@
 """What the benchmark sends: the API document's create example in every shape, a large
 AppImage, AdmissionReviews, REST bodies, and the cases built from them.
 
-Pure (reads webhook/examples once). The document's example is one deploy template with one
+Pure (reads webhook/rest/examples once). The document's example is one deploy template with one
 container; ``large_appimage`` repeats that container to 10 templates x 10 containers
 (names and port names made unique, probes pointing at each container's own port), so
 "cost per container" compares like with like.
@@ -17,11 +17,11 @@ from typing import Any, Literal
 
 import orjson
 
-from webhook import api, defaulting, model
+from webhook.core import api, defaulting, model
 
 ROOT = Path(__file__).resolve().parent.parent
-DOC_CREATE = ROOT / "webhook" / "examples" / "doc_create.json"
-DOC_UPDATE = ROOT / "webhook" / "examples" / "doc_update.json"
+DOC_CREATE = ROOT / "webhook" / "rest" / "examples" / "doc_create.json"
+DOC_UPDATE = ROOT / "webhook" / "rest" / "examples" / "doc_update.json"
 
 QUERY_NAME = "bench-query"
 NAME_PLACEHOLDER = "__NAME__"  # bench/wrk/post.lua puts a fresh or pooled name here
@@ -41,7 +41,7 @@ def seed_name(i: int) -> str:
 
 
 def create_body() -> dict[str, Any]:
-    """The API document's create example (webhook/examples/doc_create.json), as sent over REST."""
+    """The API document's create example (webhook/rest/examples/doc_create.json), as sent over REST."""
     body: dict[str, Any] = json.loads(DOC_CREATE.read_text())
     return body
 

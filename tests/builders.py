@@ -1,7 +1,7 @@
 """What the tests send, built in one place: one builder per concept, keyword arguments
 for what a test changes.
 
-* ``doc`` and ``doc_appimage``: the API document's examples (``webhook/examples``), as
+* ``doc`` and ``doc_appimage``: the API document's examples (``webhook/rest/examples``), as
   request bodies and as a custom resource;
 * ``appimage`` and ``container``: the smallest AppImage custom resource Kuscia's CRD
   takes (an image tag, a ``workingDir`` in every container);
@@ -16,9 +16,9 @@ import json
 import pathlib
 from typing import Any
 
-from webhook import api, defaulting, model
+from webhook.core import api, defaulting, model
 
-EXAMPLES = pathlib.Path(__file__).parent.parent / "webhook" / "examples"
+EXAMPLES = pathlib.Path(__file__).parent.parent / "webhook" / "rest" / "examples"
 """The API document's example requests, as the package ships them."""
 
 IMAGE_DIGEST = "sha256:" + "0123456789abcdef" * 4
@@ -29,7 +29,7 @@ REVIEW_UID = "0df28fbd-5f5f-11e8-bc74-36e6bb280816"
 
 
 def doc(example: str, /, **fields: Any) -> dict[str, Any]:
-    """A request body of the API document (``webhook/examples/doc_<example>.json``);
+    """A request body of the API document (``webhook/rest/examples/doc_<example>.json``);
     keyword arguments replace its top-level fields."""
     body: dict[str, Any] = json.loads((EXAMPLES / f"doc_{example}.json").read_text())
     return {**body, **fields}

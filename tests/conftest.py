@@ -3,8 +3,8 @@ app clients."""
 
 from __future__ import annotations
 
+import importlib.util
 import pathlib
-import tomllib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -12,8 +12,10 @@ import pytest
 from aiohttp import test_utils, web
 
 from tests import builders
-from webhook import api, metrics, podspec, rest, routing
-from webhook.admission import http as admission_http
+from webhook.admission import webhooks
+from webhook.core import api, podspec
+from webhook.ops import metrics, routing
+from webhook.rest import endpoints
 from webhook.store import sqlite
 
 ROOT = pathlib.Path(__file__).parent.parent
@@ -22,9 +24,13 @@ pytest_plugins = ("tests.figures",)
 
 
 def native_sources() -> set[pathlib.Path]:
-    """The sources setup.py compiles (pyproject.toml's [tool.appimage-webhook] native)."""
-    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    return {ROOT / path for path in config["tool"]["appimage-webhook"]["native"]}
+    """The sources setup.py compiles (the rule of hack/native.py)."""
+    spec = importlib.util.spec_from_file_location("native", ROOT / "hack" / "native.py")
+    if spec is None or spec.loader is None:
+        raise RuntimeError("hack/native.py is missing")
+    rule = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(rule)
+    return {ROOT / path for path in rule.modules(ROOT)}
 
 
 def stale_extensions(package: pathlib.Path, native: set[pathlib.Path]) -> list[pathlib.Path]:
@@ -112,14 +118,14 @@ def body_limit() -> int:
 async def rest_client(routes_client: ClientFactory, store: sqlite.SQLiteStore,
                       body_limit: int) -> test_utils.TestClient:
     """The REST routes over a fresh SQLite store, no token, ``body_limit``."""
-    client: test_utils.TestClient = await routes_client(rest.routes(
-        api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(), token=None,
+    client: test_utils.TestClient = await routes_client(endpoints.routes(
+        api.AppImages(store, podspec.checker()), figures=metrics.Metrics(), token=None,
         body_limit=body_limit, timeout=5.0))
     return client
 
 
 @pytest.fixture
 async def webhook_client(routes_client: ClientFactory, body_limit: int) -> test_utils.TestClient:
-    client: test_utils.TestClient = await routes_client(admission_http.routes(
-        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=body_limit, timeout=5.0))
+    client: test_utils.TestClient = await routes_client(webhooks.routes(
+        checker=podspec.checker(), figures=metrics.Metrics(), body_limit=body_limit, timeout=5.0))
     return client

@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from types import TracebackType
 
 from tests import pki
-from webhook import certificates
+from webhook.ops import certificates
 
 START_TIMEOUT = 20.0
 """Seconds from spawning to /readyz 200; a cold start takes about one."""

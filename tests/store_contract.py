@@ -1,9 +1,9 @@
 """The Store contract: one behaviour suite that every storage backend passes unchanged.
 
 A backend's test module subclasses ``StoreContract`` and provides a ``store`` fixture
-that yields an opened, empty ``base.Store`` (and closes it afterwards).
+that yields an opened, empty ``storage.Store`` (and closes it afterwards).
 
-Rule: test only what ``base.Store`` promises, so the suite runs as is against SQLite and
+Rule: test only what ``storage.Store`` promises, so the suite runs as is against SQLite and
 against the Kubernetes API server. Versions are opaque strings: compared for equality,
 never ordered or parsed. Backends may add metadata of their own (the API server adds
 uid, resourceVersion, timestamps), so objects are compared on what the caller wrote:
@@ -19,11 +19,10 @@ from typing import Any
 import pytest
 
 from tests import builders
-from webhook import errors
-from webhook.store import base
+from webhook.core import errors, storage
 
 
-def assert_holds(record: base.Record, expected: dict[str, Any]) -> None:
+def assert_holds(record: storage.Record, expected: dict[str, Any]) -> None:
     """``record`` is ``expected`` as written, whatever metadata the backend added."""
     obj = record.obj
     assert record.name == expected["metadata"]["name"]
@@ -33,11 +32,11 @@ def assert_holds(record: base.Record, expected: dict[str, Any]) -> None:
 
 
 class StoreContract:
-    """Behaviour every ``base.Store`` backend must show; needs a ``store`` fixture."""
+    """Behaviour every ``storage.Store`` backend must show; needs a ``store`` fixture."""
 
     # --- create and get ---
 
-    async def test_create_then_get_returns_the_object_and_its_version(self, store: base.Store):
+    async def test_create_then_get_returns_the_object_and_its_version(self, store: storage.Store):
         created = await store.create(builders.appimage("app-a"))
 
         got = await store.get("app-a")
@@ -48,7 +47,7 @@ class StoreContract:
         assert created.version
         assert got.version == created.version
 
-    async def test_create_twice_raises_already_exists_and_keeps_the_first(self, store: base.Store):
+    async def test_create_twice_raises_already_exists_and_keeps_the_first(self, store: storage.Store):
         first = await store.create(builders.appimage("app-a", tag="1.0"))
 
         with pytest.raises(errors.AlreadyExists):
@@ -58,28 +57,28 @@ class StoreContract:
         assert_holds(got, builders.appimage("app-a", tag="1.0"))
         assert got.version == first.version
 
-    async def test_concurrent_creates_of_one_name_let_exactly_one_win(self, store: base.Store):
+    async def test_concurrent_creates_of_one_name_let_exactly_one_win(self, store: storage.Store):
         results = await asyncio.gather(
             *(store.create(builders.appimage("app-a", tag=f"{i}.0")) for i in range(5)),
             return_exceptions=True,
         )
 
-        winners = [r for r in results if isinstance(r, base.Record)]
-        losers = [r for r in results if not isinstance(r, base.Record)]
+        winners = [r for r in results if isinstance(r, storage.Record)]
+        losers = [r for r in results if not isinstance(r, storage.Record)]
         assert len(winners) == 1
         assert all(isinstance(e, errors.AlreadyExists) for e in losers), losers
         got = await store.get("app-a")
         assert got.version == winners[0].version
         assert got.obj["spec"] == winners[0].obj["spec"]
 
-    async def test_get_missing_raises_not_found(self, store: base.Store):
+    async def test_get_missing_raises_not_found(self, store: storage.Store):
         with pytest.raises(errors.NotFound):
             await store.get("app-missing")
 
     # --- replace ---
 
     async def test_replace_with_current_version_stores_the_object_and_changes_the_version(
-        self, store: base.Store
+        self, store: storage.Store
     ):
         created = await store.create(builders.appimage("app-a", tag="1.0"))
 
@@ -91,7 +90,7 @@ class StoreContract:
         assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == replaced.version
 
-    async def test_replace_can_follow_replace_with_each_new_version(self, store: base.Store):
+    async def test_replace_can_follow_replace_with_each_new_version(self, store: storage.Store):
         record = await store.create(builders.appimage("app-a", tag="1.0"))
         seen = {record.version}
 
@@ -102,7 +101,7 @@ class StoreContract:
         assert len(seen) == 4
         assert_holds(await store.get("app-a"), builders.appimage("app-a", tag="4.0"))
 
-    async def test_replace_with_stale_version_conflicts_and_changes_nothing(self, store: base.Store):
+    async def test_replace_with_stale_version_conflicts_and_changes_nothing(self, store: storage.Store):
         created = await store.create(builders.appimage("app-a", tag="1.0"))
         current = await store.replace(builders.appimage("app-a", tag="2.0"), created.version)
 
@@ -113,7 +112,7 @@ class StoreContract:
         assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == current.version
 
-    async def test_replace_with_version_from_before_delete_and_recreate_conflicts(self, store: base.Store):
+    async def test_replace_with_version_from_before_delete_and_recreate_conflicts(self, store: storage.Store):
         # A version must name one state of one object: after a delete and a re-create
         # under the same name, an old version may not match the new object.
         old = await store.create(builders.appimage("app-a", tag="1.0"))
@@ -127,7 +126,7 @@ class StoreContract:
         assert_holds(got, builders.appimage("app-a", tag="2.0"))
         assert got.version == recreated.version
 
-    async def test_replace_missing_raises_not_found(self, store: base.Store):
+    async def test_replace_missing_raises_not_found(self, store: storage.Store):
         gone = await store.create(builders.appimage("app-a"))
         await store.delete("app-a")
 
@@ -137,7 +136,7 @@ class StoreContract:
         with pytest.raises(errors.NotFound):
             await store.get("app-a")
 
-    async def test_concurrent_replaces_from_one_version_let_exactly_one_win(self, store: base.Store):
+    async def test_concurrent_replaces_from_one_version_let_exactly_one_win(self, store: storage.Store):
         created = await store.create(builders.appimage("app-a", tag="1.0"))
 
         results = await asyncio.gather(
@@ -146,8 +145,8 @@ class StoreContract:
             return_exceptions=True,
         )
 
-        winners = [r for r in results if isinstance(r, base.Record)]
-        losers = [r for r in results if not isinstance(r, base.Record)]
+        winners = [r for r in results if isinstance(r, storage.Record)]
+        losers = [r for r in results if not isinstance(r, storage.Record)]
         assert len(winners) == 1
         assert len(losers) == 1
         assert isinstance(losers[0], errors.Conflict), losers
@@ -157,7 +156,7 @@ class StoreContract:
 
     # --- delete ---
 
-    async def test_delete_then_get_raises_not_found(self, store: base.Store):
+    async def test_delete_then_get_raises_not_found(self, store: storage.Store):
         await store.create(builders.appimage("app-a"))
 
         await store.delete("app-a")
@@ -165,11 +164,11 @@ class StoreContract:
         with pytest.raises(errors.NotFound):
             await store.get("app-a")
 
-    async def test_delete_missing_raises_not_found(self, store: base.Store):
+    async def test_delete_missing_raises_not_found(self, store: storage.Store):
         with pytest.raises(errors.NotFound):
             await store.delete("app-missing")
 
-    async def test_delete_leaves_other_objects_alone(self, store: base.Store):
+    async def test_delete_leaves_other_objects_alone(self, store: storage.Store):
         await store.create(builders.appimage("app-a"))
         kept = await store.create(builders.appimage("app-b"))
 
@@ -177,7 +176,7 @@ class StoreContract:
 
         assert (await store.get("app-b")).version == kept.version
 
-    async def test_create_after_delete_stores_the_new_object(self, store: base.Store):
+    async def test_create_after_delete_stores_the_new_object(self, store: storage.Store):
         await store.create(builders.appimage("app-a", tag="1.0"))
         await store.delete("app-a")
 
@@ -189,7 +188,7 @@ class StoreContract:
 
     # --- get_many ---
 
-    async def test_get_many_answers_in_request_order_with_none_for_missing(self, store: base.Store):
+    async def test_get_many_answers_in_request_order_with_none_for_missing(self, store: storage.Store):
         for name in ("app-a", "app-b", "app-c"):
             await store.create(builders.appimage(name, tag=name))
 
@@ -200,7 +199,7 @@ class StoreContract:
             if record is not None:
                 assert_holds(record, builders.appimage(record.name, tag=record.name))
 
-    async def test_get_many_answers_a_repeated_name_at_each_position(self, store: base.Store):
+    async def test_get_many_answers_a_repeated_name_at_each_position(self, store: storage.Store):
         await store.create(builders.appimage("app-a"))
 
         first, second = await store.get_many(["app-a", "app-a"])
@@ -210,10 +209,10 @@ class StoreContract:
         assert first.version == second.version
         assert first.obj is not second.obj
 
-    async def test_get_many_of_no_names_is_empty(self, store: base.Store):
+    async def test_get_many_of_no_names_is_empty(self, store: storage.Store):
         assert await store.get_many([]) == []
 
-    async def test_get_many_versions_match_get(self, store: base.Store):
+    async def test_get_many_versions_match_get(self, store: storage.Store):
         created = await store.create(builders.appimage("app-a", tag="1.0"))
         replaced = await store.replace(builders.appimage("app-a", tag="2.0"), created.version)
 
@@ -225,19 +224,19 @@ class StoreContract:
 
     # --- list ---
 
-    async def test_list_of_empty_store_is_one_empty_last_page(self, store: base.Store):
+    async def test_list_of_empty_store_is_one_empty_last_page(self, store: storage.Store):
         page = await store.list(10)
 
         assert list(page.records) == []
         assert page.next_token == ""
 
-    async def test_list_pages_through_every_object_once_in_name_order(self, store: base.Store):
+    async def test_list_pages_through_every_object_once_in_name_order(self, store: storage.Store):
         names = [f"app-{i:02d}" for i in range(25)]
         # Created out of order, so a listing in insertion order would show.
         for name in random.Random(0).sample(names, len(names)):
             await store.create(builders.appimage(name, tag=name))
 
-        pages: list[base.Page] = []
+        pages: list[storage.Page] = []
         token = ""
         while True:
             page = await store.list(10, token)
@@ -253,7 +252,7 @@ class StoreContract:
         for record in (r for p in pages for r in p.records):
             assert_holds(record, builders.appimage(record.name, tag=record.name))
 
-    async def test_list_with_room_to_spare_returns_everything_and_no_token(self, store: base.Store):
+    async def test_list_with_room_to_spare_returns_everything_and_no_token(self, store: storage.Store):
         for name in ("app-b", "app-a"):
             await store.create(builders.appimage(name))
 
@@ -262,14 +261,14 @@ class StoreContract:
         assert [r.name for r in page.records] == ["app-a", "app-b"]
         assert page.next_token == ""
 
-    async def test_list_versions_match_get(self, store: base.Store):
+    async def test_list_versions_match_get(self, store: storage.Store):
         created = await store.create(builders.appimage("app-a"))
 
         page = await store.list(10)
 
         assert [r.version for r in page.records] == [created.version]
 
-    async def test_list_continues_after_the_last_name_even_if_it_was_deleted(self, store: base.Store):
+    async def test_list_continues_after_the_last_name_even_if_it_was_deleted(self, store: storage.Store):
         for name in ("app-a", "app-b", "app-c"):
             await store.create(builders.appimage(name))
         first = await store.list(1)
@@ -290,7 +289,7 @@ class StoreContract:
             pytest.param("!!!!", id="non-alphabet-only"),
         ],
     )
-    async def test_list_with_garbage_token_raises_refused(self, store: base.Store, token: str):
+    async def test_list_with_garbage_token_raises_refused(self, store: storage.Store, token: str):
         await store.create(builders.appimage("app-a"))
 
         with pytest.raises(errors.Refused):
@@ -299,7 +298,7 @@ class StoreContract:
     # --- returned objects are the caller's own ---
 
     @pytest.mark.parametrize("source", ["create", "replace", "get", "get_many", "list"])
-    async def test_mutating_a_returned_object_changes_nothing_stored(self, store: base.Store, source: str):
+    async def test_mutating_a_returned_object_changes_nothing_stored(self, store: storage.Store, source: str):
         created = await store.create(builders.appimage("app-a", tag="1.0"))
         expected = builders.appimage("app-a", tag="1.0")
         if source == "create":
@@ -322,7 +321,8 @@ class StoreContract:
         (listed,) = (await store.list(10)).records
         assert_holds(listed, expected)
 
-    async def test_mutating_the_written_object_after_the_call_changes_nothing_stored(self, store: base.Store):
+    async def test_mutating_the_written_object_after_the_call_changes_nothing_stored(
+            self, store: storage.Store):
         obj = builders.appimage("app-a", tag="1.0")
         created = await store.create(obj)
         obj["spec"]["image"]["tag"] = "mutated"
@@ -337,5 +337,5 @@ class StoreContract:
 
     # --- health ---
 
-    async def test_ready_when_open(self, store: base.Store):
+    async def test_ready_when_open(self, store: storage.Store):
         assert await store.ready() is True

@@ -35,13 +35,13 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from webhook import crd, formats, model, paths, schemas, sources
+from webhook.core import crd, formats, model, paths, schemas, sources
 
 Strategy = st.SearchStrategy[Any]
 
 MAX_ITEMS = 3  # lists and maps stay small: nesting multiplies them
 
-# The REST schema's int64 pattern allows 18 digits (webhook/schemagen.py: they always
+# The REST schema's int64 pattern allows 18 digits (webhook/core/schemagen.py: they always
 # fit an int64), below the CR schema's maximum; stay within both.
 INT64_TEXT_MAX = 10**18 - 1
 
@@ -142,13 +142,19 @@ def _alternatives(draw: Draw, fields: dict[str, Strategy], set_fields: dict[str,
     return dict(sorted(values.items(), key=lambda item: list(fields).index(item[0])))
 
 
+def _same_json(value: Any) -> str:
+    """One text for values JSON Schema's ``uniqueItems`` counts as the same: objects
+    whatever their key order."""
+    return json.dumps(value, sort_keys=True)
+
+
 def _full(node: model.Node, schema: Mapping[str, Any], required: bool = False) -> Strategy:
     body = _rest(schema)
     if isinstance(node, model.Scalar):
         return _full_scalar(node.kind, body, required)
     if isinstance(node, model.Array):
         return st.lists(_full(node.item, body["items"]), min_size=body.get("minItems", 0),
-                        max_size=MAX_ITEMS, unique_by=json.dumps if body.get("uniqueItems") else None)
+                        max_size=MAX_ITEMS, unique_by=_same_json if body.get("uniqueItems") else None)
     if isinstance(node, model.Map):
         keys = _text(body["propertyNames"], True) if "propertyNames" in body else TEXT
         return st.dictionaries(keys, _full(node.value, body["additionalProperties"]),
@@ -340,7 +346,9 @@ def structural(schema: Mapping[str, Any]) -> Strategy:
     if kind == "array":
         keys = schema.get("x-kubernetes-list-map-keys")
         unique = (lambda item: tuple(item.get(k) for k in keys)) if keys else None
-        return st.lists(structural(schema["items"]), max_size=min(schema.get("maxItems", 2), 2),
+        low = schema.get("minItems", 0)
+        most = max(low, min(schema.get("maxItems", 2), 2))
+        return st.lists(structural(schema["items"]), min_size=low, max_size=most,
                         unique_by=unique)
     if kind == "object" and "properties" in schema:
         required = set(schema.get("required", ()))

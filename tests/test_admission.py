@@ -235,17 +235,17 @@ async def test_a_body_over_the_limit_is_a_413(webhook_client, body_limit, appima
 
 
 async def test_a_handler_bug_is_a_well_formed_denial_not_a_500(routes_client, appimage, monkeypatch):
-    from webhook import metrics, podspec
-    from webhook.admission import handlers
-    from webhook.admission import http as admission_http
+    from webhook.admission import handlers, webhooks
+    from webhook.core import podspec
+    from webhook.ops import metrics
 
     def broken(request):
         raise RuntimeError("bug")
 
     # Patched where the HTTP glue looks the handler up (the handlers may be compiled).
     monkeypatch.setattr(handlers, "mutate", broken)
-    client = await routes_client(admission_http.routes(
-        checker=podspec.checker(), metrics_=metrics.Metrics(), body_limit=1 << 16, timeout=5.0))
+    client = await routes_client(webhooks.routes(
+        checker=podspec.checker(), figures=metrics.Metrics(), body_limit=1 << 16, timeout=5.0))
     answer = await post(client, "/mutate", builders.review(appimage))
     assert answer["allowed"] is False
     assert answer["status"]["code"] == 500
@@ -259,12 +259,13 @@ async def test_rest_converted_document_example_is_admitted(webhook_client):
 
 
 async def test_reviews_are_counted_with_controller_runtime_metric_names(routes_client, appimage):
-    from webhook import metrics, podspec
-    from webhook.admission import http as admission_http
+    from webhook.admission import webhooks
+    from webhook.core import podspec
+    from webhook.ops import metrics
 
     m = metrics.Metrics()
-    client = await routes_client(admission_http.routes(
-        checker=podspec.checker(), metrics_=m, body_limit=1 << 16, timeout=5.0))
+    client = await routes_client(webhooks.routes(
+        checker=podspec.checker(), figures=m, body_limit=1 << 16, timeout=5.0))
     await post(client, "/validate", builders.review(appimage))
     await client.post("/validate", data=b"{", headers={"Content-Type": "application/json"})
     exposition = m.exposition().decode()

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import builders, figures, strategies
-from webhook import bodies, crdcheck, defaulting, errors, model, podspec, schemas, validation
 from webhook.admission import handlers, reviews
+from webhook.core import bodies, crdcheck, defaulting, errors, model, podspec, schemas, validation
 
 # Slow: hundreds of generated reviews per property.
 pytestmark = pytest.mark.slow

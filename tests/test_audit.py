@@ -20,8 +20,9 @@ import pytest
 
 from tests import builders
 from tests.k8s.controlplane import free_ports
-from webhook import audit, errors, podspec
-from webhook.store import base, sqlite
+from webhook.app import audit
+from webhook.core import errors, podspec, storage
+from webhook.store import sqlite
 
 REFUSED_FIELD = "spec.deployTemplates[1].role"
 WARNED_FIELD = "spec.image.id"
@@ -173,7 +174,7 @@ def test_an_unreachable_api_server_is_a_one_line_error_and_exit_2(tmp_path):
 
 async def test_a_store_without_an_appimage_collection_asks_whether_the_crd_is_installed(
         store, monkeypatch):
-    async def not_served(limit: int, token: str = "") -> base.Page:
+    async def not_served(limit: int, token: str = "") -> storage.Page:
         raise errors.NotFound("appimage '' does not exist")  # the API server's 404 on the list
 
     monkeypatch.setattr(store, "list", not_served)
@@ -272,7 +273,7 @@ async def test_every_stored_appimage_is_read_once_page_by_page(many_store, monke
     calls = 0
     list_page = many_store.list
 
-    async def spy(limit: int, token: str = "") -> base.Page:
+    async def spy(limit: int, token: str = "") -> storage.Page:
         nonlocal calls
         calls += 1
         page = await list_page(limit, token)

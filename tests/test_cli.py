@@ -14,7 +14,8 @@ import yaml
 from cryptography import x509
 
 from tests import builders
-from webhook import cli, settings
+from webhook.app import cli, validate
+from webhook.ops import settings
 
 
 def run(*args, **kw):
@@ -35,7 +36,7 @@ def test_version_prints_the_installed_distribution_version():
 
 def test_validate_accepts_a_valid_manifest(tmp_path):
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage())], out) == 0
+    assert validate.files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage())], out) == 0
     assert "appimage-template: valid" in out.getvalue()
 
 
@@ -43,7 +44,7 @@ def test_validate_reads_a_null_field_as_absent_as_the_api_server_does(tmp_path):
     obj = builders.doc_appimage()
     obj["spec"]["image"]["id"] = None
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0, out.getvalue()
+    assert validate.files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0, out.getvalue()
 
 
 def test_validate_lists_every_error_and_exits_1(tmp_path):
@@ -52,7 +53,7 @@ def test_validate_lists_every_error_and_exits_1(tmp_path):
     container["ports"][0]["scope"] = "World"
     container["imagePullPolicy"] = "Sometimes"
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage(), bad)], out) == 1
+    assert validate.files([write_yaml(tmp_path / "a.yaml", builders.doc_appimage(), bad)], out) == 1
     text = out.getvalue()
     assert "a.yaml[0] appimage-template: valid" in text
     c0 = "spec.deployTemplates[0].spec.containers[0]"
@@ -66,7 +67,7 @@ def test_validate_applies_defaults_first_like_the_webhooks(tmp_path):
     obj["spec"]["deployTemplates"][0]["spec"]["containers"][0]["envFrom"] = [
         {"configMapRef": {"name": "a"}, "secretRef": {"name": "b"}}]
     out = io.StringIO()
-    assert cli.validate_files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0
+    assert validate.files([write_yaml(tmp_path / "a.yaml", obj)], out) == 0
     assert "warning: spec.deployTemplates[0].spec.containers[0].envFrom[0]" in out.getvalue()
 
 
@@ -74,7 +75,7 @@ def test_validate_skips_other_kinds_and_reads_json(tmp_path):
     path = tmp_path / "m.json"
     path.write_text(json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "x"}}))
     out = io.StringIO()
-    assert cli.validate_files([str(path)], out) == 0
+    assert validate.files([str(path)], out) == 0
     assert "skipped (ConfigMap" in out.getvalue()
 
 
@@ -82,20 +83,20 @@ def test_validate_reports_an_unreadable_file(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("a: [")
     out = io.StringIO()
-    assert cli.validate_files([str(path), str(tmp_path / "missing.yaml")], out) == 1
+    assert validate.files([str(path), str(tmp_path / "missing.yaml")], out) == 1
     assert "broken.yaml: cannot read" in out.getvalue()
     assert "missing.yaml: cannot read" in out.getvalue()
 
 
 def test_validate_reads_a_tab_indented_json_rest_body_as_json():
     out = io.StringIO()
-    assert cli.validate_files([str(builders.EXAMPLES / "doc_create.json")], out) == 0
+    assert validate.files([str(builders.EXAMPLES / "doc_create.json")], out) == 0
     assert "doc_create.json[0] appimage-template (create/update request body): valid" in out.getvalue()
 
 
 def test_the_examples_hold_a_valid_body_for_every_rest_operation():
     out = io.StringIO()
-    assert cli.validate_files(sorted(str(p) for p in builders.EXAMPLES.glob("*.json")), out) == 0
+    assert validate.files(sorted(str(p) for p in builders.EXAMPLES.glob("*.json")), out) == 0
     lines = [line for line in out.getvalue().splitlines() if line.endswith(": valid")]
     kinds = {line.rpartition("(")[2].removesuffix(" request body): valid") for line in lines}
     assert kinds == {"create/update", "query/delete", "batch_query", "list"}
@@ -107,7 +108,7 @@ def test_validate_names_rest_fields_in_the_rest_spelling(tmp_path):
     path = tmp_path / "create.json"
     path.write_text(json.dumps(body))
     out = io.StringIO()
-    assert cli.validate_files([str(path)], out) == 1
+    assert validate.files([str(path)], out) == 1
     assert (f"{path}[0] appimage-template (create/update request body): error: "
             "deploy_templates[0].containers[0].ports[0].scope") in out.getvalue()
 
@@ -116,7 +117,7 @@ def test_validate_refuses_a_json_file_naming_a_key_twice(tmp_path):
     path = tmp_path / "twice.json"
     path.write_text('{"name": "a", "name": "b"}')
     out = io.StringIO()
-    assert cli.validate_files([str(path)], out) == 1
+    assert validate.files([str(path)], out) == 1
     assert out.getvalue() == f'{path}: cannot read: key "name" given twice in one object\n'
 
 
@@ -124,7 +125,7 @@ def test_validate_says_in_one_line_where_yaml_is_malformed(tmp_path):
     path = tmp_path / "broken.yaml"
     path.write_text("a: [")
     out = io.StringIO()
-    assert cli.validate_files([str(path)], out) == 1
+    assert validate.files([str(path)], out) == 1
     assert out.getvalue().startswith(f"{path}: cannot read: malformed YAML at line 1, column 5: ")
     assert out.getvalue().count("\n") == 1
 

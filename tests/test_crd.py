@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pathlib
 
-from webhook import crd, defaulting
+from webhook.core import crd, defaulting
 
 
 def walk(schema, path="openAPIV3Schema"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 
 from tests import builders
-from webhook import defaulting
+from webhook.core import defaulting
 
 CONTAINER = ("spec", "deployTemplates", 0, "spec", "containers", 0)
 

@@ -25,7 +25,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi import checks as openapi_checks
 
 from tests import figures, serverproc
-from webhook import openapi
+from webhook.rest import openapi
 
 # Slow: generated requests against a real server process.
 pytestmark = pytest.mark.slow

@@ -24,9 +24,12 @@ from grpc_health.v1 import health, health_pb2
 from grpc_reflection.v1alpha import reflection_pb2
 
 from tests.builders import doc
-from webhook import api, certificates, errors, instrument, messages, metrics, podspec, rest, settings, tls
+from webhook.core import api, errors, podspec, storage
+from webhook.ops import certificates, metrics, routing, settings, tls
+from webhook.proto import codec
+from webhook.rest import endpoints
 from webhook.rpc import listener, service, standard
-from webhook.store import base, sqlite
+from webhook.store import sqlite
 
 TOKEN = "grpc-token-7d1e"
 REQUEST_TIMEOUT = 5.0
@@ -52,7 +55,7 @@ class Grpc:
         return response, [str(value) for key, value in trailers if key == "warning"]
 
     def stub(self, method: str) -> grpc.aio.UnaryUnaryMultiCallable[message.Message, message.Message]:
-        m = messages.METHODS[method]
+        m = codec.METHODS[method]
         return self.channel.unary_unary(m.path, request_serializer=m.request.SerializeToString,
                                         response_deserializer=m.response.FromString)
 
@@ -60,17 +63,17 @@ class Grpc:
     def request(method: str, body: dict[str, Any] | message.Message) -> message.Message:
         if isinstance(body, message.Message):
             return body
-        return json_format.ParseDict(body, messages.METHODS[method].request())
+        return json_format.ParseDict(body, codec.METHODS[method].request())
 
 
-async def serve_grpc(store: base.Store, *, token: str = TOKEN, drain: instrument.Drain | None = None,
+async def serve_grpc(store: storage.Store, *, token: str = TOKEN, drain: routing.Drain | None = None,
                      **limits: Any) -> tuple[listener.Listener, metrics.Metrics]:
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="notls",
                                rest_body_limit=BODY_LIMIT, **limits)
     registry = metrics.Metrics()
     served = listener.Listener(config, service.Config(
         api.AppImages(store, podspec.checker()), token.encode(), config.request_timeout,
-        drain or instrument.Drain()), registry, None)
+        drain or routing.Drain()), registry, None)
     await served.start()
     return served, registry
 
@@ -85,15 +88,15 @@ async def grpc_client(store: sqlite.SQLiteStore) -> AsyncIterator[Grpc]:
 
 @pytest.fixture
 async def second_store(tmp_path: pathlib.Path) -> AsyncIterator[sqlite.SQLiteStore]:
-    opened = await sqlite.SQLiteStore.open(tmp_path / "rest.db")
+    opened = await sqlite.SQLiteStore.open(tmp_path / "endpoints.db")
     yield opened
     await opened.close()
 
 
 @pytest.fixture
 async def token_rest_client(routes_client: Any, second_store: sqlite.SQLiteStore) -> Any:
-    return await routes_client(rest.routes(
-        api.AppImages(second_store, podspec.checker()), metrics_=metrics.Metrics(), token=TOKEN,
+    return await routes_client(endpoints.routes(
+        api.AppImages(second_store, podspec.checker()), figures=metrics.Metrics(), token=TOKEN,
         body_limit=BODY_LIMIT, timeout=REQUEST_TIMEOUT))
 
 
@@ -136,8 +139,8 @@ DOCUMENT_SEQUENCE = [
 async def test_the_document_sequence_gets_the_same_answers_over_rest_and_grpc(
         token_rest_client, grpc_client):
     for number, step in enumerate(DOCUMENT_SEQUENCE):
-        method = messages.ENDPOINTS[step.endpoint]
-        answer = await token_rest_client.post(rest.PREFIX + step.endpoint, json=step.body,
+        method = endpoints.ENDPOINTS[step.endpoint]
+        answer = await token_rest_client.post(endpoints.PREFIX + step.endpoint, json=step.body,
                                               headers={"Token": TOKEN})
         assert answer.status == 200
         rest_body = await answer.json()
@@ -146,7 +149,7 @@ async def test_the_document_sequence_gets_the_same_answers_over_rest_and_grpc(
         where = f"step {number}: {step.endpoint} (REST said {rest_body['status']})"
         assert rest_body["status"]["code"] == step.code, where
         assert response == json_format.ParseDict(rest_body, method.response()), where
-        assert [rest.warning_header(w) for w in warnings] == rest_warnings, where
+        assert [endpoints.warning_header(w) for w in warnings] == rest_warnings, where
 
 
 async def test_create_warnings_arrive_as_trailing_metadata(grpc_client):
@@ -171,14 +174,14 @@ async def test_a_call_without_the_right_token_is_unauthenticated(grpc_client, to
     with pytest.raises(grpc.aio.AioRpcError) as raised:
         await grpc_client.call("ListAppImage", {}, token=token)
     assert raised.value.code() == grpc.StatusCode.UNAUTHENTICATED
-    assert await grpc_client.store.list(10, "") == base.Page([], "")
+    assert await grpc_client.store.list(10, "") == storage.Page([], "")
 
 
 async def test_health_and_reflection_need_no_token(grpc_client):
     check = grpc_client.channel.unary_unary(
         f"/{health.SERVICE_NAME}/Check", request_serializer=health_pb2.HealthCheckRequest.SerializeToString,
         response_deserializer=health_pb2.HealthCheckResponse.FromString)
-    answer = await check(health_pb2.HealthCheckRequest(service=messages.SERVICE_NAME))
+    answer = await check(health_pb2.HealthCheckRequest(service=codec.SERVICE_NAME))
     assert answer.status == health_pb2.HealthCheckResponse.SERVING
     info = grpc_client.channel.stream_stream(
         f"/{standard.REFLECTION}/ServerReflectionInfo",
@@ -186,7 +189,7 @@ async def test_health_and_reflection_need_no_token(grpc_client):
         response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
     async for found in info(iter([reflection_pb2.ServerReflectionRequest(list_services="")])):
         names = {s.name for s in found.list_services_response.service}
-    assert messages.SERVICE_NAME in names
+    assert codec.SERVICE_NAME in names
 
 
 async def test_reflection_v1_and_v1alpha_describe_the_service_alike(grpc_client):
@@ -196,11 +199,11 @@ async def test_reflection_v1_and_v1alpha_describe_the_service_alike(grpc_client)
             f"/{reflection}/ServerReflectionInfo",
             request_serializer=reflection_pb2.ServerReflectionRequest.SerializeToString,
             response_deserializer=reflection_pb2.ServerReflectionResponse.FromString)
-        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=messages.SERVICE_NAME)
+        request = reflection_pb2.ServerReflectionRequest(file_containing_symbol=codec.SERVICE_NAME)
         async for answer in info(iter([request])):
             found.append(list(answer.file_descriptor_response.file_descriptor_proto))
     assert found[0] == found[1]
-    assert messages.SERVICE.file.serialized_pb in found[0]
+    assert codec.SERVICE.file.serialized_pb in found[0]
 
 
 def _watch(channel: grpc.aio.Channel) -> Any:
@@ -212,7 +215,7 @@ def _watch(channel: grpc.aio.Channel) -> Any:
 async def test_health_watch_reports_serving_then_not_serving_when_the_listener_stops(store):
     served, _ = await serve_grpc(store)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{served.port}") as channel:
-        watching = _watch(channel)(health_pb2.HealthCheckRequest(service=messages.SERVICE_NAME))
+        watching = _watch(channel)(health_pb2.HealthCheckRequest(service=codec.SERVICE_NAME))
         first = await watching.read()
         stopping = asyncio.create_task(served.stop(5))
         second = await watching.read()
@@ -242,25 +245,25 @@ async def test_a_gzip_compressed_request_is_served_like_a_plain_one(grpc_client)
 
 
 async def test_a_request_that_does_not_decode_is_11100_naming_the_message_type(grpc_client):
-    raw = grpc_client.channel.unary_unary(messages.METHODS["CreateAppImage"].path)
+    raw = grpc_client.channel.unary_unary(codec.METHODS["CreateAppImage"].path)
     answer = await raw(b"\xff\xff\xff", metadata=(("token", TOKEN),))
-    response = messages.METHODS["CreateAppImage"].response.FromString(answer)
+    response = codec.METHODS["CreateAppImage"].response.FromString(answer)
     assert response.status.code == errors.Code.REQUEST_INVALID
     assert "kuscia.proto.api.v1alpha1.kusciaapi.CreateAppImageRequest" in response.status.message
 
 
 async def test_unknown_field_numbers_are_refused_not_dropped(grpc_client):
     request = Grpc.request("CreateAppImage", _as_grpc(doc("create")))
-    raw = grpc_client.channel.unary_unary(messages.METHODS["CreateAppImage"].path)
+    raw = grpc_client.channel.unary_unary(codec.METHODS["CreateAppImage"].path)
     # field 99 (varint 1) on the request and field 42 (string) on image
     image = request.image.SerializeToString() + b"\xd2\x02\x01x"
     mangled = request.SerializeToString() + b"\x98\x06\x01" + b"\x1a" + bytes([len(image)]) + image
-    answer = messages.METHODS["CreateAppImage"].response.FromString(
+    answer = codec.METHODS["CreateAppImage"].response.FromString(
         await raw(mangled, metadata=(("token", TOKEN),)))
     assert answer.status.code == errors.Code.REQUEST_INVALID
     assert "body: unknown field number 99" in answer.status.message
     assert "image: unknown field number 42" in answer.status.message
-    assert await grpc_client.store.list(10, "") == base.Page([], "")
+    assert await grpc_client.store.list(10, "") == storage.Page([], "")
 
 
 async def test_a_message_over_the_body_limit_is_resource_exhausted(grpc_client):
@@ -310,7 +313,7 @@ async def blocking(tmp_path: pathlib.Path) -> AsyncIterator[Grpc]:
 
 def _handled(registry: metrics.Metrics, method: str, code: str) -> float:
     value = registry.registry.get_sample_value("grpc_server_handled_total", {
-        "grpc_type": "unary", "grpc_service": messages.SERVICE_NAME, "grpc_method": method,
+        "grpc_type": "unary", "grpc_service": codec.SERVICE_NAME, "grpc_method": method,
         "grpc_code": code})
     return value or 0.0
 
@@ -327,7 +330,7 @@ async def test_a_call_past_its_deadline_is_deadline_exceeded_and_stores_nothing(
         await blocking.call("CreateAppImage", _as_grpc(doc("create")), deadline=0.3)
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await _until(lambda: _handled(blocking.metrics, "CreateAppImage", "DeadlineExceeded") == 1)
-    assert await blocking.store.list(10, "") == base.Page([], "")
+    assert await blocking.store.list(10, "") == storage.Page([], "")
 
 
 async def test_a_call_cancelled_by_the_client_mid_call_stores_nothing(blocking):
@@ -348,7 +351,7 @@ async def test_a_call_past_the_request_timeout_is_answered_11101_like_rest(tmp_p
         response, _ = await client.call("CreateAppImage", _as_grpc(doc("create")))
         assert response.status.code == errors.Code.UNEXPECTED
         assert response.status.message == "request took longer than 0.2 s and was abandoned"
-        assert await client.store.list(10, "") == base.Page([], "")
+        assert await client.store.list(10, "") == storage.Page([], "")
 
 
 async def test_a_connection_past_max_connections_is_closed_and_the_open_one_keeps_working(store):
@@ -397,7 +400,7 @@ async def test_grpc_calls_are_counted_under_go_grpc_prometheus_names(grpc_client
     await _until(lambda: _handled(grpc_client.metrics, "QueryAppImage", "Unauthenticated") == 1)
     assert _handled(grpc_client.metrics, "QueryAppImage", "OK") == 1
     text = grpc_client.metrics.exposition().decode()
-    labels = f'grpc_method="QueryAppImage",grpc_service="{messages.SERVICE_NAME}",grpc_type="unary"'
+    labels = f'grpc_method="QueryAppImage",grpc_service="{codec.SERVICE_NAME}",grpc_type="unary"'
     assert f"grpc_server_started_total{{{labels}}} 2.0" in text
     assert f"grpc_server_handling_seconds_count{{{labels}}} 2.0" in text
 
@@ -415,7 +418,7 @@ async def test_stop_lets_a_call_in_progress_finish(tmp_path):
 
 
 async def test_a_call_in_progress_holds_up_the_services_drain(tmp_path):
-    drain = instrument.Drain()
+    drain = routing.Drain()
     async with blocking_grpc(tmp_path, drain=drain) as client:
         pending = asyncio.create_task(client.call("CreateAppImage", _as_grpc(doc("create"))))
         await client.store.entered.wait()
@@ -427,7 +430,7 @@ async def test_a_call_in_progress_holds_up_the_services_drain(tmp_path):
 
 
 async def test_a_call_after_the_drain_closed_is_unavailable(tmp_path):
-    drain = instrument.Drain()
+    drain = routing.Drain()
     async with blocking_grpc(tmp_path, drain=drain) as client:
         drain.closed = True
         with pytest.raises(grpc.aio.AioRpcError) as raised:
@@ -435,12 +438,12 @@ async def test_a_call_after_the_drain_closed_is_unavailable(tmp_path):
         assert raised.value.code() == grpc.StatusCode.UNAVAILABLE
 
 
-def tls_listener(store: base.Store, cert_dir: pathlib.Path, **limits: Any) -> listener.Listener:
+def tls_listener(store: storage.Store, cert_dir: pathlib.Path, **limits: Any) -> listener.Listener:
     """A TLS listener following the certificate files in ``cert_dir`` (none yet, maybe)."""
     config = settings.Settings(grpc_addr=settings.Address("127.0.0.1", 0), tls_mode="tls",
                                cert_dir=cert_dir, **limits)
     return listener.Listener(config, service.Config(
-        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, instrument.Drain()),
+        api.AppImages(store, podspec.checker()), b"", REQUEST_TIMEOUT, routing.Drain()),
         metrics.Metrics(), tls.ReloadingContext(certificates.Paths.in_dir(cert_dir), "tls", ("h2",)))
 
 

@@ -22,10 +22,11 @@ import pytest
 from tests import serverproc
 from tests.builders import doc
 from tests.conftest import ROOT
-from webhook import certificates, messages
+from webhook.ops import certificates
+from webhook.proto import codec
 
 TOKEN = "grpc-process-token-52a1"
-SERVICE = messages.SERVICE_NAME
+SERVICE = codec.SERVICE_NAME
 GRPCURL_TIMEOUT = 20.0
 
 
@@ -146,7 +147,7 @@ def test_grpcurl_over_tls_needs_no_client_certificate(tls_server):
 def _list(server: serverproc.ServerProcess, ca: pathlib.Path) -> int:
     """ListAppImage's status code over a new TLS connection trusting ``ca``."""
     credentials = grpc.ssl_channel_credentials(root_certificates=ca.read_bytes())
-    method = messages.METHODS["ListAppImage"]
+    method = codec.METHODS["ListAppImage"]
     with grpc.secure_channel(server.grpc_target, credentials) as channel:
         call = channel.unary_unary(method.path, request_serializer=method.request.SerializeToString,
                                    response_deserializer=method.response.FromString)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests import builders, figures, serverproc
-from webhook import bodies, errors, formats
+from webhook.core import bodies, errors, formats
 
 # Slow: megabyte bodies against a real server process.
 pytestmark = pytest.mark.slow

@@ -7,8 +7,8 @@ import socket
 
 import pytest
 
-from webhook import errors, kube
-from webhook.store import kubernetes
+from webhook.core import errors
+from webhook.store import kube, kubernetes
 
 
 @pytest.fixture

@@ -1,5 +1,5 @@
 """The AppImage patterns Kuscia's own manifests use, one fixture each
-(``webhook/examples/manifests``, written here): every one is accepted as it is by
+(``webhook/rest/examples/manifests``, written here): every one is accepted as it is by
 ``validate``, both admission webhooks and, where the proto can carry it, REST create.
 ``tests/e2e/test_kuscia_patterns.py`` stores them in a real API server."""
 
@@ -18,9 +18,10 @@ import yaml
 
 from tests import builders
 from tests.test_admission import post
-from webhook import cli, defaulting, model, validation
+from webhook.app import validate
+from webhook.core import defaulting, model, validation
 
-MANIFESTS = pathlib.Path(__file__).parent.parent / "webhook" / "examples" / "manifests"
+MANIFESTS = pathlib.Path(__file__).parent.parent / "webhook" / "rest" / "examples" / "manifests"
 PATTERNS = sorted(MANIFESTS.glob("*.yaml"))
 IDS = [p.stem for p in PATTERNS]
 
@@ -50,7 +51,7 @@ def test_each_pattern_is_valid_without_a_warning(path):
 @pytest.mark.parametrize("path", PATTERNS, ids=IDS)
 def test_each_pattern_passes_the_validate_command(path):
     out = io.StringIO()
-    assert cli.validate_files([str(path)], out) == 0, out.getvalue()
+    assert validate.files([str(path)], out) == 0, out.getvalue()
 
 
 @pytest.mark.parametrize("path", PATTERNS, ids=IDS)

@@ -8,7 +8,9 @@ import json
 import pytest
 
 from tests import builders
-from webhook import api, errors, messages, rest
+from webhook.core import api, errors
+from webhook.proto import codec
+from webhook.rest import endpoints
 
 PREFIX = "/api/v1/appimage/"
 
@@ -107,7 +109,7 @@ async def test_a_failing_store_is_answered_with_the_endpoints_data(rest_client, 
 
 
 def test_every_endpoint_says_what_its_error_answers_carry_as_kuscias_messages_do():
-    assert {endpoint: messages.error_fields(method) for endpoint, method in rest.ENDPOINTS.items()} == {
+    assert {endpoint: codec.error_fields(method) for endpoint, method in endpoints.ENDPOINTS.items()} == {
         "create": {}, "update": {}, "delete": {}, "query": {"data": None},
         "batch_query": {"data": []}, "batchQuery": {"data": []}, "list": {"data": None}}
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import parser
 
-from webhook import metrics
+from webhook.ops import metrics
 
 
 def samples(m: metrics.Metrics) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

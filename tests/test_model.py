@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import strategies
-from webhook import model, paths, schemas
+from webhook.core import model, paths, schemas
 
 # Deterministic in CI and quick: nested AppImages are slow to generate, so fewer examples.
 PROPERTY = settings(max_examples=40, deadline=None, derandomize=True,

@@ -21,7 +21,8 @@ import jsonschema
 import pytest
 
 from tests import builders, cdp, prerequisites, serverproc
-from webhook import api, errors, model, openapi, operations, rest, schemagen, schemas, sources
+from webhook.core import api, errors, model, operations, schemagen, schemas, sources
+from webhook.rest import endpoints, openapi
 
 TOKEN = "explorer-token-7d41"
 REQUEST_SHAPES = {path: op.request for op in operations.ALL for path in op.paths}
@@ -49,7 +50,7 @@ def http_get(url: str) -> tuple[int, dict[str, str], bytes]:
 def test_document_is_openapi_3_1_with_every_endpoint_of_the_rest_api() -> None:
     document = openapi.document()
     assert document["openapi"] == "3.1.0"
-    assert set(document["paths"]) == {openapi.PREFIX + name for name in rest.ENDPOINTS}
+    assert set(document["paths"]) == {openapi.PREFIX + name for name in endpoints.ENDPOINTS}
     for item in document["paths"].values():
         assert set(item) == {"post"}
         assert set(item["post"]["responses"]) == {"200", "401", "413", "503"}

@@ -5,25 +5,28 @@ from __future__ import annotations
 
 import pytest
 
-from webhook import api, messages, openapi, operations, schemas
+from webhook.core import api, operations, podspec, schemas
+from webhook.proto import codec
+from webhook.rest import endpoints, openapi
 
 OPERATIONS = [pytest.param(op, id=op.name) for op in operations.ALL]
 
 
 def test_the_table_and_the_proto_service_have_the_same_methods() -> None:
-    assert sorted(op.method for op in operations.ALL) == sorted(messages.SERVICE.methods_by_name)
+    assert sorted(op.method for op in operations.ALL) == sorted(codec.SERVICE.methods_by_name)
 
 
 @pytest.mark.parametrize("op", OPERATIONS)
 def test_each_method_takes_the_request_message_of_the_operations_name(op: operations.Operation) -> None:
-    assert messages.SERVICE.methods_by_name[op.method].input_type.name == op.request
+    assert codec.SERVICE.methods_by_name[op.method].input_type.name == op.request
 
 
-@pytest.mark.parametrize("op", OPERATIONS)
-def test_each_operation_runs_the_api_method_of_its_name(op: operations.Operation) -> None:
-    run = getattr(api.AppImages, op.name)
-    assert messages.METHODS[op.method].operation is run
-    assert all(messages.ENDPOINTS[path] is messages.METHODS[op.method] for path in op.paths)
+async def test_every_operation_of_the_table_is_run_by_the_api_method_of_its_name(store) -> None:
+    appimages = api.AppImages(store, podspec.checker())
+    assert set(appimages.operations) == set(operations.ALL)
+    for op, run in appimages.operations.items():
+        assert run.__name__ == op.name
+        assert all(endpoints.ENDPOINTS[path] is codec.METHODS[op.method] for path in op.paths)
 
 
 def test_the_rest_schema_defines_exactly_the_tables_requests() -> None:

@@ -97,15 +97,15 @@ def test_an_install_without_a_c_compiler_falls_back_to_pure_python(tmp_path):
     assert len(said) == 1, said
     assert "installing pure Python" in said[0]
     assert not list(target.rglob("*.so"))
-    assert not compiled("webhook.validation", target)
+    assert not compiled("webhook.core.validation", target)
 
 
 def test_installed_package_ships_the_api_document_examples_and_the_explorer(installed, tmp_path):
-    probe = ("import json; from importlib import resources; from webhook import openapi\n"
+    probe = ("import json; from importlib import resources; from webhook.rest import openapi\n"
              "paths = openapi.document()['paths']\n"
              "examples = [e for p in paths.values() for e in p['post']['requestBody']['content']"
              "['application/json']['examples']]\n"
-             "page = [resources.files('webhook').joinpath('explorer', n).is_file()"
+             "page = [resources.files('webhook.rest').joinpath('explorer', n).is_file()"
              " for n in ('index.html', 'explorer.js', 'explorer.css')]\n"
              "print(json.dumps({'examples': len(examples), 'page': page}))\n")
     result = subprocess.run([sys.executable, "-c", probe], cwd=tmp_path, capture_output=True,
@@ -117,7 +117,7 @@ def test_installed_package_ships_the_api_document_examples_and_the_explorer(inst
 
 def test_installed_package_serves_the_explorer_page(installed, tmp_path):
     script = ("from importlib import resources; "
-              "print(resources.files('webhook').joinpath('explorer', 'index.html').read_text()[:15])")
+              "print(resources.files('webhook.rest').joinpath('explorer', 'index.html').read_text()[:15])")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=60, check=False,
                             env={**os.environ, "PYTHONPATH": str(installed)})
@@ -126,9 +126,9 @@ def test_installed_package_serves_the_explorer_page(installed, tmp_path):
 
 
 def test_installed_package_ships_the_proto_files_and_their_code(installed, tmp_path):
-    script = ("from importlib import resources; from webhook import messages; "
+    script = ("from importlib import resources; from webhook.proto import codec; "
               "print(sorted(p.name for p in resources.files('webhook.proto').iterdir() "
-              "if p.name.endswith('.proto')), messages.SERVICE_NAME)")
+              "if p.name.endswith('.proto')), codec.SERVICE_NAME)")
     result = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True,
                             text=True, timeout=60, check=False,
                             env={**os.environ, "PYTHONPATH": str(installed)})
@@ -148,7 +148,7 @@ def compiled(module: str, path: pathlib.Path | None = None) -> bool:
     return result.stdout.strip() == "True"
 
 
-HOT_PATH = ("webhook.validation", "webhook.defaulting", "webhook.admission.handlers")
+HOT_PATH = ("webhook.core.validation", "webhook.core.defaulting", "webhook.admission.handlers")
 PURE = os.environ.get("APPIMAGE_WEBHOOK_PURE_PYTHON") == "1"
 
 

@@ -8,8 +8,8 @@ import pathlib
 import pytest
 from google.protobuf import descriptor
 
-from webhook import messages
 from webhook.proto import __main__ as generator
+from webhook.proto import codec
 
 PACKAGE = "kuscia.proto.api.v1alpha1.kusciaapi"
 
@@ -22,11 +22,11 @@ def test_the_generated_code_is_what_protoc_makes_of_the_proto_files(tmp_path):
 
 
 def test_the_service_has_kuscias_name_and_methods():
-    assert f"{PACKAGE}.AppImageService" == messages.SERVICE_NAME
-    assert [m.name for m in messages.SERVICE.methods] == [
+    assert f"{PACKAGE}.AppImageService" == codec.SERVICE_NAME
+    assert [m.name for m in codec.SERVICE.methods] == [
         "CreateAppImage", "QueryAppImage", "ListAppImage", "UpdateAppImage", "DeleteAppImage",
         "BatchQueryAppImage"]
-    for method in messages.SERVICE.methods:
+    for method in codec.SERVICE.methods:
         assert method.input_type.full_name == f"{PACKAGE}.{method.name}Request"
         assert method.output_type.full_name == f"{PACKAGE}.{method.name}Response"
 
@@ -59,7 +59,7 @@ _SCALARS = {descriptor.FieldDescriptor.TYPE_STRING: "string", descriptor.FieldDe
 
 @pytest.mark.parametrize("name", sorted(WIRE))
 def test_messages_keep_kuscias_field_numbers_and_types(name):
-    found = messages.SERVICE.file.message_types_by_name[name]
+    found = codec.SERVICE.file.message_types_by_name[name]
     assert {f.name: (f.number, f.message_type.name if f.message_type else _SCALARS[f.type])
             for f in found.fields} == WIRE[name]
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import orjson
 
 from tests import builders
-from webhook import model, rendered
-from webhook.store import base
+from webhook.core import model, rendered, storage
 
 
 def record(name="a", version="1", tag="v1"):
     obj = builders.doc_appimage()
     obj["metadata"]["name"] = name
     obj["spec"]["image"]["tag"] = tag
-    return base.Record(name=name, obj=obj, version=version)
+    return storage.Record(name=name, obj=obj, version=version)
 
 
 def text(fragment):

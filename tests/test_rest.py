@@ -8,8 +8,9 @@ import copy
 import pytest
 
 from tests import builders
-from webhook import api, errors, metrics, podspec, rest
-from webhook.store import base
+from webhook.core import api, errors, podspec, storage
+from webhook.ops import metrics
+from webhook.rest import endpoints
 
 PREFIX = "/api/v1/appimage/"
 
@@ -161,7 +162,7 @@ async def test_list_page_size_may_be_written_as_a_whole_float(rest_client):
 
 async def test_list_page_size_above_the_ceiling_is_clamped_and_the_token_says_there_is_more(
         rest_client, monkeypatch):
-    monkeypatch.setattr(base, "MAX_PAGE_SIZE", 2)  # read at call time by api and the store
+    monkeypatch.setattr(storage, "MAX_PAGE_SIZE", 2)  # read at call time by api and the store
     for i in range(3):
         await create_doc(rest_client, f"clamped-{i}")
     answer = await call(rest_client, "list", {"page_size": 100000})
@@ -377,8 +378,8 @@ async def test_racing_updates_all_land_and_the_last_state_is_one_of_them(rest_cl
 
 @pytest.fixture
 async def token_client(routes_client, store):
-    return await routes_client(rest.routes(api.AppImages(store, podspec.checker()),
-                                           metrics_=metrics.Metrics(), token="s3cret",
+    return await routes_client(endpoints.routes(api.AppImages(store, podspec.checker()),
+                                           figures=metrics.Metrics(), token="s3cret",
                                            body_limit=64 * 1024, timeout=5.0))
 
 
@@ -416,9 +417,9 @@ class FailingStore:
     ("bug", "unexpected server error"),
 ])
 async def test_a_hang_or_a_bug_is_11101_never_500(routes_client, store, fault, message):
-    client = await routes_client(rest.routes(api.AppImages(FailingStore(store, fault), podspec.checker()),
-                                             metrics_=metrics.Metrics(), token=None, body_limit=1 << 16,
-                                             timeout=0.2))
+    appimages = api.AppImages(FailingStore(store, fault), podspec.checker())
+    client = await routes_client(endpoints.routes(appimages, figures=metrics.Metrics(), token=None,
+                                                  body_limit=1 << 16, timeout=0.2))
     answer = await call(client, "query", {"name": "x"})
     assert code(answer) == errors.Code.UNEXPECTED
     assert message in answer["status"]["message"]
@@ -426,7 +427,7 @@ async def test_a_hang_or_a_bug_is_11101_never_500(routes_client, store, fault, m
 
 async def test_requests_are_counted_per_endpoint_and_code(routes_client, store):
     m = metrics.Metrics()
-    client = await routes_client(rest.routes(api.AppImages(store, podspec.checker()), metrics_=m,
+    client = await routes_client(endpoints.routes(api.AppImages(store, podspec.checker()), figures=m,
                                              token=None, body_limit=1 << 16, timeout=5.0))
     await call(client, "query", {"name": "ghost"})
     exposition = m.exposition().decode()
@@ -435,7 +436,7 @@ async def test_requests_are_counted_per_endpoint_and_code(routes_client, store):
 
 
 def test_warning_header_is_ascii_and_escaped():
-    assert rest.warning_header('a "b" ü\n c') == '299 - "a \\"b\\" \\\\xfc c"'
+    assert endpoints.warning_header('a "b" ü\n c') == '299 - "a \\"b\\" \\\\xfc c"'
 
 
 async def test_query_of_an_invalid_name_is_11100(rest_client):

@@ -10,7 +10,9 @@ import pytest
 from google.protobuf import json_format, message
 
 from tests.builders import doc
-from webhook import api, errors, messages, metrics, podspec, rest
+from webhook.core import api, errors, podspec
+from webhook.ops import metrics
+from webhook.rest import endpoints
 
 X_PROTOBUF = {"Content-Type": "application/x-protobuf"}
 
@@ -18,14 +20,14 @@ X_PROTOBUF = {"Content-Type": "application/x-protobuf"}
 def _request(endpoint: str, body: dict[str, Any]) -> bytes:
     # The proto has no secret_map_ref, REST's alias of secret_ref.
     plain = json.loads(json.dumps(body).replace('"secret_map_ref"', '"secret_ref"'))
-    return json_format.ParseDict(plain, messages.ENDPOINTS[endpoint].request()).SerializeToString()
+    return json_format.ParseDict(plain, endpoints.ENDPOINTS[endpoint].request()).SerializeToString()
 
 
 async def _post(client: Any, endpoint: str, raw: bytes, headers: dict[str, str] = X_PROTOBUF
                 ) -> tuple[int, message.Message, Any]:
-    answer = await client.post(rest.PREFIX + endpoint, data=raw, headers=headers)
+    answer = await client.post(endpoints.PREFIX + endpoint, data=raw, headers=headers)
     assert answer.headers["Content-Type"] == "application/x-protobuf"
-    return answer.status, messages.ENDPOINTS[endpoint].response.FromString(await answer.read()), answer
+    return answer.status, endpoints.ENDPOINTS[endpoint].response.FromString(await answer.read()), answer
 
 
 async def test_every_operation_takes_and_answers_protobuf(rest_client):
@@ -52,8 +54,8 @@ async def test_every_operation_takes_and_answers_protobuf(rest_client):
 async def test_a_protobuf_answer_holds_what_the_json_answer_holds(rest_client):
     await _post(rest_client, "create", _request("create", doc("create")))
     _, queried, _ = await _post(rest_client, "query", _request("query", doc("query")))
-    as_json = await (await rest_client.post(rest.PREFIX + "query", json=doc("query"))).json()
-    assert queried == json_format.ParseDict(as_json, messages.ENDPOINTS["query"].response())
+    as_json = await (await rest_client.post(endpoints.PREFIX + "query", json=doc("query"))).json()
+    assert queried == json_format.ParseDict(as_json, endpoints.ENDPOINTS["query"].response())
 
 
 async def test_a_json_body_sent_as_protobuf_is_a_clear_11100(rest_client):
@@ -79,8 +81,8 @@ async def test_an_unknown_field_number_is_refused_with_its_path(rest_client):
 
 
 async def test_a_protobuf_request_without_the_token_is_401_in_protobuf(routes_client, store):
-    client = await routes_client(rest.routes(
-        api.AppImages(store, podspec.checker()), metrics_=metrics.Metrics(), token="secret",
+    client = await routes_client(endpoints.routes(
+        api.AppImages(store, podspec.checker()), figures=metrics.Metrics(), token="secret",
         body_limit=64 * 1024, timeout=5.0))
     status, answer, _ = await _post(client, "list", b"")
     assert (status, answer.status.code) == (401, errors.Code.AUTH_FAILED)
@@ -89,5 +91,5 @@ async def test_a_protobuf_request_without_the_token_is_401_in_protobuf(routes_cl
 async def test_validation_errors_are_the_same_as_over_json(rest_client):
     bad = {**doc("create"), "name": "Bad_Name"}
     _, answer, _ = await _post(rest_client, "create", _request("create", bad))
-    as_json = await (await rest_client.post(rest.PREFIX + "create", json=bad)).json()
+    as_json = await (await rest_client.post(endpoints.PREFIX + "create", json=bad)).json()
     assert answer.status.message == as_json["status"]["message"]

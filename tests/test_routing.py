@@ -9,7 +9,7 @@ import pytest
 from aiohttp import web
 
 from tests import builders
-from webhook import routing
+from webhook.ops import routing
 
 
 async def echo(request: web.BaseRequest) -> web.Response:

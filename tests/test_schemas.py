@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests import builders, strategies
-from webhook import api, model, paths, schemagen, schemas, sources
+from webhook.core import api, model, paths, schemagen, schemas, sources
 
 SCHEMAS = pathlib.Path(__file__).parent.parent / "schemas"
 REQUEST = model.request_shape({"name": model.Scalar("string")}, with_spec=True)
@@ -72,7 +72,8 @@ def test_rest_schema_file_is_the_generators_output() -> None:
     generated = schemagen.render(schemagen.rest_schema(sources.cr_schema()))
 
     assert (SCHEMAS / schemagen.REST_FILE).read_text() == generated, (
-        "schemas/appimage-rest.schema.json is stale: run `python -m webhook.schemagen`")
+        "schemas/appimage-rest.schema.json is stale: run "
+        "`python -m webhook schema --rest > schemas/appimage-rest.schema.json`")
 
 
 @pytest.mark.parametrize("schema", [

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
-from webhook import certificates, cli, renewal, settings
+from webhook.app import cli
+from webhook.ops import certificates, renewal, settings
 
 NAMES = ("appimage-webhook", "appimage-webhook.kuscia-system.svc", "127.0.0.1")
 NOW = datetime.datetime.now(datetime.UTC)

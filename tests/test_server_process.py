@@ -34,7 +34,7 @@ import pytest
 from cryptography import x509
 
 from tests import builders, figures, pki, prerequisites, serverproc
-from webhook import certificates
+from webhook.ops import certificates
 
 # Slow: real server processes, restarted and signalled.
 pytestmark = pytest.mark.slow

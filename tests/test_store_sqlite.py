@@ -18,8 +18,8 @@ import pytest
 from hypothesis import strategies as st
 
 from tests import builders, store_contract
-from webhook import errors
-from webhook.store import base, sqlite
+from webhook.core import errors, storage
+from webhook.store import sqlite
 
 
 @pytest.fixture
@@ -95,7 +95,7 @@ async def test_a_stored_body_that_is_not_json_reads_as_store_unavailable(
 @pytest.mark.parametrize("given", [{}, {"obj": {}, "decode": dict}], ids=["neither", "both"])
 def test_a_record_holds_its_object_or_decodes_it_not_both_nor_neither(given: dict[str, Any]):
     with pytest.raises(TypeError, match="exactly one of obj and decode"):
-        base.Record("a", "1", **given)
+        storage.Record("a", "1", **given)
 
 
 def test_a_record_decodes_once_on_first_use():
@@ -105,7 +105,7 @@ def test_a_record_decodes_once_on_first_use():
         calls.append(1)
         return {"metadata": {"name": "a"}}
 
-    record = base.Record("a", "1", decode=decode)
+    record = storage.Record("a", "1", decode=decode)
     assert calls == []
     assert record.obj is record.obj
     assert calls == [1]
@@ -185,7 +185,7 @@ async def test_fifty_concurrent_creates_of_distinct_names_all_land(store: sqlite
 
     assert sorted(r.name for r in created) == names
     assert len({r.version for r in created}) == 50
-    page = await store.list(base.MAX_PAGE_SIZE)
+    page = await store.list(storage.MAX_PAGE_SIZE)
     assert [r.name for r in page.records] == names
     assert {r.name: r.version for r in page.records} == {r.name: r.version for r in created}
 
@@ -258,7 +258,7 @@ async def test_get_many_spans_more_names_than_one_query_holds(store: sqlite.SQLi
 
 
 async def test_list_rejects_a_limit_outside_the_page_bounds(store: sqlite.SQLiteStore):
-    for limit in (0, -1, base.MAX_PAGE_SIZE + 1):
+    for limit in (0, -1, storage.MAX_PAGE_SIZE + 1):
         with pytest.raises(ValueError, match="page limit"):
             await store.list(limit)
 

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from tests import pki
-from webhook import certificates, tls
+from webhook.ops import certificates, tls
 
 DNS_NAMES = ["localhost", "appimage-webhook.kuscia-system.svc"]
 IP_ADDRESSES = ["127.0.0.1", "::1"]
@@ -423,7 +423,7 @@ async def test_rotation_serves_the_new_certificate_without_failing_requests(cert
 
 
 async def test_broken_rewrite_keeps_the_old_certificate_serving(certs, caplog):
-    caplog.set_level(logging.WARNING, logger="webhook.tls")
+    caplog.set_level(logging.WARNING, logger="webhook.ops.tls")
     reloading = tls.ReloadingContext(certs, "tls")
     client = pki.client_context(certs.ca)
     old = serial(certs.server_cert)
@@ -470,7 +470,7 @@ async def test_broken_rewrite_keeps_the_old_certificate_serving(certs, caplog):
 
 
 def test_broken_files_are_reported_once_until_they_change(certs, caplog):
-    caplog.set_level(logging.WARNING, logger="webhook.tls")
+    caplog.set_level(logging.WARNING, logger="webhook.ops.tls")
     reloading = tls.ReloadingContext(certs, "tls")
     other_key = certs.client_key.read_bytes()  # a valid key, but not the server's
     certs.server_key.write_bytes(other_key)

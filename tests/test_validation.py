@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from webhook import paths, validation
+from webhook.core import paths, validation
 
 
 def errors_of(obj: dict[str, Any]) -> dict[str, str]:
@@ -337,7 +337,7 @@ def test_a_wrong_type_does_not_hide_its_neighbours_problems(appimage, container)
 
 
 def test_podspec_schema_problems_are_reported_on_the_template(appimage):
-    from webhook import podspec
+    from webhook.core import podspec
 
     # Ill-typed where only the PodSpec check looks (the AppImage schema would name it
     # first in a full validation).
@@ -350,7 +350,7 @@ def test_podspec_schema_problems_are_reported_on_the_template(appimage):
 
 
 def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):
-    from webhook import podspec
+    from webhook.core import podspec
 
     template = appimage["spec"]["deployTemplates"][0]
     pod = podspec.pod_spec(template)
@@ -360,7 +360,7 @@ def test_the_podspec_of_the_document_example_passes_kubernetes_schema(appimage):
 
 
 def test_kuscia_shaped_ports_and_config_mounts_are_left_to_the_appimage_schema(appimage):
-    from webhook import podspec
+    from webhook.core import podspec
 
     container = appimage["spec"]["deployTemplates"][0]["spec"]["containers"][0]
     assert container["ports"] == [{"name": "global", "protocol": "HTTP", "scope": "Cluster"}]
@@ -369,7 +369,7 @@ def test_kuscia_shaped_ports_and_config_mounts_are_left_to_the_appimage_schema(a
 
 
 def test_fields_left_empty_are_left_out_of_the_podspec_without_touching_the_template(appimage):
-    from webhook import podspec
+    from webhook.core import podspec
 
     template = appimage["spec"]["deployTemplates"][0]
     container = template["spec"]["containers"][0]
@@ -395,13 +395,13 @@ def test_fractional_json_numbers_are_not_quantities_as_for_the_api_server(appima
 
 @pytest.mark.parametrize(("asked", "used"), [("1.33", "1.33.0"), ("v1.30.0", "1.30.0"), ("1.37.0", "1.37.0")])
 def test_kubernetes_version_may_be_given_as_minor_or_with_a_v(asked, used):
-    from webhook import podspec
+    from webhook.core import podspec
 
     assert podspec.Checker(asked).version == used
 
 
 def test_an_unknown_kubernetes_version_is_refused_naming_the_flag():
-    from webhook import podspec
+    from webhook.core import podspec
 
     with pytest.raises(ValueError, match=r"--kubernetes-version: no PodSpec schema for Kubernetes 1\.99"):
         podspec.Checker("1.99")

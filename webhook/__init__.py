@@ -1,20 +1,16 @@
-"""Kuscia AppImage admission webhook and REST API.
+"""Kuscia AppImage admission webhook and API: one validation core, three front ends, one store.
 
-One validation core, two front ends, one store:
+Layers, each importing only those below it (import-linter holds the code to it;
+docs/architecture.md draws it):
 
-* ``model`` compiles ``schemas/appimage.schema.json`` (read by ``sources``) into the two
-  shapes of an AppImage (REST snake_case, custom resource camelCase) and converts
-  losslessly between them; ``paths`` spells a field's path in either, for messages;
-* ``defaulting`` and ``validation`` (with ``schemas``, ``formats``, ``podspec``) are pure
-  functions on the custom-resource shape: the single implementation of every rule;
-* ``api`` runs Kuscia's operations (parse, convert, default, validate, store), which
-  ``operations`` declares once, and ``rest`` and ``grpc`` serve them; ``admission``
-  answers the API server's reviews;
-* ``store`` holds AppImages behind one protocol (SQLite file, or the Kubernetes API
-  through the small client in ``kube``);
-* ``server`` wires listeners (``connections``: limits), TLS (``tls``, on the files
-  ``certificates`` writes, and ``selfcert`` for certificates kept in a Secret, renewed
-  as ``renewal`` decides), strict bodies (``bodies``), probes, metrics and the API
-  document (``openapi``, ``docs``); ``audit`` holds what is stored to the rules;
-  ``cli`` is the command.
+* ``app``: the composition root (``server``) and the command (``cli``, ``validate``, ``audit``);
+* ``rest`` | ``admission`` | ``rpc``: Kuscia's REST API (JSON and protobuf bodies), the
+  API server's admission reviews, Kuscia's gRPC service: front ends that never import
+  each other;
+* ``ops``: settings, TLS and certificates, listener sockets, routing, metrics and logs;
+* ``proto`` | ``store``: Kuscia's messages and their codec; the SQLite and Kubernetes
+  stores and the API server client;
+* ``core``: pure rules and shapes (model, defaulting, validation, the operations table and
+  the ``api`` that runs it over the ``storage.Store`` protocol), with ``core.kuscia``,
+  Kuscia's own behaviour (template rendering as Go does it, role selection, workloads).
 """

@@ -1,5 +1,5 @@
 """``python -m webhook`` is the ``appimage-webhook`` command."""
 
-from webhook import cli
+from webhook.app import cli
 
 cli.main()

@@ -27,7 +27,7 @@ from kopf._core.engines import admission, indexing
 from kopf._core.intents import registries
 from kopf._core.reactor import inventory
 
-from webhook import defaulting, model, paths, podspec, validation
+from webhook.core import defaulting, model, paths, podspec, validation
 
 registry = registries.OperatorRegistry()
 checker = podspec.checker()

@@ -38,8 +38,9 @@ from tests.chart.test_render import CUSTOM_KINDS
 from tests.e2e.conftest import APPIMAGES, probe_webhooks, webhook_calls
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
-from webhook import certificates, selfcert, server, settings
-from webhook import kube as webhook_kube
+from webhook.app import server
+from webhook.ops import certificates, selfcert, settings
+from webhook.store import kube as webhook_kube
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -511,7 +512,7 @@ async def test_replicas_starting_together_agree_on_the_winners_certificates(
     barrier = asyncio.Barrier(2)
     for manager in managers:
         manager._read_secret = FirstReadHeld(manager._read_secret, barrier)  # type: ignore[method-assign]
-    caplog.set_level("INFO", logger="webhook.selfcert")
+    caplog.set_level("INFO", logger="webhook.ops.selfcert")
     try:
         decisions = await asyncio.gather(*(m.sync() for m in managers))
         served = [(tmp_path / f"replica-{i}" / "server.crt").read_bytes() for i in range(2)]

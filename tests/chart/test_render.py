@@ -26,7 +26,8 @@ from tests.chart.conftest import (
     HelmError,
     find,
 )
-from webhook import cli, crd, podspec
+from webhook.app import cli
+from webhook.core import crd, podspec
 
 # Slow: helm renders every CI values file, and each object is checked for two Kubernetes versions.
 pytestmark = pytest.mark.slow

@@ -23,8 +23,8 @@ import pytest
 from tests import builders
 from tests.k8s import controlplane
 from tests.serverproc import ServerProcess
-from webhook import crd, model
-from webhook import kube as kube_client
+from webhook.core import crd, model
+from webhook.store import kube as kube_client
 from webhook.store import kubernetes
 
 CRD_NAME = crd.manifest()["metadata"]["name"]

@@ -14,7 +14,7 @@ from tests import figures, strategies
 from tests.e2e.conftest import APPIMAGES, delete_all, kube
 from tests.e2e.test_kuscia_patterns import DEFAULTED, leaves
 from tests.k8s.controlplane import ControlPlane
-from webhook import crd, crdcheck, model
+from webhook.core import crd, crdcheck, model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -1,4 +1,4 @@
-"""Each pattern of Kuscia's own manifests (``webhook/examples/manifests``) stored by a real
+"""Each pattern of Kuscia's own manifests (``webhook/rest/examples/manifests``) stored by a real
 API server with our CRD and both webhooks: nothing pruned or changed, leaf by leaf,
 apart from our defaults."""
 

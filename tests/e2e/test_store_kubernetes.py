@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from tests.store_contract import StoreContract
-from webhook import errors, kube
-from webhook.store import kubernetes
+from webhook.core import errors
+from webhook.store import kube, kubernetes
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -43,7 +43,7 @@ from typing import IO, Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from webhook import certificates
+from webhook.ops import certificates
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 K8S_BIN_SCRIPT = REPO_ROOT / "hack" / "k8s-bin.sh"

@@ -47,7 +47,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.k8s import controlplane
-from webhook import certificates
+from webhook.ops import certificates
 
 NODE_BIN_SCRIPT = controlplane.REPO_ROOT / "hack" / "node-bin.sh"
 OCI_SCRIPT = controlplane.REPO_ROOT / "hack" / "oci.py"

@@ -27,7 +27,7 @@ import yaml
 from tests.e2e.conftest import APPIMAGES, minimal
 from tests.k8s import controlplane
 from tests.k8s import node as node_
-from webhook import certificates
+from webhook.ops import certificates
 
 CHART = controlplane.REPO_ROOT / "charts" / "appimage-webhook"
 IMAGE_SCRIPT = controlplane.REPO_ROOT / "hack" / "image.sh"

@@ -32,8 +32,9 @@ from aiohttp import test_utils
 from hypothesis import HealthCheck, Phase, given, settings
 
 from tests import figures
-from webhook import errors, openapi
-from webhook import settings as server_settings
+from webhook.core import errors
+from webhook.ops import settings as server_settings
+from webhook.rest import openapi
 
 EXAMPLES = 100
 CREATED_AT_LEAST = 0.8

@@ -18,7 +18,7 @@ import time
 import grpc
 
 from tests.support import victim
-from webhook import certificates
+from webhook.ops import certificates
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent.parent
 END_MARGIN = 0.25

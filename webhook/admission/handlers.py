@@ -16,8 +16,8 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from webhook import crdcheck, defaulting, model, paths, podspec, schemas, validation
 from webhook.admission import patches, responses, reviews
+from webhook.core import crdcheck, defaulting, model, paths, podspec, schemas, validation
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal, TypedDict
 
-from webhook import defaulting, paths
+from webhook.core import defaulting, paths
 
 
 class Operation(TypedDict):

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 
 import orjson
 
-from webhook import errors
 from webhook.admission import patches, reviews
+from webhook.core import errors
 
 # A denial for an invalid object, as the API server's own validation answers one.
 INVALID = 422

@@ -1,6 +1,10 @@
-"""The pure core: rules and data shapes that both front ends share.
+"""The pure core: what an AppImage is and which rules it obeys, shared by every front end.
 
-Pure, no I/O: nothing here opens a socket or a file, starts a thread or reads the clock;
-it imports no web server, gRPC, store backend or Kubernetes client (import-linter holds
-it to that).
+No I/O but the ``storage.Store`` protocol (and reading the schema files shipped in the
+package). ``model`` compiles the source schema into the two shapes of an AppImage (REST
+snake_case, custom resource camelCase) and converts between them; ``defaulting`` and
+``validation`` (with ``schemas``, ``formats``, ``podspec``, and Kuscia's own rules in
+``kuscia``) are the single implementation of every rule; ``operations`` is the one table
+of Kuscia's operations and ``api`` runs them over a ``storage.Store``; ``calls`` turns an
+outcome or an error into Kuscia's status, for every front end.
 """

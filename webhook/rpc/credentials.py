@@ -19,7 +19,7 @@ from typing import cast
 import grpc
 from cryptography.hazmat.primitives import serialization
 
-from webhook import certificates, tls
+from webhook.ops import certificates, tls
 
 
 class Credentials:

@@ -25,7 +25,8 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from webhook import messages, metrics, settings, tls
+from webhook.ops import metrics, settings, tls
+from webhook.proto import codec
 from webhook.rpc import credentials, service, standard
 
 # Streams one connection may have open at once: HTTP/2's recommended least (RFC 9113
@@ -96,7 +97,7 @@ class Listener:
         self.health = health.aio.HealthServicer()  # type: ignore[attr-defined]
         self._server = grpc.aio.server(handlers=[self.service.handler], options=options(config))
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
-        standard.add_reflection(self._server, (messages.SERVICE_NAME, health.SERVICE_NAME))
+        standard.add_reflection(self._server, (codec.SERVICE_NAME, health.SERVICE_NAME))
 
     def ready(self) -> bool:
         """Serving, with a certificate from the files when on TLS (looked for again
@@ -119,7 +120,7 @@ class Listener:
         except RuntimeError:  # grpcio says no more than that
             raise ValueError(f"--grpc-addr: cannot listen on {address}") from None
         await self._server.start()
-        for name in ("", messages.SERVICE_NAME):
+        for name in ("", codec.SERVICE_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self.port = port
         return port

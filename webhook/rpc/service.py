@@ -7,7 +7,7 @@ as Kuscia's token interceptor answers. Warnings travel as trailing metadata entr
 named ``warning``. Figures go to ``metrics`` under go-grpc-prometheus's names.
 
 The handlers take and give serialized bytes (no (de)serializer is registered):
-``messages.decode`` refuses unknown field numbers, which a generated deserializer would
+``codec.decode`` refuses unknown field numbers, which a generated deserializer would
 keep unread, and answers an undecodable request with 11100 rather than grpcio's INTERNAL.
 """
 
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import grpc
 
-from webhook import api, calls, instrument, messages, metrics
+from webhook.core import api, calls
+from webhook.ops import metrics, routing
+from webhook.proto import codec
 
 # go-grpc-prometheus labels calls with Go's names of the status codes: CamelCase, which
 # ``go_name`` makes of Python's names, but for these two.
@@ -38,7 +40,7 @@ class Config:
     token: bytes
     """Empty: no token check."""
     timeout: float
-    drain: instrument.Drain
+    drain: routing.Drain
     """Shared with the REST listeners: calls in progress hold up the service's drain."""
 
 
@@ -67,12 +69,12 @@ class Service:
     def __init__(self, config: Config, figures: metrics.Metrics) -> None:
         self.config = config
         self.handler: grpc.GenericRpcHandler[bytes, bytes] = grpc.method_handlers_generic_handler(
-            messages.SERVICE_NAME, {
+            codec.SERVICE_NAME, {
                 name: grpc.unary_unary_rpc_method_handler(
-                    self._method(method, figures.grpc(messages.SERVICE_NAME, name)))
-                for name, method in messages.METHODS.items()})
+                    self._method(method, figures.grpc(codec.SERVICE_NAME, name)))
+                for name, method in codec.METHODS.items()})
 
-    def _method(self, method: messages.Method, bound: metrics.Endpoint) -> Handler:
+    def _method(self, method: codec.Method, bound: metrics.Endpoint) -> Handler:
         config = self.config
 
         async def handle(raw: bytes, context: Context) -> bytes:
@@ -90,7 +92,7 @@ class Service:
                     context.set_trailing_metadata(
                         tuple(("warning", calls.plain_warning(w)) for w in answer.warnings))
                 code = grpc.StatusCode.OK
-                return messages.encode(method, answer).SerializeToString()
+                return codec.encode(method, answer).SerializeToString()
             except asyncio.CancelledError:
                 code = _interrupted(context)
                 raise
@@ -105,5 +107,5 @@ class Service:
 
         return handle
 
-    async def _run(self, method: messages.Method, raw: bytes) -> api.Outcome:
-        return await method.operation(self.config.appimages, messages.decode(method, raw))
+    async def _run(self, method: codec.Method, raw: bytes) -> api.Outcome:
+        return await self.config.appimages.operations[method.op](codec.decode(method, raw))

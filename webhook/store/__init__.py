@@ -1,4 +1,4 @@
-"""Storage backends behind one protocol (``base.Store``) and the single wiring point.
+"""Storage backends behind one protocol (``storage.Store``) and the single wiring point.
 
 ``open_store`` picks the backend from the ``--store`` setting, for ``serve`` and
 ``audit`` alike; optional backends are imported only when chosen, so a missing optional
@@ -9,22 +9,20 @@ from __future__ import annotations
 
 import pathlib
 
-from webhook import errors
-from webhook.store import base
+from webhook.core import errors, storage
 
 
-async def _open(url: str, kubeconfig: pathlib.Path | None) -> base.Store:
+async def _open(url: str, kubeconfig: pathlib.Path | None) -> storage.Store:
     if url.startswith("sqlite:///"):
         from webhook.store import sqlite
 
         return await sqlite.SQLiteStore.open(url.removeprefix("sqlite:///"))
-    from webhook import kube
-    from webhook.store import kubernetes
+    from webhook.store import kube, kubernetes
 
     return await kubernetes.KubernetesStore.open(kube.from_kubeconfig(kubeconfig) if kubeconfig else None)
 
 
-async def open_store(url: str, kubeconfig: pathlib.Path | None = None) -> base.Store:
+async def open_store(url: str, kubeconfig: pathlib.Path | None = None) -> storage.Store:
     """``sqlite:///PATH`` or ``kubernetes`` as an opened store; Kubernetes credentials from
     ``kubeconfig``, else where ``kube.load_config`` finds them (``KUBECONFIG``,
     ``~/.kube/config``, the pod's service account). A store that cannot be opened is a

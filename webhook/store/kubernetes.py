@@ -17,8 +17,8 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webhook import errors, kube, model
-from webhook.store import base
+from webhook.core import errors, model, storage
+from webhook.store import kube
 
 # get_many fans out at most this many GETs at once: enough to hide round trips,
 # few enough not to trip the API server's per-client rate limits.
@@ -28,9 +28,9 @@ _PATH = f"/apis/{model.API_VERSION}/{model.PLURAL}"
 _WRITE = {"fieldValidation": "Strict"}
 
 
-def _record(obj: dict[str, Any]) -> base.Record:
+def _record(obj: dict[str, Any]) -> storage.Record:
     metadata = obj.get("metadata", {})
-    return base.Record(name=metadata.get("name", ""), obj=obj,
+    return storage.Record(name=metadata.get("name", ""), obj=obj,
                        version=str(metadata.get("resourceVersion", "")))
 
 
@@ -53,7 +53,7 @@ def _failure(status: int, body: Mapping[str, Any], name: str) -> errors.StoreErr
     return errors.StoreUnavailable(f"Kubernetes API server answered {status}: {_message(body, status)}")
 
 
-class KubernetesStore(base.Store):
+class KubernetesStore(storage.Store):
     """AppImages through one API server; ``await KubernetesStore.open()`` from the
     environment's credentials (``KUBECONFIG`` or the pod's service account)."""
 
@@ -79,19 +79,19 @@ class KubernetesStore(base.Store):
             raise _failure(status, answer, name)
         return answer
 
-    async def create(self, obj: Mapping[str, Any]) -> base.Record:
+    async def create(self, obj: Mapping[str, Any]) -> storage.Record:
         name = obj.get("metadata", {}).get("name", "")
         body = {**obj, "metadata": {k: v for k, v in obj.get("metadata", {}).items()
                                     if k not in ("resourceVersion", "uid")}}
         return _record(await self._call("POST", name, body=body, params=_WRITE))
 
-    async def get(self, name: str) -> base.Record:
+    async def get(self, name: str) -> storage.Record:
         return _record(await self._call("GET", name))
 
-    async def get_many(self, names: Sequence[str]) -> list[base.Record | None]:
+    async def get_many(self, names: Sequence[str]) -> list[storage.Record | None]:
         gate = asyncio.Semaphore(MAX_CONCURRENT_GETS)
 
-        async def one(name: str) -> base.Record | None:
+        async def one(name: str) -> storage.Record | None:
             async with gate:
                 try:
                     return await self.get(name)
@@ -100,7 +100,7 @@ class KubernetesStore(base.Store):
 
         return list(await asyncio.gather(*(one(name) for name in names)))
 
-    async def replace(self, obj: Mapping[str, Any], version: str) -> base.Record:
+    async def replace(self, obj: Mapping[str, Any], version: str) -> storage.Record:
         metadata = dict(obj.get("metadata", {}))
         metadata["resourceVersion"] = version
         name = metadata.get("name", "")
@@ -109,7 +109,7 @@ class KubernetesStore(base.Store):
     async def delete(self, name: str) -> None:
         await self._call("DELETE", name)
 
-    async def list(self, limit: int, token: str = "") -> base.Page:
+    async def list(self, limit: int, token: str = "") -> storage.Page:
         params = {"limit": str(limit)}
         if token:
             params["continue"] = token
@@ -120,7 +120,7 @@ class KubernetesStore(base.Store):
         if status >= 300:
             raise _failure(status, answer, "")
         records = [_record(item) for item in answer.get("items", [])]
-        return base.Page(records=records, next_token=answer.get("metadata", {}).get("continue", ""))
+        return storage.Page(records=records, next_token=answer.get("metadata", {}).get("continue", ""))
 
     async def ready(self) -> bool:
         try:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Mapping, Sequence
@@ -30,46 +29,16 @@ from typing import Any, Final, TypeVar
 
 import orjson
 
-from webhook import errors
-from webhook.store import base
+from webhook.core import errors, storage
+from webhook.store import sql
 
 _T = TypeVar("_T")
-
-# How long a statement waits for a lock another process holds (someone running the
-# sqlite3 shell on the file) before giving up. The writer thread can afford to wait: only
-# queued writes wait with it. A reader would wait on the event loop, stalling every
-# request, and in WAL mode readers wait only while another process recovers the WAL
-# index after a crash, so they give up early instead.
-_WRITER_BUSY_TIMEOUT_MS: Final = 5000
-_READER_BUSY_TIMEOUT_MS: Final = 200
 
 # SQLite before 3.32 allows 999 bound parameters per statement; this fits every build.
 _MAX_NAMES_PER_QUERY: Final = 500
 
-# The layout of the tables below, kept in ``PRAGMA user_version``. A file written by a
-# newer release is refused rather than misread.
-_SCHEMA_VERSION: Final = 1
 
-_SCHEMA: Final = (
-    """CREATE TABLE IF NOT EXISTS appimages (
-        name    TEXT    PRIMARY KEY,
-        version INTEGER NOT NULL,
-        body    BLOB    NOT NULL
-    )""",
-    # One row: the last version handed out. It outlives deleted rows, so versions never
-    # repeat (no ABA on compare-and-swap after a delete and re-create).
-    """CREATE TABLE IF NOT EXISTS revision (
-        id    INTEGER PRIMARY KEY CHECK (id = 1),
-        value INTEGER NOT NULL
-    )""",
-    "INSERT OR IGNORE INTO revision (id, value) VALUES (1, 0)",
-)
-
-# Versions are SQLite integers; anything larger was not issued here.
-_MAX_VERSION: Final = 2**63 - 1
-
-
-class SQLiteStore(base.Store):
+class SQLiteStore(storage.Store):
     """AppImages in one SQLite file; open with ``await SQLiteStore.open(path)``.
 
     The constructor takes parts ``open`` has already set up; do not call it directly.
@@ -105,10 +74,10 @@ class SQLiteStore(base.Store):
         loop = asyncio.get_running_loop()
         write_conn: sqlite3.Connection | None = None
         try:
-            write_conn = await loop.run_in_executor(writer, _open_writer, path)
+            write_conn = await loop.run_in_executor(writer, sql.open_writer, path)
             # Only after the writer has set up WAL and the tables, which the reader
             # relies on; opening a file is cheap enough for the loop at startup.
-            read_conn = _open_reader(path)
+            read_conn = sql.open_reader(path)
         except BaseException:
             if write_conn is not None:
                 await loop.run_in_executor(writer, write_conn.close)
@@ -116,20 +85,20 @@ class SQLiteStore(base.Store):
             raise
         return cls(path, writer, write_conn, read_conn)
 
-    async def create(self, obj: Mapping[str, Any]) -> base.Record:
+    async def create(self, obj: Mapping[str, Any]) -> storage.Record:
         name = _name_of(obj)
         body = _encode(obj)
-        version = await self._write(lambda conn: _insert(conn, name, body))
+        version = await self._write(lambda conn: sql.insert(conn, name, body))
         return _record(name, version, body)
 
-    async def get(self, name: str) -> base.Record:
+    async def get(self, name: str) -> storage.Record:
         rows = self._read("SELECT version, body FROM appimages WHERE name = ?", (name,))
         if not rows:
             raise errors.NotFound(f"appimage {name!r} does not exist")
         version, body = rows[0]
         return _record(name, version, body)
 
-    async def get_many(self, names: Sequence[str]) -> list[base.Record | None]:
+    async def get_many(self, names: Sequence[str]) -> list[storage.Record | None]:
         wanted = list(dict.fromkeys(names))
         chunks = [wanted[i : i + _MAX_NAMES_PER_QUERY] for i in range(0, len(wanted), _MAX_NAMES_PER_QUERY)]
         rows = self._read_chunks(
@@ -143,19 +112,19 @@ class SQLiteStore(base.Store):
         # the caller may mutate one without changing the other.
         return [_record(name, *found[name]) if name in found else None for name in names]
 
-    async def replace(self, obj: Mapping[str, Any], version: str) -> base.Record:
+    async def replace(self, obj: Mapping[str, Any], version: str) -> storage.Record:
         name = _name_of(obj)
         body = _encode(obj)
-        new_version = await self._write(lambda conn: _update(conn, name, body, version))
+        new_version = await self._write(lambda conn: sql.update(conn, name, body, version))
         return _record(name, new_version, body)
 
     async def delete(self, name: str) -> None:
-        await self._write(lambda conn: _delete(conn, name))
+        await self._write(lambda conn: sql.delete(conn, name))
 
-    async def list(self, limit: int, token: str = "") -> base.Page:
-        if not 1 <= limit <= base.MAX_PAGE_SIZE:
-            raise ValueError(f"page limit must be 1..{base.MAX_PAGE_SIZE}, got {limit}")
-        after = base.decode_token(token)
+    async def list(self, limit: int, token: str = "") -> storage.Page:
+        if not 1 <= limit <= storage.MAX_PAGE_SIZE:
+            raise ValueError(f"page limit must be 1..{storage.MAX_PAGE_SIZE}, got {limit}")
+        after = storage.decode_token(token)
         # One row more than asked tells whether another page follows, so the last page
         # carries an empty token instead of leading to an empty page.
         rows = self._read(
@@ -163,8 +132,8 @@ class SQLiteStore(base.Store):
             (after, limit + 1),
         )
         records = [_record(name, version, body) for name, version, body in rows[:limit]]
-        next_token = base.encode_token(records[-1].name) if len(rows) > limit else ""
-        return base.Page(records=records, next_token=next_token)
+        next_token = storage.encode_token(records[-1].name) if len(rows) > limit else ""
+        return storage.Page(records=records, next_token=next_token)
 
     async def ready(self) -> bool:
         if self._closed:
@@ -198,7 +167,7 @@ class SQLiteStore(base.Store):
 
     async def _write(self, txn: Callable[[sqlite3.Connection], _T]) -> _T:
         """Run ``txn`` on the writer thread as one transaction."""
-        return await self._call_writer(lambda conn: _in_transaction(conn, txn))
+        return await self._call_writer(lambda conn: sql.in_transaction(conn, txn))
 
     async def _call_writer(self, fn: Callable[[sqlite3.Connection], _T]) -> _T:
         self._check_open()
@@ -247,120 +216,6 @@ def _select_names(count: int) -> str:
     return f"SELECT name, version, body FROM appimages WHERE name IN ({marks})"  # nosec B608
 
 
-def _open_writer(path: str) -> sqlite3.Connection:
-    """The writing connection, with WAL and the tables set up; runs on the writer thread."""
-    parent = os.path.dirname(os.path.abspath(path))
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as e:
-        raise errors.StoreUnavailable(
-            f"cannot create directory {parent!r} for SQLite store: {e.strerror}"
-        ) from e
-    if os.path.isdir(path):
-        raise errors.StoreUnavailable(f"cannot open SQLite store {path!r}: it is a directory")
-    try:
-        conn = sqlite3.connect(path, isolation_level=None)
-    except sqlite3.Error as e:
-        raise errors.StoreUnavailable(f"cannot open SQLite store {path!r}: {e}") from e
-    try:
-        conn.execute(f"PRAGMA busy_timeout = {_WRITER_BUSY_TIMEOUT_MS}")
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
-        if mode != "wal":
-            # E.g. a filesystem without shared memory; without WAL, reads on the loop
-            # would wait for commits.
-            raise errors.StoreUnavailable(
-                f"cannot open SQLite store {path!r}: journal_mode is {mode!r}, not 'wal'"
-            )
-        conn.execute("PRAGMA synchronous = FULL")
-        _in_transaction(conn, _migrate)
-    except sqlite3.Error as e:
-        conn.close()
-        raise errors.StoreUnavailable(f"cannot open SQLite store {path!r}: {e}") from e
-    except BaseException:
-        conn.close()
-        raise
-    return conn
-
-
-def _migrate(conn: sqlite3.Connection) -> None:
-    found = int(conn.execute("PRAGMA user_version").fetchone()[0])
-    if found > _SCHEMA_VERSION:
-        raise errors.StoreUnavailable(
-            f"SQLite store has schema version {found}; this release reads up to {_SCHEMA_VERSION}"
-        )
-    for statement in _SCHEMA:
-        conn.execute(statement)
-    conn.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-
-
-def _open_reader(path: str) -> sqlite3.Connection:
-    """The reading connection, for the event-loop thread."""
-    try:
-        conn = sqlite3.connect(path, isolation_level=None)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {_READER_BUSY_TIMEOUT_MS}")
-            # A write through this connection would run on the loop; refuse it outright.
-            conn.execute("PRAGMA query_only = ON")
-        except BaseException:
-            conn.close()
-            raise
-    except sqlite3.Error as e:
-        raise errors.StoreUnavailable(f"cannot open SQLite store {path!r}: {e}") from e
-    return conn
-
-
-def _in_transaction(conn: sqlite3.Connection, txn: Callable[[sqlite3.Connection], _T]) -> _T:
-    # IMMEDIATE takes the write lock up front: a deferred transaction that reads first
-    # could fail to upgrade if another process wrote in between.
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        result = txn(conn)
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            # The original error is the one worth reporting.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-        raise
-    return result
-
-
-def _next_version(conn: sqlite3.Connection) -> int:
-    conn.execute("UPDATE revision SET value = value + 1 WHERE id = 1")
-    return int(conn.execute("SELECT value FROM revision WHERE id = 1").fetchone()[0])
-
-
-def _insert(conn: sqlite3.Connection, name: str, body: bytes) -> int:
-    version = _next_version(conn)
-    inserted = conn.execute(
-        "INSERT INTO appimages (name, version, body) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING",
-        (name, version, body),
-    ).rowcount
-    if not inserted:
-        raise errors.AlreadyExists(f"appimage {name!r} already exists")
-    return version
-
-
-def _update(conn: sqlite3.Connection, name: str, body: bytes, expected: str) -> int:
-    version = _next_version(conn)
-    # The compare-and-swap: the row changes only if nobody changed it since ``expected``.
-    # A version never issued here binds as NULL, which matches no row.
-    updated = conn.execute(
-        "UPDATE appimages SET version = ?, body = ? WHERE name = ? AND version = ?",
-        (version, body, name, _parse_version(expected)),
-    ).rowcount
-    if updated:
-        return version
-    if conn.execute("SELECT 1 FROM appimages WHERE name = ?", (name,)).fetchone() is None:
-        raise errors.NotFound(f"appimage {name!r} does not exist")
-    raise errors.Conflict(f"appimage {name!r} has changed since version {expected!r}")
-
-
-def _delete(conn: sqlite3.Connection, name: str) -> None:
-    if not conn.execute("DELETE FROM appimages WHERE name = ?", (name,)).rowcount:
-        raise errors.NotFound(f"appimage {name!r} does not exist")
-
-
 def _name_of(obj: Mapping[str, Any]) -> str:
     metadata = obj.get("metadata")
     name = metadata.get("name") if isinstance(metadata, Mapping) else None
@@ -385,7 +240,7 @@ def _plain(value: Any) -> Any:
     raise TypeError(f"type {type(value).__name__} is not JSON serializable")
 
 
-def _record(name: str, version: Any, body: bytes) -> base.Record:
+def _record(name: str, version: Any, body: bytes) -> storage.Record:
     # Decoding the stored bytes gives every caller a fresh dict of its own.
     def decode() -> dict[str, Any]:
         try:
@@ -394,16 +249,4 @@ def _record(name: str, version: Any, body: bytes) -> base.Record:
             raise errors.StoreUnavailable(f"stored appimage {name!r} is not valid JSON: {e}") from e
         return obj
 
-    return base.Record(name, str(version), decode=decode)
-
-
-def _parse_version(version: str) -> int | None:
-    """The revision ``version`` names, or ``None`` for a string this store never issued
-    (``"01"``, ``"abc"``), which then matches no row."""
-    try:
-        number = int(version)
-    except (TypeError, ValueError):
-        return None
-    if str(number) != version or not 0 < number <= _MAX_VERSION:
-        return None
-    return number
+    return storage.Record(name, str(version), decode=decode)

@@ -392,9 +392,10 @@ def test_problems_come_in_text_order():
 
 
 def test_deep_nesting_is_a_warning_not_a_crash():
+    # Go accepts 3,000 levels (its bound is 10,000), as the compiled checker does; pure
+    # Python meets its recursion limit first and says so in a warning instead.
     text = "{{print " + "(" * 3000 + "1" + ")" * 3000 + "}}"
-    (problem,) = check(text, ports=())
-    assert not problem.error
+    assert not any(problem.error for problem in check(text, ports=()))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -55,7 +55,7 @@ from tests import figures
 from tests.support import gotemplate, template_strategies
 from tests.support.render_data import DATA, ENV, PORTS, alternative
 from webhook.core.kuscia import render, rewrite
-from webhook.core.kuscia.gotemplate import parse, tables
+from webhook.core.kuscia.gotemplate import parse, stream, tables
 
 pytestmark = pytest.mark.differential
 
@@ -158,7 +158,7 @@ def agree(oracle: gotemplate.Oracle, text: str, *, precise: bool) -> None:
     try:
         parse.parse(render.NAME, rewrite.Rewrite(text).text, render.FUNCTIONS)
         refused = None
-    except parse.ParseError as e:
+    except stream.ParseError as e:
         refused = e
     except RecursionError:
         return  # the port gives up on 3,000-deep nesting (a warning): not Go's answer

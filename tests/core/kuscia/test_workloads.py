@@ -35,9 +35,9 @@ def job(name: str, *tasks: tuple[str, tuple[str, ...]], phase: str | None = None
 
 
 def task(name: str, image: str, *parties: str, phase: str | None = None) -> dict[str, Any]:
+    parties_ = [{"domainID": "alice", "appImageRef": image, "role": role} for role in parties]
     obj: dict[str, Any] = {"kind": "KusciaTask", "metadata": {"namespace": "cross-domain", "name": name},
-                           "spec": {"initiator": "alice", "taskInputConfig": "{}", "parties": [
-                               {"domainID": "alice", "appImageRef": image, "role": role} for role in parties]}}
+                           "spec": {"initiator": "alice", "taskInputConfig": "{}", "parties": parties_}}
     if phase is not None:
         obj["status"] = {"phase": phase}
     return obj
@@ -133,7 +133,8 @@ def test_users_are_named_up_to_ten_then_counted():
 async def test_deleting_an_appimage_a_running_job_uses_is_refused_naming_it():
     guard = workloads.Guard(Table(users=[job("j", ("app", ("server",)))]))
     verdict = await guard.delete("app")
-    assert verdict.errors == [("", f"AppImage 'app' is in use by KusciaJob cross-domain/j; {workloads.ADVICE}")]
+    in_use = "AppImage 'app' is in use by KusciaJob cross-domain/j"
+    assert verdict.errors == [("", f"{in_use}; {workloads.ADVICE}")]
 
 
 async def test_deleting_an_appimage_only_finished_workloads_used_is_allowed():
@@ -146,7 +147,8 @@ async def test_under_warn_a_refusal_is_a_warning():
     guard = workloads.Guard(Table(users=[deployment("d", "app", "server")]), policy="warn")
     verdict = await guard.delete("app")
     assert verdict.errors == []
-    assert verdict.warnings == [f"AppImage 'app' is in use by KusciaDeployment cross-domain/d; {workloads.ADVICE}"]
+    in_use = "AppImage 'app' is in use by KusciaDeployment cross-domain/d"
+    assert verdict.warnings == [f"{in_use}; {workloads.ADVICE}"]
 
 
 async def test_off_and_no_lookup_judge_nothing():
@@ -165,16 +167,17 @@ async def test_a_lookup_that_fails_answers_per_the_policy(policy, refused):
 async def test_an_update_leaving_a_role_without_a_template_is_refused():
     guard = workloads.Guard(Table(users=[job("j", ("app", ("client",)))]))
     verdict = await guard.update("app", APP, appimage(("server", "server", ("main",))))
-    assert verdict.errors == [("spec.deployTemplates", 'after this update no deploy template of AppImage "app" '
-                               'serves role "client", as KusciaJob cross-domain/j needs')]
+    assert verdict.errors == [("spec.deployTemplates", 'after this update no deploy template of AppImage '
+                               '"app" serves role "client", as KusciaJob cross-domain/j needs')]
 
 
 async def test_an_update_dropping_a_container_a_deployment_names_is_refused():
     guard = workloads.Guard(Table(users=[deployment("d", "app", "client", "sidecar")]))
     new = appimage(("server", "server", ("main",)), ("client", "client", ("main",)))
     verdict = await guard.update("app", APP, new)
-    assert verdict.errors == [("spec.deployTemplates", 'after this update deploy template "client" of AppImage '
-                               '"app" has no container "sidecar", as KusciaDeployment cross-domain/d needs')]
+    assert verdict.errors == [("spec.deployTemplates", 'after this update deploy template "client" of '
+                               'AppImage "app" has no container "sidecar", as KusciaDeployment '
+                               'cross-domain/d needs')]
 
 
 async def test_an_update_a_roleless_template_still_serves_is_allowed():
@@ -184,7 +187,8 @@ async def test_an_update_a_roleless_template_still_serves_is_allowed():
 
 
 async def test_a_new_image_warns_which_deployments_roll():
-    guard = workloads.Guard(Table(users=[deployment("d", "app", "server", "main"), job("j", ("app", ("server",)))]))
+    users = [deployment("d", "app", "server", "main"), job("j", ("app", ("server",)))]
+    guard = workloads.Guard(Table(users=users))
     new = appimage(("server", "server", ("main",)), ("client", "client", ("main", "sidecar")),
                    image="secretflow/app:2")
     verdict = await guard.update("app", APP, new)
@@ -202,7 +206,8 @@ async def test_a_workload_naming_a_missing_appimage_is_refused_at_its_reference(
 async def test_a_party_whose_role_no_template_serves_is_refused_at_its_role():
     guard = workloads.Guard(Table({"app": APP}))
     verdict = await guard.workload(None, task("t", "app", "server", "ghost"))
-    assert verdict.errors == [("spec.parties[1].role", 'no deploy template of AppImage "app" serves role "ghost"')]
+    assert verdict.errors == [
+        ("spec.parties[1].role", 'no deploy template of AppImage "app" serves role "ghost"')]
 
 
 async def test_a_deployment_naming_a_container_the_template_lacks_is_refused():

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from webhook.core.kuscia import rewrite
-from webhook.core.kuscia.gotemplate import evaluate, exec, funcs, parse
+from webhook.core.kuscia.gotemplate import evaluate, execution, funcs, parse, stream
 from webhook.core.kuscia.gotemplate import node as gonode
 
 __all__ = ["BUILTIN_VARIABLES", "Problem", "check"]
@@ -166,8 +166,8 @@ class _Checker:
         try:
             trees = parse.parse(NAME, self.rewrite.text, FUNCTIONS)
             # Kuscia's data is never empty: it always holds the agent's KUSCIA_API_* variables.
-            failures = exec.execute(trees, NAME, _DATA, _KUSCIA, self.observe, full=True)
-        except parse.ParseError as e:
+            failures = execution.execute(trees, NAME, _DATA, _KUSCIA, self.observe, full=True)
+        except stream.ParseError as e:
             self.problems.clear()
             self.add(e.pos, _parse_message(e, self.rewrite.text), error=True, line=e.line)
             # Kuscia's rewrite does not depend on the parse: its port selections still count.
@@ -319,7 +319,7 @@ def _start(n: gonode.Node) -> int:
     return n.pos
 
 
-def _parse_message(e: parse.ParseError, text: str) -> str:
+def _parse_message(e: stream.ParseError, text: str) -> str:
     """Go's parse error (its "config-template:N" written "line N"), with what it means here."""
     message = re.sub(re.escape(NAME) + r":(\d+)", r"line \1", e.message)
     if e.message == "unexpected EOF" and e.opener is not None:

@@ -174,7 +174,8 @@ def broken_by_update(name: str, new: Mapping[str, Any], users: Sequence[Workload
             for problem, who in found.items()]
 
 
-def rolling(name: str, old: Mapping[str, Any], new: Mapping[str, Any], users: Sequence[Workload]) -> str | None:
+def rolling(name: str, old: Mapping[str, Any], new: Mapping[str, Any],
+            users: Sequence[Workload]) -> str | None:
     """A warning naming the KusciaDeployments that run a new image once ``name`` changes
     its ``spec.image``; None when the image stays or no deployment uses it."""
     if (old.get("spec") or {}).get("image") == (new.get("spec") or {}).get("image"):

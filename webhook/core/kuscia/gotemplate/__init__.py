@@ -2,7 +2,7 @@
 ``Execute`` would: the parser file for file (``text/template/parse``: ``item``, ``lex`` and
 ``literal`` from lex.go, ``parse`` and ``control`` from parse.go, ``node`` from node.go, with
 ``strconv`` and ``tables`` for what they take from Go's strconv, fmt and unicode), and execution
-over kinds of values instead of values (``exec`` and ``evaluate`` from exec.go, ``funcs`` from
+over kinds of values instead of values (``execution`` and ``evaluate`` from exec.go, ``funcs`` from
 funcs.go): the same first parse error at the same line, and the actions that fail whenever they run.
 
 Pure, no I/O, and nothing of Kuscia: ``webhook.core.kuscia.render`` brings that.

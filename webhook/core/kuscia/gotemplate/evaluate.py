@@ -2,7 +2,7 @@
 over kinds of values (``funcs``): commands, fields, variables, function calls and their
 arguments, and where Go is (``s.at``) when one fails.
 
-Follows Go 1.26. ``Evaluator`` is the state ``exec`` walks the tree with; an action that fails
+Follows Go 1.26. ``Evaluator`` is the state ``execution`` walks the tree with; an action that fails
 raises ``Failed`` and Go's place, message and node. Pure.
 """
 
@@ -74,7 +74,8 @@ class Evaluator:
         value: funcs.Value | None = None
         for cmd in pipe.cmds:
             value = self.command(dot, cmd, value)
-        assert value is not None  # the parser refuses an empty pipeline
+        if value is None:
+            raise TypeError("an empty pipeline (the parser refuses them)")
         for variable in pipe.decl:
             if pipe.is_assign:
                 self.set_var(variable.ident[0], value)
@@ -106,7 +107,8 @@ class Evaluator:
             raise self.fail("nil is not a command")
         if isinstance(first, node.NumberNode):
             return self.constant(first)
-        assert isinstance(first, node.StringNode)
+        if not isinstance(first, node.StringNode):
+            raise TypeError(f"{type(first).__name__} is not an operand (the parser refuses it)")
         return funcs.known(first.text)
 
     def not_a_function(self, args: list[node.Node], final: funcs.Value | None) -> None:
@@ -295,7 +297,8 @@ class Evaluator:
             return funcs.BOOLS
         if isinstance(n, node.NumberNode):
             return self.constant(n)
-        assert isinstance(n, node.StringNode)
+        if not isinstance(n, node.StringNode):
+            raise TypeError(f"{type(n).__name__} is not an operand (the parser refuses it)")
         return funcs.known(n.text)
 
     def validate(self, value: funcs.Value, typ: str | None) -> funcs.Value:

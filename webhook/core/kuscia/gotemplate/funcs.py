@@ -80,8 +80,8 @@ class Signature:
     result: Value
 
 
-STRINGS = frozenset({STRING})
-BOOLS = frozenset({BOOL})
+STRINGS: Final[frozenset[str]] = frozenset({STRING})
+BOOLS: Final[frozenset[str]] = frozenset({BOOL})
 BUILTINS: Final[Mapping[str, Signature]] = {
     "and": Signature((REFLECT,), REFLECT, ANY),
     "or": Signature((REFLECT,), REFLECT, ANY),

@@ -10,11 +10,41 @@ from typing import Final
 from webhook.core.kuscia.gotemplate import strconv, tables
 
 # The item types, in lex.go's order (itemError ... itemWith); the keywords come after KEYWORD.
-ERROR, BOOL, CHAR, CHAR_CONSTANT, COMMENT, COMPLEX, ASSIGN, DECLARE, EOF = range(9)
-FIELD, IDENTIFIER, LEFT_DELIM, LEFT_PAREN, NUMBER, PIPE, RAW_STRING = range(9, 16)
-RIGHT_DELIM, RIGHT_PAREN, SPACE, STRING, TEXT, VARIABLE = range(16, 22)
-KEYWORD = 30
-BLOCK, BREAK, CONTINUE, DOT, DEFINE, ELSE, END, IF, NIL, RANGE, TEMPLATE, WITH = range(31, 43)
+ERROR: Final = 0
+BOOL: Final = 1
+CHAR: Final = 2
+CHAR_CONSTANT: Final = 3
+COMMENT: Final = 4
+COMPLEX: Final = 5
+ASSIGN: Final = 6
+DECLARE: Final = 7
+EOF: Final = 8
+FIELD: Final = 9
+IDENTIFIER: Final = 10
+LEFT_DELIM: Final = 11
+LEFT_PAREN: Final = 12
+NUMBER: Final = 13
+PIPE: Final = 14
+RAW_STRING: Final = 15
+RIGHT_DELIM: Final = 16
+RIGHT_PAREN: Final = 17
+SPACE: Final = 18
+STRING: Final = 19
+TEXT: Final = 20
+VARIABLE: Final = 21
+KEYWORD: Final = 30
+BLOCK: Final = 31
+BREAK: Final = 32
+CONTINUE: Final = 33
+DOT: Final = 34
+DEFINE: Final = 35
+ELSE: Final = 36
+END: Final = 37
+IF: Final = 38
+NIL: Final = 39
+RANGE: Final = 40
+TEMPLATE: Final = 41
+WITH: Final = 42
 
 KEYWORDS: Final = {
     ".": DOT, "block": BLOCK, "break": BREAK, "continue": CONTINUE, "define": DEFINE, "else": ELSE,

@@ -7,15 +7,10 @@ Follows Go 1.26: a literal is scanned loosely and judged by the parser (``node.n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from webhook.core.kuscia.gotemplate import item, strconv
-
-if TYPE_CHECKING:
-    from webhook.core.kuscia.gotemplate import lex
+from webhook.core.kuscia.gotemplate import item, scan, strconv
 
 
-def lex_escaped(lx: lex.Lexer, close: str, kind: int, what: str) -> lex.State | None:
+def lex_escaped(lx: scan.Lexer, close: str, kind: int, what: str) -> scan.State | None:
     """A quoted token with backslash escapes on one line: a char constant or a string."""
     while True:
         r = lx.next()
@@ -32,11 +27,11 @@ def lex_escaped(lx: lex.Lexer, close: str, kind: int, what: str) -> lex.State | 
     return None
 
 
-def lex_char(lx: lex.Lexer) -> lex.State | None:
+def lex_char(lx: scan.Lexer) -> scan.State | None:
     return lex_escaped(lx, "'", item.CHAR_CONSTANT, "character constant")
 
 
-def lex_number(lx: lex.Lexer) -> lex.State | None:
+def lex_number(lx: scan.Lexer) -> scan.State | None:
     if not _scan_number(lx):
         lx.errorf(f"bad number syntax: {strconv.quote(lx.input[lx.start : lx.pos])}")
         return None
@@ -51,7 +46,7 @@ def lex_number(lx: lex.Lexer) -> lex.State | None:
     return None
 
 
-def _scan_number(lx: lex.Lexer) -> bool:
+def _scan_number(lx: scan.Lexer) -> bool:
     lx.accept("+-")
     digits = "0123456789_"
     if lx.accept("0"):
@@ -77,11 +72,11 @@ def _scan_number(lx: lex.Lexer) -> bool:
     return True
 
 
-def lex_quote(lx: lex.Lexer) -> lex.State | None:
+def lex_quote(lx: scan.Lexer) -> scan.State | None:
     return lex_escaped(lx, '"', item.STRING, "quoted string")
 
 
-def lex_raw_quote(lx: lex.Lexer) -> lex.State | None:
+def lex_raw_quote(lx: scan.Lexer) -> scan.State | None:
     while True:
         r = lx.next()
         if r == "":

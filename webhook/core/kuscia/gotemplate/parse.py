@@ -1,19 +1,16 @@
-"""Go's text/template parser (``text/template/parse/parse.go``; its control actions in ``control``):
-the same grammar, the same trees, the same first error with the same message at the same line.
+"""Go's text/template parser (``text/template/parse/parse.go``) over the token ``stream``: the
+same grammar, the same trees, the same first error (``stream.ParseError``) with the same message
+at the same line.
 
-Follows Go 1.26, down to which token's line an error names (the last one read, ``token[0]``, of
-the tree being parsed) and the " in action started at NAME:LINE" of lexer errors. Positions are
-code-point offsets. A ``ParseError`` also says where we point: on Go's line, the action or
-construct at fault when it is on that line, else the token Go stopped at.
+Follows Go 1.26. Positions are code-point offsets.
 """
 
 from __future__ import annotations
 
-import bisect
 from collections.abc import Collection
 from typing import Final
 
-from webhook.core.kuscia.gotemplate import control, item, lex, node, strconv
+from webhook.core.kuscia.gotemplate import item, node, scan, strconv, stream
 
 # text/template's builtins() (funcs.go): what every template may call.
 BUILTINS: Final = frozenset(
@@ -28,131 +25,34 @@ _MAX_DEPTH: Final = 10000  # parse.go maxStackDepth
 _LITERALS: Final = (node.BoolNode, node.DotNode, node.NilNode, node.NumberNode, node.StringNode)
 
 
-class ParseError(Exception):
-    """Go's parse error: its message (what follows Go's "template: NAME:LINE: "), Go's line, where
-    we point (a code-point offset on that line), and for "unexpected EOF" the construct left open
-    (keyword and offset)."""
-
-    def __init__(self, message: str, line: int, pos: int, opener: tuple[str, int] | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.pos = pos
-        self.opener = opener
-
-
 def parse(name: str, text: str, functions: Collection[str]) -> dict[str, Tree]:
     """parse.Parse with the default delimiters: the trees by name, or ``ParseError``."""
     trees: dict[str, Tree] = {}
-    t = Tree(name, name, text, functions, lex.Lexer(text), trees, 0)
+    t = Tree(name, name, text, functions, scan.Lexer(text), trees, 0)
     t.parse()
     old = trees.get(name)
     t.add(() if old is None else (old.start,))
     return trees
 
 
-class Tree:
+class Tree(stream.Stream):
     """Go's ``parse.Tree``: one template's tree, and the parsing state of the text it comes from
     (a {{define}} or {{block}} gets a tree of its own over the same lexer)."""
 
-    __slots__ = (
-        "action_line", "functions", "lex", "name", "openers", "parse_name", "peek_count", "range_depth",
-        "root", "stack_depth", "start", "text", "token", "tree_set", "vars",
-    )
-
     def __init__(
-        self, name: str, parse_name: str, text: str, functions: Collection[str], lexer: lex.Lexer,
+        self, name: str, parse_name: str, text: str, functions: Collection[str], lexer: scan.Lexer,
         tree_set: dict[str, Tree], start: int,
     ) -> None:
+        super().__init__(parse_name, text, lexer)
         self.name = name
-        self.parse_name = parse_name  # the top template's: what errors name
-        self.text = text
         self.functions = functions  # what .Funcs() added to the builtins
-        self.lex = lexer
         self.tree_set = tree_set
         self.root = node.ListNode(0)
-        self.token = [item.Item(item.EOF, 0, "", 0)] * 3
-        self.peek_count = 0
         self.vars = ["$"]
-        self.action_line = 0  # the line of the {{ of the action being parsed, 0 between actions
         self.range_depth = 0
         self.stack_depth = 0
         self.start = start  # ours: the {{ of its {{define}} or {{block}}
         self.openers: list[tuple[str, int]] = []  # ours: the constructs open, for "unexpected EOF"
-
-    # Tokens.
-
-    def next(self) -> item.Item:
-        if self.peek_count > 0:
-            self.peek_count -= 1
-        else:
-            self.token[0] = self.lex.next_item()
-        token = self.token[self.peek_count]
-        if token.typ == item.LEFT_DELIM:
-            self.lex.action_pos = token.pos
-        return token
-
-    def backup(self) -> None:
-        self.peek_count += 1
-
-    def backup2(self, t1: item.Item) -> None:
-        self.token[1] = t1
-        self.peek_count = 2
-
-    def backup3(self, t2: item.Item, t1: item.Item) -> None:
-        self.token[1] = t1
-        self.token[2] = t2
-        self.peek_count = 3
-
-    def peek(self) -> item.Item:
-        if self.peek_count > 0:
-            return self.token[self.peek_count - 1]
-        self.peek_count = 1
-        self.token[0] = self.lex.next_item()
-        return self.token[0]
-
-    def next_non_space(self) -> item.Item:
-        while True:
-            token = self.next()
-            if token.typ != item.SPACE:
-                return token
-
-    def peek_non_space(self) -> item.Item:
-        token = self.next_non_space()
-        self.backup()
-        return token
-
-    # Errors.
-
-    def errorf(
-        self, message: str, prefer: tuple[int, ...] = (), opener: tuple[str, int] | None = None
-    ) -> ParseError:
-        """Go's error, at the line of the last token read; we point at the first of ``prefer``
-        and the action being parsed that is on that line, else at that token."""
-        line = self.token[0].line
-        starts = [0]
-        for candidate in (*prefer, self.lex.action_pos):
-            if not starts[1:]:
-                starts = [0, *(i + 1 for i, c in enumerate(self.text) if c == "\n")]
-            if bisect.bisect_right(starts, candidate) == line:
-                return ParseError(message, line, candidate, opener)
-        return ParseError(message, line, self.token[0].pos, opener)
-
-    def expect(self, expected: int, context: str) -> item.Item:
-        token = self.next_non_space()
-        if token.typ != expected:
-            raise self.unexpected(token, context)
-        return token
-
-    def unexpected(self, token: item.Item, context: str) -> ParseError:
-        if token.typ == item.ERROR:
-            extra = ""
-            if self.action_line not in (0, token.line):
-                extra = f" in action started at {self.parse_name}:{self.action_line}"
-                if token.val.endswith(" action"):
-                    extra = extra[len(" in action") :]  # not "action in action"
-            return self.errorf(f"{token}{extra}", (self.lex.delim_pos,))
-        return self.errorf(f"unexpected {token} in {context}")
 
     # The grammar.
 
@@ -232,21 +132,21 @@ class Tree:
         token = self.next_non_space()
         typ = token.typ
         if typ == item.BLOCK:
-            return control.block_control(self)
+            return self.block_control()
         if typ in (item.BREAK, item.CONTINUE):
-            return control.break_control(self, token)
+            return self.break_control(token)
         if typ == item.ELSE:
-            return control.else_control(self)
+            return self.else_control()
         if typ == item.END:
             return node.EndNode(self.expect(item.RIGHT_DELIM, "end").pos)
         if typ == item.IF:
-            return node.IfNode(*control.parse_control(self, "if"))
+            return node.IfNode(*self.parse_control("if"))
         if typ == item.RANGE:
-            return node.RangeNode(*control.parse_control(self, "range"))
+            return node.RangeNode(*self.parse_control("range"))
         if typ == item.TEMPLATE:
-            return control.template_control(self)
+            return self.template_control()
         if typ == item.WITH:
-            return node.WithNode(*control.parse_control(self, "with"))
+            return node.WithNode(*self.parse_control("with"))
         self.backup()
         token = self.peek()
         return node.ActionNode(token.pos, token.line, self.pipeline("command", item.RIGHT_DELIM))
@@ -373,3 +273,91 @@ class Tree:
             return node.StringNode(token.pos, token.val, text)
         self.backup()
         return None
+
+    # The control actions (parse.go's *Control).
+
+    def parse_control(
+        self, context: str
+    ) -> tuple[int, int, node.PipeNode, node.ListNode, node.ListNode | None]:
+        """{{if}}, {{range}} or {{with}}: the pipeline, the list, and the else list if any."""
+        saved = len(self.vars)
+        try:
+            opener = (context, self.lex.action_pos)
+            pipe = self.pipeline(context, item.RIGHT_DELIM)
+            if context == "range":
+                self.range_depth += 1
+            self.openers.append(opener)
+            body, nxt = self.item_list()
+            if context == "range":
+                self.range_depth -= 1
+            else_list = None
+            if isinstance(nxt, node.ElseNode):
+                # "else if" and "else with" are {{else}}{{if ...}}...{{end}}{{end}}: parse the if
+                # or with and let its {{end}} close both.
+                if context == "if" and self.peek().typ == item.IF:
+                    self.next()
+                    else_list = node.ListNode(nxt.pos)
+                    else_list.nodes.append(node.IfNode(*self.parse_control("if")))
+                elif context == "with" and self.peek().typ == item.WITH:
+                    self.next()
+                    else_list = node.ListNode(nxt.pos)
+                    else_list.nodes.append(node.WithNode(*self.parse_control("with")))
+                else:
+                    else_list, nxt = self.item_list()
+                    if not isinstance(nxt, node.EndNode):
+                        raise self.errorf(f"expected end; found {nxt}")
+            self.openers.pop()
+            return pipe.pos, pipe.line, pipe, body, else_list
+        finally:
+            del self.vars[saved:]
+
+    def else_control(self) -> node.Node:
+        peek = self.peek_non_space()
+        if peek.typ in (item.IF, item.WITH):  # "else if"/"else with": leave the keyword pending
+            return node.ElseNode(peek.pos, peek.line)
+        token = self.expect(item.RIGHT_DELIM, "else")
+        return node.ElseNode(token.pos, token.line)
+
+    def break_control(self, keyword: item.Item) -> node.Node:
+        word = "{{" + keyword.val + "}}"
+        token = self.next_non_space()
+        if token.typ != item.RIGHT_DELIM:
+            raise self.unexpected(token, word)
+        if self.range_depth == 0:
+            raise self.errorf(word + " outside {{range}}")
+        if keyword.typ == item.BREAK:
+            return node.BreakNode(keyword.pos, keyword.line)
+        return node.ContinueNode(keyword.pos, keyword.line)
+
+    def block_control(self) -> node.Node:
+        """{{block "name" pipeline}}: defines the template and calls it here."""
+        context = "block clause"
+        start = self.lex.action_pos
+        token = self.next_non_space()
+        name = self.template_name(token, context)
+        pipe = self.pipeline(context, item.RIGHT_DELIM)
+        block = type(self)(name, self.parse_name, self.text, self.functions, self.lex, self.tree_set, start)
+        block.openers.append(("block", start))
+        block.root, end = block.item_list()
+        if not isinstance(end, node.EndNode):
+            raise self.errorf(f"unexpected {end} in {context}")  # this tree's, as Go does
+        block.add((start,))
+        return node.TemplateNode(token.pos, token.line, name, pipe)
+
+    def template_control(self) -> node.Node:
+        context = "template clause"
+        token = self.next_non_space()
+        name = self.template_name(token, context)
+        pipe = None
+        if self.next_non_space().typ != item.RIGHT_DELIM:
+            self.backup()
+            pipe = self.pipeline(context, item.RIGHT_DELIM)
+        return node.TemplateNode(token.pos, token.line, name, pipe)
+
+    def template_name(self, token: item.Item, context: str) -> str:
+        if token.typ not in (item.STRING, item.RAW_STRING):
+            raise self.unexpected(token, context)
+        name = strconv.unquote(token.val)
+        if name is None:
+            raise self.errorf("invalid syntax")
+        return name
