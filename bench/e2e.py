@@ -30,8 +30,8 @@ import orjson
 
 from bench import openloop, workloads
 from tests.e2e import conftest as e2e
-from tests.k8s import controlplane
-from tests.serverproc import ServerProcess
+from tests.support.k8s import controlplane
+from tests.support.serverproc import ServerProcess
 
 CONCURRENCY = (1, 10)
 WARMUP = 5  # unrecorded creates before each measurement: connections, caches

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import test_utils, web
 
-from tests import builders
+from tests.support import builders
 from webhook.admission import webhooks
 from webhook.core import api, podspec
 from webhook.ops import metrics, routing
@@ -20,7 +20,7 @@ from webhook.store import sqlite
 
 ROOT = pathlib.Path(__file__).parent.parent
 # Prints what the robustness tests measured ("guarantees") at the end of the run.
-pytest_plugins = ("tests.figures",)
+pytest_plugins = ("tests.support.figures",)
 
 
 def native_sources() -> set[pathlib.Path]:

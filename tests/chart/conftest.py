@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.k8s import controlplane
+from tests.support.k8s import controlplane
 
 CHART = controlplane.REPO_ROOT / "charts" / "appimage-webhook"
 CI_VALUES = tuple(sorted((CHART / "ci").glob("*-values.yaml")))

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests import builders
-from tests.k8s import controlplane
-from tests.serverproc import ServerProcess
+from tests.support import builders
+from tests.support.k8s import controlplane
+from tests.support.serverproc import ServerProcess
 from webhook.core import crd, model
 from webhook.store import kube as kube_client
 from webhook.store import kubernetes

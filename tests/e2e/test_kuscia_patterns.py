@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
+from tests.core.kuscia.test_patterns import IDS, PATTERNS, manifest
 from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, kube, stored
-from tests.k8s.controlplane import ControlPlane
-from tests.test_kuscia_patterns import IDS, PATTERNS, manifest
+from tests.support.k8s.controlplane import ControlPlane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

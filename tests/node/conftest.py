@@ -25,8 +25,8 @@ import pytest
 import yaml
 
 from tests.e2e.conftest import APPIMAGES, minimal
-from tests.k8s import controlplane
-from tests.k8s import node as node_
+from tests.support.k8s import controlplane
+from tests.support.k8s import node as node_
 from webhook.ops import certificates
 
 CHART = controlplane.REPO_ROOT / "charts" / "appimage-webhook"

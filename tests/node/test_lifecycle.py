@@ -10,7 +10,6 @@ import json
 
 import pytest
 
-from tests.k8s import node as node_
 from tests.node.conftest import (
     NAMESPACE,
     RELEASE,
@@ -20,6 +19,7 @@ from tests.node.conftest import (
     pods,
     until,
 )
+from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

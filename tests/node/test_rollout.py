@@ -20,8 +20,6 @@ from typing import Any
 
 import pytest
 
-from tests import figures
-from tests.k8s import node as node_
 from tests.node.conftest import (
     AdmissionLoad,
     Helm,
@@ -30,6 +28,8 @@ from tests.node.conftest import (
     pods,
     until,
 )
+from tests.support import figures
+from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

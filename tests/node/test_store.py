@@ -16,8 +16,6 @@ from typing import Any
 
 import pytest
 
-from tests.builders import doc
-from tests.k8s import node as node_
 from tests.node.conftest import (
     FULLNAME,
     NAMESPACE,
@@ -29,6 +27,8 @@ from tests.node.conftest import (
     pods,
     until,
 )
+from tests.support.builders import doc
+from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import serverproc
-from tests.support import restfloods, victim
+from tests.support import restfloods, serverproc, victim
 
 pytestmark = pytest.mark.slow
 
