@@ -1,6 +1,6 @@
 """Property tests of the admission webhook: random AppImages in random AdmissionReviews.
 
-Objects come from ``tests/strategies.py`` (schema-valid custom resources and broken
+Objects come from ``tests/support/strategies.py`` (schema-valid custom resources and broken
 ones) and from ``valid_appimages`` below (passing every rule, with defaults left out
 at random). Reviews vary the operation, the uid, the kind, dryRun and the old object.
 Every review goes through the wire as the HTTP glue sends it: serialized, parsed by

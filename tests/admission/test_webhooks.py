@@ -10,16 +10,8 @@ import jsonpatch
 import pytest
 
 from tests.support import builders
+from tests.support.reviews import post
 from webhook.admission import patches
-
-
-async def post(client, path, body):
-    response = await client.post(path, json=body)
-    assert response.status == 200, await response.text()
-    answer = await response.json()
-    assert answer["apiVersion"] == "admission.k8s.io/v1"
-    assert answer["kind"] == "AdmissionReview"
-    return answer["response"]
 
 
 def undefaulted(appimage):

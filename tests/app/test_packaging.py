@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from tests.support import prerequisites, serverproc
+from tests.support.native import native_sources, stale_extensions
 from webhook.proto import __main__ as generator
 
 # Slow: each test builds and installs the package.
@@ -163,8 +164,6 @@ def test_the_checkout_under_test_runs_the_compiled_hot_path(module):
 
 
 def test_an_extension_older_than_its_source_or_no_longer_compiled_is_stale(tmp_path):
-    from tests.conftest import stale_extensions
-
     suffix = ".cpython-311-x86_64-linux-gnu.so"
     for name, source_age, extension_age in (("fresh", 20, 10), ("stale", 10, 20), ("dropped", 20, 10)):
         source, extension = tmp_path / f"{name}.py", tmp_path / f"{name}{suffix}"
@@ -178,7 +177,5 @@ def test_an_extension_older_than_its_source_or_no_longer_compiled_is_stale(tmp_p
 
 
 def test_setup_compiles_the_listed_sources_that_exist():
-    from tests.conftest import native_sources
-
     assert native_sources()
     assert all(source.is_file() for source in native_sources())

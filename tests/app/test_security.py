@@ -3,7 +3,7 @@
 The service runs at DEBUG with a token file; requests carry the right token, a wrong
 one, and tokens on failing requests (malformed, unknown fields, refused). Neither the
 token nor the wrong one appears anywhere in what the process wrote, while its logs
-show that it did log those requests. (TLS policy: tests/test_tls.py; bandit runs in
+show that it did log those requests. (TLS policy: tests/ops/test_tls.py; bandit runs in
 scripts/test.)
 """
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
 from tests.support import builders
+from tests.support.apiserver import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
 from tests.support.k8s.controlplane import ControlPlane
 from tests.support.serverproc import ServerProcess
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, webhook_calls
 from tests.support import builders
+from tests.support.apiserver import APPIMAGES, Webhooks, delete_all, webhook_calls
 from tests.support.k8s.controlplane import ControlPlane, free_ports
 from tests.support.serverproc import ServerProcess
 

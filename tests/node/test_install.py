@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import minimal
-from tests.node.conftest import (
+from tests.support import figures
+from tests.support.apiserver import minimal
+from tests.support.k8s import node as node_
+from tests.support.release import (
     FULLNAME,
     NAMESPACE,
     TLS_SECRET,
@@ -28,8 +30,6 @@ from tests.node.conftest import (
     pods,
     until,
 )
-from tests.support import figures
-from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

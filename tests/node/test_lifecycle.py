@@ -10,7 +10,8 @@ import json
 
 import pytest
 
-from tests.node.conftest import (
+from tests.support.k8s import node as node_
+from tests.support.release import (
     NAMESPACE,
     RELEASE,
     Helm,
@@ -19,7 +20,6 @@ from tests.node.conftest import (
     pods,
     until,
 )
-from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -20,7 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests.node.conftest import (
+from tests.support import figures
+from tests.support.k8s import node as node_
+from tests.support.release import (
     AdmissionLoad,
     Helm,
     await_service_routes,
@@ -28,8 +30,6 @@ from tests.node.conftest import (
     pods,
     until,
 )
-from tests.support import figures
-from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.node.conftest import (
+from tests.support.builders import doc
+from tests.support.k8s import node as node_
+from tests.support.release import (
     FULLNAME,
     NAMESPACE,
     TLS_SECRET,
@@ -27,8 +29,6 @@ from tests.node.conftest import (
     pods,
     until,
 )
-from tests.support.builders import doc
-from tests.support.k8s import node as node_
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -3,7 +3,7 @@
 The document is checked as data (built from the REST schema, the API document's
 examples, Kuscia's codes), then as served by the real process, and the page in
 headless Chromium: it loads the document, and a user picks an operation, types the
-token and sends the document's examples (``tests/cdp.py`` says why DevTools).
+token and sends the document's examples (``tests/support/cdp.py`` says why DevTools).
 """
 
 from __future__ import annotations

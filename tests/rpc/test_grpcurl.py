@@ -19,7 +19,6 @@ from typing import Any
 import grpc
 import pytest
 
-from tests.conftest import ROOT
 from tests.support import serverproc
 from tests.support.builders import doc
 from webhook.ops import certificates
@@ -28,6 +27,8 @@ from webhook.proto import codec
 TOKEN = "grpc-process-token-52a1"
 SERVICE = codec.SERVICE_NAME
 GRPCURL_TIMEOUT = 20.0
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+"""The checkout: grpcurl reads our .proto from it."""
 
 
 def grpcurl_binary() -> str:

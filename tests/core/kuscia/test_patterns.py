@@ -9,26 +9,16 @@ import base64
 import copy
 import io
 import json
-import pathlib
 from typing import Any
 
 import jsonpatch
 import pytest
-import yaml
 
-from tests.admission.test_webhooks import post
 from tests.support import builders
+from tests.support.patterns import IDS, PATTERNS, manifest
+from tests.support.reviews import post
 from webhook.app import validate
 from webhook.core import defaulting, model, validation
-
-MANIFESTS = pathlib.Path(__file__).parents[3] / "webhook" / "rest" / "examples" / "manifests"
-PATTERNS = sorted(MANIFESTS.glob("*.yaml"))
-IDS = [p.stem for p in PATTERNS]
-
-
-def manifest(path: pathlib.Path) -> dict[str, Any]:
-    loaded: dict[str, Any] = yaml.safe_load(path.read_text())
-    return loaded
 
 
 def representable(obj: dict[str, Any]) -> bool:
