@@ -1,10 +1,10 @@
 """End to end through a real kube-apiserver: the latency our webhooks add to a create.
 
-A throwaway etcd + kube-apiserver (tests/k8s/controlplane.py, binaries from
-hack/k8s-bin.sh) with the AppImage CRD; our service as a subprocess (tests/serverproc.py)
+A throwaway etcd + kube-apiserver (tests/support/k8s/controlplane.py, binaries from
+hack/k8s-bin.sh) with the AppImage CRD; our service as a subprocess (tests/support/serverproc.py)
 on CPU 0. Clients create AppImages through the API server at 1 and at 10 concurrent
 clients, with our mutating and validating webhooks registered and with none registered,
-alternating, in rounds (tests/e2e/conftest.py's ``Webhooks`` switches them and returns
+alternating, in rounds (tests/support/apiserver.py's ``Webhooks`` switches them and returns
 only once the API server calls, or stops calling, our server). The object is the
 document's example made valid for the CRD alone (its envFrom entry split in two), so
 both modes store the same thing; every create must answer 201, and with webhooks the
@@ -29,9 +29,9 @@ import aiohttp
 import orjson
 
 from bench import openloop, workloads
-from tests.e2e import conftest as e2e
-from tests.k8s import controlplane
-from tests.serverproc import ServerProcess
+from tests.support import apiserver
+from tests.support.k8s import controlplane
+from tests.support.serverproc import ServerProcess
 
 CONCURRENCY = (1, 10)
 WARMUP = 5  # unrecorded creates before each measurement: connections, caches
@@ -58,7 +58,7 @@ def appimage(name: str) -> dict[str, Any]:
 
 async def _creates(plane: controlplane.ControlPlane, count: int, clients: int,
                    tag: str) -> tuple[list[float], list[str]]:
-    url = plane.url + e2e.APPIMAGES
+    url = plane.url + apiserver.APPIMAGES
     headers = {"Authorization": f"Bearer {plane.token}", "Content-Type": "application/json"}
     connector = aiohttp.TCPConnector(ssl=plane.ssl_context(), limit=clients)
     latencies: list[float] = []
@@ -105,10 +105,10 @@ def measure(work_dir: Path, *, rounds: int, creates: int, log: Any = print) -> l
     assets = controlplane.find_assets()
     samples: list[Sample] = []
     with controlplane.ControlPlane(assets, work_dir=work_dir / "k8s") as plane:
-        e2e.install_crd(plane)
+        apiserver.install_crd(plane)
         with ServerProcess(work_dir / "server", tls_mode="tls") as server:
             os.sched_setaffinity(server.pid, {0})
-            hooks = e2e.Webhooks(plane)
+            hooks = apiserver.Webhooks(plane)
             for r in range(1, rounds + 1):
                 modes = ("webhooks", "none") if r % 2 else ("none", "webhooks")
                 for mode in modes:
@@ -117,19 +117,19 @@ def measure(work_dir: Path, *, rounds: int, creates: int, log: Any = print) -> l
                     elif hooks.server is not None:
                         hooks.unregister()
                     for clients in CONCURRENCY:
-                        calls = e2e.webhook_calls(server)
+                        calls = apiserver.webhook_calls(server)
                         spent = _review_seconds(server)
                         started = time.perf_counter()
                         latencies, problems = asyncio.run(
                             _creates(plane, creates, clients, f"{r}{mode[0]}{clients}"))
                         elapsed = time.perf_counter() - started
-                        made = e2e.webhook_calls(server)
+                        made = apiserver.webhook_calls(server)
                         spent_after = _review_seconds(server)
                         reviews = spent_after[1] - spent[1]
                         review_ms = (spent_after[0] - spent[0]) / reviews * 1000 if reviews else 0.0
                         expected = (len(latencies) + max(WARMUP // clients, 1) * clients
                                     if mode == "webhooks" else 0)
-                        for path in e2e.WEBHOOKS:
+                        for path in apiserver.WEBHOOKS:
                             if made[path] - calls[path] != expected:
                                 problems.append(f"{path}: {made[path] - calls[path]:g} calls for "
                                                 f"{expected} creates ({mode})")

@@ -545,7 +545,7 @@ def end_to_end(tmp: Path, config: Settings) -> dict[str, Any]:
     if "e2e" in config.skip:
         return {"skipped": "--skip e2e"}
     from bench import e2e
-    from tests.k8s import controlplane
+    from tests.support.k8s import controlplane
 
     try:
         controlplane.find_assets()

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Build grpcurl from its pinned Go module into a cache directory outside the
-# repository, for the gRPC tests (tests/test_grpc_process.py).
+# repository, for the gRPC tests (tests/rpc/test_grpcurl.py).
 #
 # Usage:  GRPCURL=$(hack/grpcurl-bin.sh | tail -1)
 #

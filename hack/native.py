@@ -1,8 +1,8 @@
 """Which modules mypyc compiles: a rule over the source, not a list kept by hand.
 
-Read by setup.py (the build) and by tests/conftest.py (which refuses to test an extension
-older than its source). The rule: every module of ``COMPILED``' packages (the pure core
-and the admission logic: the review hot path and what it calls), except
+Read by setup.py (the build) and by tests/support/native.py (tests/conftest.py refuses to
+test an extension older than its source). The rule: every module of ``COMPILED``' packages
+(the pure core and the admission logic: the review hot path and what it calls), except
 
 * ``__init__`` modules (nothing runs in them but imports);
 * a front end's glue: a module that imports aiohttp or grpc, whose handlers are the

@@ -1,9 +1,8 @@
-"""Shared fixtures: a valid AppImage to break (tests/builders.py makes the rest), and
-app clients."""
+"""Shared fixtures: a valid AppImage to break (tests/support/builders.py makes the rest), and
+app clients; and the refusal to test a stale compiled module (tests/support/native.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import pathlib
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -11,37 +10,20 @@ from typing import Any
 import pytest
 from aiohttp import test_utils, web
 
-from tests import builders
-from webhook.admission import webhooks
-from webhook.core import api, podspec
-from webhook.ops import metrics, routing
-from webhook.rest import endpoints
-from webhook.store import sqlite
+# The shared helpers' asserts explain a failure as a test's own do (pytest rewrites only
+# test modules, conftests and plugins unless told): registered before the first import.
+pytest.register_assert_rewrite("tests.support")
 
-ROOT = pathlib.Path(__file__).parent.parent
+from tests.support import builders  # noqa: E402
+from tests.support.native import ROOT, native_sources, stale_extensions  # noqa: E402
+from webhook.admission import webhooks  # noqa: E402
+from webhook.core import api, podspec  # noqa: E402
+from webhook.ops import metrics, routing  # noqa: E402
+from webhook.rest import endpoints  # noqa: E402
+from webhook.store import sqlite  # noqa: E402
+
 # Prints what the robustness tests measured ("guarantees") at the end of the run.
-pytest_plugins = ("tests.figures",)
-
-
-def native_sources() -> set[pathlib.Path]:
-    """The sources setup.py compiles (the rule of hack/native.py)."""
-    spec = importlib.util.spec_from_file_location("native", ROOT / "hack" / "native.py")
-    if spec is None or spec.loader is None:
-        raise RuntimeError("hack/native.py is missing")
-    rule = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(rule)
-    return {ROOT / path for path in rule.modules(ROOT)}
-
-
-def stale_extensions(package: pathlib.Path, native: set[pathlib.Path]) -> list[pathlib.Path]:
-    """The extension modules under ``package`` built from a source that has changed
-    since, or that is no longer compiled (``native`` lists the ones that are)."""
-    stale = []
-    for so in package.rglob("*.so"):
-        source = so.with_name(so.name.split(".")[0] + ".py")
-        if source.exists() and (source not in native or source.stat().st_mtime > so.stat().st_mtime):
-            stale.append(so)
-    return sorted(stale)
+pytest_plugins = ("tests.support.figures",)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -32,12 +32,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import oid
 
-from tests import builders, pki
-from tests.chart.conftest import CHART, CI_VALUES, NAMESPACE, RELEASE, Helm, Kube, find, is_hook
-from tests.chart.test_render import CUSTOM_KINDS
-from tests.e2e.conftest import APPIMAGES, probe_webhooks, webhook_calls
-from tests.k8s import controlplane
-from tests.serverproc import ServerProcess
+from tests.support import builders, pki
+from tests.support.apiserver import APPIMAGES, probe_webhooks, webhook_calls
+from tests.support.chart import CHART, CI_VALUES, CUSTOM_KINDS, NAMESPACE, RELEASE, Helm, Kube, find, is_hook
+from tests.support.k8s import controlplane
+from tests.support.serverproc import ServerProcess
 from webhook.app import server
 from webhook.ops import certificates, selfcert, settings
 from webhook.store import kube as webhook_kube

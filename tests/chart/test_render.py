@@ -15,9 +15,10 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from tests.chart.conftest import (
+from tests.support.chart import (
     CHART,
     CI_VALUES,
+    CUSTOM_KINDS,
     HIGHEST,
     LOWEST,
     NAMESPACE,
@@ -35,13 +36,6 @@ pytestmark = pytest.mark.slow
 DEFAULT: tuple[pathlib.Path, ...] = ()
 CONFIGS = [DEFAULT, *((path,) for path in CI_VALUES)]
 CONFIG_IDS = ["default", *(path.name.removesuffix("-values.yaml") for path in CI_VALUES)]
-# Kinds of custom resources: no built-in schema to check them against. Named one by one,
-# so that a built-in kind without a schema fails instead of being skipped.
-CUSTOM_KINDS = {
-    ("cert-manager.io/v1", "Issuer"),
-    ("cert-manager.io/v1", "Certificate"),
-    ("monitoring.coreos.com/v1", "ServiceMonitor"),
-}
 FULLNAME = RELEASE  # the release name contains the chart's name
 CLIENT_TEMPLATE = f"{RELEASE}.{NAMESPACE}.svc"
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests import builders
-from tests.e2e.conftest import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
-from tests.k8s.controlplane import ControlPlane
-from tests.serverproc import ServerProcess
+from tests.support import builders
+from tests.support.apiserver import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
+from tests.support.k8s.controlplane import ControlPlane
+from tests.support.serverproc import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -17,8 +17,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.conftest import APPIMAGES, delete_all, minimal
-from tests.k8s.controlplane import ControlPlane
+from tests.support.apiserver import APPIMAGES, delete_all, minimal
+from tests.support.k8s.controlplane import ControlPlane
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 
-from tests import figures, strategies
-from tests.e2e.conftest import APPIMAGES, delete_all, kube
-from tests.e2e.test_kuscia_patterns import DEFAULTED, leaves
-from tests.k8s.controlplane import ControlPlane
+from tests.support import figures, strategies
+from tests.support.apiserver import APPIMAGES, delete_all, kube
+from tests.support.k8s.controlplane import ControlPlane
+from tests.support.patterns import DEFAULTED, leaves
 from webhook.core import crd, crdcheck, model
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]

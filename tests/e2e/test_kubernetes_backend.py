@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests import builders
-from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, webhook_calls
-from tests.k8s.controlplane import ControlPlane, free_ports
-from tests.serverproc import ServerProcess
+from tests.support import builders
+from tests.support.apiserver import APPIMAGES, Webhooks, delete_all, webhook_calls
+from tests.support.k8s.controlplane import ControlPlane, free_ports
+from tests.support.serverproc import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

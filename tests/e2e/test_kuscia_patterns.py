@@ -5,31 +5,14 @@ apart from our defaults."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import APPIMAGES, Webhooks, delete_all, kube, stored
-from tests.k8s.controlplane import ControlPlane
-from tests.test_kuscia_patterns import IDS, PATTERNS, manifest
+from tests.support.apiserver import APPIMAGES, Webhooks, delete_all, kube, stored
+from tests.support.k8s.controlplane import ControlPlane
+from tests.support.patterns import DEFAULTED, IDS, PATTERNS, leaves, manifest
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
-
-# Our defaults (SPEC §4): all the API server may add to an applied spec.
-DEFAULTED = ({"replicas"}, {"protocol"}, {"scope"})
-
-
-def leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[tuple[Any, ...], Any]]:
-    """Every scalar of a JSON value with its path (empty lists and maps count as leaves)."""
-    if isinstance(value, dict) and value:
-        for key, item in value.items():
-            yield from leaves(item, (*path, key))
-    elif isinstance(value, list) and value:
-        for i, item in enumerate(value):
-            yield from leaves(item, (*path, i))
-    else:
-        yield path, value
-
 
 @pytest.fixture(autouse=True)
 def _clean(control_plane: ControlPlane) -> Iterator[None]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.store_contract import StoreContract
+from tests.support.store_contract import StoreContract
 from webhook.core import errors
 from webhook.store import kube, kubernetes
 
@@ -18,7 +18,7 @@ class TestKubernetesStore(StoreContract):
 
 
 async def test_an_unreachable_api_server_is_store_unavailable_quickly():
-    from tests.k8s.controlplane import free_ports
+    from tests.support.k8s.controlplane import free_ports
 
     config = kube.Config(server=f"https://127.0.0.1:{free_ports(1)[0]}")
     store = kubernetes.KubernetesStore(kube.Client(config, timeout=1.0))

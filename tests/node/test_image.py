@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from tests import figures
-from tests.k8s import node as node_
-from tests.node.conftest import NAMESPACE, until
+from tests.support import figures
+from tests.support.k8s import node as node_
+from tests.support.release import NAMESPACE, until
 
 pytestmark = [pytest.mark.node, pytest.mark.slow]
 

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests import figures
-from tests.e2e.conftest import minimal
-from tests.k8s import node as node_
-from tests.node.conftest import (
+from tests.support import figures
+from tests.support.apiserver import minimal
+from tests.support.k8s import node as node_
+from tests.support.release import (
     FULLNAME,
     NAMESPACE,
     TLS_SECRET,

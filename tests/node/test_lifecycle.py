@@ -10,8 +10,8 @@ import json
 
 import pytest
 
-from tests.k8s import node as node_
-from tests.node.conftest import (
+from tests.support.k8s import node as node_
+from tests.support.release import (
     NAMESPACE,
     RELEASE,
     Helm,

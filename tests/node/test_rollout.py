@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from tests import figures
-from tests.k8s import node as node_
-from tests.node.conftest import (
+from tests.support import figures
+from tests.support.k8s import node as node_
+from tests.support.release import (
     AdmissionLoad,
     Helm,
     await_service_routes,

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from tests.builders import doc
-from tests.k8s import node as node_
-from tests.node.conftest import (
+from tests.support.builders import doc
+from tests.support.k8s import node as node_
+from tests.support.release import (
     FULLNAME,
     NAMESPACE,
     TLS_SECRET,

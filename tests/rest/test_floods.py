@@ -1,6 +1,6 @@
 """The REST listener's HTTP/1.1 under floods: another client still gets its answers.
 
-tests/test_faults.py pins that one slow or idle connection is cut after its timeout and
+tests/app/test_faults.py pins that one slow or idle connection is cut after its timeout and
 that the connection limit answers 503; this pins the other side, for many at once:
 while 200 connections trickle their headers, 8 pipeline 5000 requests each without
 reading, or 500 sit idle after their TLS handshake, another client's calls are at least
@@ -14,8 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import serverproc
-from tests.support import restfloods, victim
+from tests.support import restfloods, serverproc, victim
 
 pytestmark = pytest.mark.slow
 

@@ -31,7 +31,7 @@ import schemathesis
 from aiohttp import test_utils
 from hypothesis import HealthCheck, Phase, given, settings
 
-from tests import figures
+from tests.support import figures
 from webhook.core import errors
 from webhook.ops import settings as server_settings
 from webhook.rest import openapi

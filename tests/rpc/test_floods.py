@@ -17,8 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests import serverproc
-from tests.support import floodrun, floods, victim
+from tests.support import floodrun, floods, serverproc, victim
 
 pytestmark = pytest.mark.slow
 

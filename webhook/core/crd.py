@@ -2,7 +2,7 @@
 
 Pure after loading. Turns the JSON Schema into a structural OpenAPI v3 schema the API
 server accepts, whose field paths, types, formats, enums and defaults are those of
-Kuscia's own CRD (tests/test_crd.py holds them): ``$ref`` inlined, the Kubernetes core
+Kuscia's own CRD (tests/core/test_crd.py holds them): ``$ref`` inlined, the Kubernetes core
 types (``x-kubernetes-definition``) inlined from Kubernetes' own schema (``kubetypes``),
 ``additionalProperties: false`` dropped (the API server prunes or, with strict field
 validation, refuses unknown fields itself), number-or-string values made

@@ -194,7 +194,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
 
 # --- The formats in JSON Schema ---------------------------------------------------------
 # What the REST schema states of each format (``schemagen`` reads ``x-rest-format``), equal
-# to the check above: tests/test_formats.py holds each pattern to its check in jsonschema-rs
+# to the check above: tests/core/test_formats.py holds each pattern to its check in jsonschema-rs
 # and in the reference jsonschema.
 
 

@@ -7,7 +7,7 @@ that run them (``api.AppImages.operations``), the request definitions of the RES
 (``api.FAILED``), and the OpenAPI paths with their
 summaries, answers, codes and examples (``openapi``). The shapes of the requests' own
 fields stay with their readers: ``schemagen`` writes their schema, ``api`` their shape;
-this table says which fields each request has. tests/test_operations.py checks that the
+this table says which fields each request has. tests/core/test_operations.py checks that the
 table, the proto service, the REST schema and the OpenAPI document agree.
 """
 

@@ -11,7 +11,7 @@ What the server refuses, the REST schema states wherever JSON Schema can, so the
 validator, the OpenAPI document (``openapi``) and a client read one set of rules:
 
 * the formats ``validation`` checks (``x-rest-format``: ``formats.SCHEMAS``' patterns and
-  lengths, exact in every engine; tests/test_formats.py holds them to the checks);
+  lengths, exact in every engine; tests/core/test_formats.py holds them to the checks);
 * proto3's "a zero value is absent": a required string is not empty, a required message
   and a list item not null, and a field whose zero value the rules refuse is required;
 * integers given as text, bounded as the numbers are (``formats.integer_text``);

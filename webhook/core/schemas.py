@@ -186,7 +186,7 @@ def rest(definition: str) -> Validator:
 
     It leaves out ``propertyNames``: jsonschema-rs hands each of its errors the whole map,
     so 100,000 bad config_templates keys would cost 10^10 conversions. The rule of
-    ``validation`` checks the same keys (tests/test_formats.py holds the pattern to it)
+    ``validation`` checks the same keys (tests/core/test_formats.py holds the pattern to it)
     and names each bad key at its path."""
     document = rest_document()
     return Validator({"$ref": f"#/$defs/{definition}", "$defs": _without_property_names(document["$defs"])})

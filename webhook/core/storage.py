@@ -3,7 +3,7 @@
 Objects are stored in the custom-resource shape (camelCase ``spec``), keyed by name.
 Every write is a compare-and-swap on an opaque ``version`` string, so two racing
 updates can never silently overwrite each other: the loser gets ``errors.Conflict``
-and re-reads. Backends subclass ``Store`` explicitly; ``tests/store_contract.py`` runs
+and re-reads. Backends subclass ``Store`` explicitly; ``tests/support/store_contract.py`` runs
 one suite against every backend.
 """
 

@@ -2,7 +2,7 @@
 webhook.proto``, from a checkout with the test extra installed: it needs grpcio-tools).
 
 The generated modules are checked in, so installing the service needs no protobuf
-compiler; ``tests/test_proto.py`` fails when they differ from a fresh generation.
+compiler; ``tests/proto/test_proto.py`` fails when they differ from a fresh generation.
 """
 
 from __future__ import annotations

@@ -51,8 +51,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 
-from tests import figures
-from tests.support import gotemplate, template_strategies
+from tests.support import figures, gotemplate, template_strategies
 from tests.support.render_data import DATA, ENV, PORTS, alternative
 from webhook.core.kuscia import render, rewrite
 from webhook.core.kuscia.gotemplate import parse, stream, tables
@@ -62,7 +61,7 @@ pytestmark = pytest.mark.differential
 STRUCTURED = 6000
 NOISY = 4000
 EXAMPLES = STRUCTURED + NOISY
-MANIFESTS = pathlib.Path(render.__file__).parent.parent.parent / "examples" / "manifests"
+MANIFESTS = pathlib.Path(render.__file__).parents[2] / "rest" / "examples" / "manifests"
 # Our errors about ports: not Go's refusals (see the docstring).
 PORT_PROBLEM = re.compile(r"names no declared port|^ALLOCATED_PORTS\.\S* (is out of range|selects nothing)")
 
