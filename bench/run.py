@@ -115,6 +115,9 @@ class Settings:
     # A p99 of 300 creates is their 3rd slowest: run to run it moved by 10 ms at 10
     # clients (the API server saturates both CPUs); 1,000 steadies it.
     e2e_creates: int = 1000
+    links_appimages: int = 10_000
+    """AppImages stored in the API server while KusciaJob reviews are measured."""
+    links_reviews: int = 2000
     starts: int = 3
     scaling_seconds: float = 1.0
     skip: tuple[str, ...] = ()
@@ -155,12 +158,12 @@ def parse_args(argv: Sequence[str] | None) -> Settings:
         parser.error(f"--skip: unknown {', '.join(sorted(unknown))} (choose from {', '.join(SKIPPABLE)})")
     config = Settings(args.duration, args.connections, args.rounds, args.warmup, args.rate,
                       args.open_seconds, args.seed, MILLION if args.million else args.soak,
-                      args.e2e_creates, d.starts, d.scaling_seconds, skip, args.dir,
-                      million=args.million)
+                      args.e2e_creates, skip=skip, parent_dir=args.dir, million=args.million)
     if args.smoke:
         config = replace(config, duration=1, connections=4, rounds=1, warmup=0, rate=100.0,
                          open_seconds=1, seed=min(args.seed, 2000), soak=2000, e2e_creates=20,
-                         starts=1, scaling_seconds=0.05, stem="smoke", smoke=True)
+                         links_appimages=200, links_reviews=100, starts=1, scaling_seconds=0.05,
+                         stem="smoke", smoke=True)
     for flag, value, low, high in (("--duration", config.duration, 1, MAX_DURATION),
                                    ("--connections", config.connections, 1, MAX_CONNECTIONS),
                                    ("--rounds", config.rounds, 1, MAX_ROUNDS),
@@ -553,13 +556,17 @@ def end_to_end(tmp: Path, config: Settings) -> dict[str, Any]:
         if os.environ.get("REQUIRE_E2E") == "1":
             raise BenchError(f"REQUIRE_E2E=1 but no kube-apiserver/etcd: {e}") from e
         return {"skipped": f"no kube-apiserver/etcd ({e}); build them with hack/k8s-bin.sh"}
+    def log(line: str) -> None:
+        print(line, flush=True)
+
     try:
-        samples = e2e.measure(tmp / "e2e", rounds=config.rounds, creates=config.e2e_creates,
-                              log=lambda line: print(line, flush=True))
+        samples = e2e.measure(tmp / "e2e", rounds=config.rounds, creates=config.e2e_creates, log=log)
+        jobs = e2e.kuscia_jobs(tmp / "e2e-jobs", appimages=config.links_appimages,
+                               reviews=config.links_reviews, log=log)
     except Exception as e:
         raise BenchError(f"end to end: {type(e).__name__}: {e}") from e
     return {"creates": config.e2e_creates, "samples": [asdict(s) for s in samples],
-            "added": {str(k): v for k, v in e2e.added(samples).items()}}
+            "added": {str(k): v for k, v in e2e.added(samples).items()}, "kuscia_jobs": asdict(jobs)}
 
 
 # --- the run ------------------------------------------------------------------------------

@@ -232,6 +232,16 @@ def test_connection_limits_have_defaults_and_flags():
     assert (config.idle_timeout, config.handshake_timeout, config.max_connections) == (5.0, 2.0, 50)
 
 
+def test_kuscia_links_and_image_policy_have_defaults_and_flags():
+    default = parse_serve([])
+    assert (default.kuscia_references, default.allowed_registries, default.require_image_digest) == (
+        "deny", (), False)
+    config = parse_serve(["--kuscia-references", "warn", "--allowed-registries",
+                          "registry.example:5000, docker.io/secretflow", "--require-image-digest", "true"])
+    assert (config.kuscia_references, config.allowed_registries, config.require_image_digest) == (
+        "warn", ("registry.example:5000", "docker.io/secretflow"), True)
+
+
 def test_serve_flags_are_read_from_appimage_environment_variables(monkeypatch):
     monkeypatch.setenv("APPIMAGE_REST_ADDR", "127.0.0.1:1234")
     monkeypatch.setenv("APPIMAGE_TLS_MODE", "notls")
@@ -248,6 +258,8 @@ def test_serve_flags_are_read_from_appimage_environment_variables(monkeypatch):
     (["--handshake-timeout", "-1"], "--handshake-timeout: must be positive"),
     (["--max-connections", "many"], "--max-connections: expected a whole number"),
     (["--max-connections", "0"], "--max-connections: must be at least 1"),
+    (["--allowed-registries", "https://registry.example"], "--allowed-registries: 'https://registry"),
+    (["--allowed-registries", "registry.example/team/"], "--allowed-registries: 'registry.example/team/'"),
 ])
 def test_bad_serve_configuration_names_the_flag(argv, message):
     with pytest.raises(ValueError, match=message):

@@ -228,7 +228,7 @@ def test_the_service_creates_its_secret_and_fills_ca_bundle_of_both_configuratio
     assert secret["type"] == "kubernetes.io/tls"
     assert set(secret["data"]) == {"ca.crt", "ca.key", "tls.crt", "tls.key"}
     bundles = _ca_bundles(release.kube)
-    assert len(bundles) == 2
+    assert len(bundles) == 3  # mutating; validating AppImages, and Kuscia's workloads
     assert set(bundles) == {secret["data"]["ca.crt"]}
     served = x509.load_pem_x509_certificate(release.server.cert_paths.server_cert.read_bytes())
     assert served.public_bytes(serialization.Encoding.PEM) == base64.b64decode(secret["data"]["tls.crt"])

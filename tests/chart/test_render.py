@@ -200,6 +200,9 @@ def test_the_values_schema_refuses_typos(helm, assignment, where):
     ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
     ("logLevel=TRACE", "/logLevel"),
     ("podDisruptionBudget.maxUnavailable=half", "/podDisruptionBudget/maxUnavailable"),
+    ("kuscia.references=strict", "/kuscia/references"),
+    ("kuscia.workloads.failurePolicy=ignore", "/kuscia/workloads/failurePolicy"),
+    ('imagePolicy.allowedRegistries=["https://registry.example"]', "/imagePolicy/allowedRegistries/0"),
 ], ids=lambda a: a.split("=")[0] if "=" in a else "")
 def test_the_values_schema_refuses_bad_enums(helm, assignment, where):
     assert f"at '{where}'" in refused(helm, assignment)
@@ -233,20 +236,85 @@ def test_existing_secret_mode_needs_a_secret_and_its_ca(helm):
 # --- what the defaults render ---------------------------------------------------------------
 
 
-def test_webhooks_send_only_appimage_create_and_update_with_the_values_policy(helm):
+def appimage_rule(*operations: str) -> list[dict[str, Any]]:
+    return [{"apiGroups": ["kuscia.secretflow"], "apiVersions": ["v1alpha1"], "resources": ["appimages"],
+             "scope": "Cluster", "operations": list(operations)}]
+
+
+WORKLOAD_RULES = [{"apiGroups": ["kuscia.secretflow"], "apiVersions": ["v1alpha1"],
+                   "resources": ["kusciajobs", "kusciatasks", "kusciadeployments"], "scope": "Namespaced",
+                   "operations": ["CREATE", "UPDATE"]}]
+
+
+WORKLOAD_READS = {"apiGroups": ["kuscia.secretflow"], "verbs": ["get", "list", "watch"],
+                  "resources": ["kusciajobs", "kusciatasks", "kusciadeployments"]}
+"""What the service reads of Kuscia's workloads: which run an AppImage."""
+
+
+def hooks(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {hook["name"]: hook for hook in find(objects, kind, FULLNAME)["webhooks"]}
+
+
+def test_the_webhooks_send_appimage_writes_with_the_values_policy(helm):
     objects = render(helm, set_=("webhook.timeoutSeconds=7", "webhook.failurePolicy=Ignore"))
-    for kind, path in (("MutatingWebhookConfiguration", "/mutate"),
-                       ("ValidatingWebhookConfiguration", "/validate")):
-        (hook,) = find(objects, kind, FULLNAME)["webhooks"]
-        assert hook["rules"] == [{
-            "apiGroups": ["kuscia.secretflow"], "apiVersions": ["v1alpha1"],
-            "resources": ["appimages"], "scope": "Cluster", "operations": ["CREATE", "UPDATE"]}]
+    for kind, path, operations in (
+            ("MutatingWebhookConfiguration", "/mutate", ("CREATE", "UPDATE")),
+            ("ValidatingWebhookConfiguration", "/validate", ("CREATE", "UPDATE", "DELETE"))):
+        hook = hooks(objects, kind)[f"{path[1:]}.appimages.kuscia.secretflow"]
+        assert hook["rules"] == appimage_rule(*operations)
         assert hook["sideEffects"] == "None"
         assert hook["admissionReviewVersions"] == ["v1"]
         assert hook["matchPolicy"] == "Equivalent"
         assert (hook["timeoutSeconds"], hook["failurePolicy"]) == (7, "Ignore")
         assert hook["clientConfig"] == {"service": {
             "name": FULLNAME, "namespace": NAMESPACE, "path": path, "port": 443}}
+
+
+def test_kuscias_workloads_go_to_a_validating_webhook_of_their_own_that_ignores_failures(helm):
+    objects = render(helm, set_=("webhook.timeoutSeconds=7",))
+    hook = hooks(objects, "ValidatingWebhookConfiguration")["validate.workloads.kuscia.secretflow"]
+    assert hook["rules"] == WORKLOAD_RULES
+    assert (hook["timeoutSeconds"], hook["failurePolicy"]) == (7, "Ignore")
+    assert hook["clientConfig"] == {"service": {
+        "name": FULLNAME, "namespace": NAMESPACE, "path": "/validate", "port": 443}}
+    assert args(objects)["kuscia-references"] == "deny"
+    assert WORKLOAD_READS in rules(objects, "ClusterRole")
+
+
+def test_the_workloads_failure_policy_is_its_own_value(helm):
+    objects = render(helm, set_=("kuscia.workloads.failurePolicy=Fail", "webhook.failurePolicy=Ignore"))
+    validating = hooks(objects, "ValidatingWebhookConfiguration")
+    assert validating["validate.workloads.kuscia.secretflow"]["failurePolicy"] == "Fail"
+    assert validating["validate.appimages.kuscia.secretflow"]["failurePolicy"] == "Ignore"
+
+
+def test_without_workloads_the_appimage_delete_is_still_guarded(helm):
+    objects = render(helm, set_=("kuscia.workloads.enabled=false",))
+    validating = hooks(objects, "ValidatingWebhookConfiguration")
+    assert list(validating) == ["validate.appimages.kuscia.secretflow"]
+    assert validating["validate.appimages.kuscia.secretflow"]["rules"] == appimage_rule(
+        "CREATE", "UPDATE", "DELETE")
+
+
+@pytest.mark.parametrize(("values", "setting"), [((), ("kuscia.references=off",)),
+                                                  ((CHART / "ci" / "sqlite-store-values.yaml",), ())],
+                         ids=["references-off", "sqlite"])
+def test_where_no_link_is_guarded_only_appimage_create_and_update_are_sent(helm, values, setting):
+    objects = render(helm, *values, set_=setting)
+    validating = hooks(objects, "ValidatingWebhookConfiguration")
+    assert list(validating) == ["validate.appimages.kuscia.secretflow"]
+    assert validating["validate.appimages.kuscia.secretflow"]["rules"] == appimage_rule("CREATE", "UPDATE")
+    assert not [r for r in rules(objects, "ClusterRole") if "kusciajobs" in r["resources"]]
+
+
+def test_the_image_policy_values_become_flags(helm):
+    registries = 'imagePolicy.allowedRegistries=["registry.example:5000","docker.io/secretflow"]'
+    objects = render(helm, set_=(registries, "imagePolicy.requireDigest=true", "kuscia.references=warn"))
+    flags = args(objects)
+    assert flags["allowed-registries"] == "registry.example:5000,docker.io/secretflow"
+    assert flags["require-image-digest"] == "true"
+    assert flags["kuscia-references"] == "warn"
+    assert "allowed-registries" not in args(render(helm))
 
 
 def test_webhook_defaults_are_fail_and_five_seconds(helm):
@@ -341,7 +409,8 @@ def test_rbac_for_the_kubernetes_store_and_self_managed_certificates(helm):
     secret = f"{FULLNAME}-certs"
     assert rules(objects, "ClusterRole") == [
         {"apiGroups": ["kuscia.secretflow"], "resources": ["appimages"],
-         "verbs": ["get", "list", "create", "update", "delete"]},
+         "verbs": ["get", "list", "watch", "create", "update", "delete"]},
+        WORKLOAD_READS,
         {"apiGroups": ["admissionregistration.k8s.io"],
          "resources": ["mutatingwebhookconfigurations", "validatingwebhookconfigurations"],
          "resourceNames": [FULLNAME], "verbs": ["get", "update"]},
@@ -357,11 +426,19 @@ def test_rbac_for_the_kubernetes_store_and_self_managed_certificates(helm):
         f"{FULLNAME}.{NAMESPACE}.svc.cluster.local"]
 
 
+def test_rbac_without_the_links_neither_watches_appimages_nor_reads_workloads(helm):
+    objects = render(helm, set_=("kuscia.references=off",))
+    assert rules(objects, "ClusterRole")[0] == {
+        "apiGroups": ["kuscia.secretflow"], "resources": ["appimages"],
+        "verbs": ["get", "list", "create", "update", "delete"]}
+    assert WORKLOAD_READS not in rules(objects, "ClusterRole")
+
+
 def test_rbac_for_the_kubernetes_store_with_cert_manager(helm):
     objects = render(helm, CHART / "ci" / "cert-manager-values.yaml")
     assert rules(objects, "ClusterRole") == [
         {"apiGroups": ["kuscia.secretflow"], "resources": ["appimages"],
-         "verbs": ["get", "list", "create", "update", "delete"]}]
+         "verbs": ["get", "list", "watch", "create", "update", "delete"]}, WORKLOAD_READS]
     assert rules(objects, "Role") == []
 
 

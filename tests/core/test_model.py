@@ -25,7 +25,7 @@ def minimal_request(**container: Any) -> dict[str, Any]:
     """A REST body with only what the schema requires, plus ``container`` fields."""
     return {
         "name": "app",
-        "image": {"name": "secretflow/app"},
+        "image": {"name": "secretflow/app", "tag": "1.0"},
         "deploy_templates": [{"name": "t", "containers": [{"name": "c", **container}]}],
     }
 
@@ -125,9 +125,10 @@ def test_response_emits_every_field(cr: dict[str, Any]) -> None:
 
 
 def test_response_renders_unset_fields_as_zero_values_and_absent_messages_as_null() -> None:
-    cr = model.to_cr(minimal_request())
+    body = minimal_request()
+    body["image"] = {"name": "secretflow/app"}
 
-    assert model.to_rest(cr) == {
+    assert model.to_rest(model.to_cr(body)) == {
         "name": "app",
         "image": {"name": "secretflow/app", "tag": "", "id": "", "sign": ""},
         "config_templates": {},
@@ -184,6 +185,7 @@ def test_fields_kuscias_crd_requires_are_written_even_when_rest_leaves_them_out(
     body = minimal_request(config_volume_mounts=[{"mount_path": "/etc/app.conf"}],
                            liveness_probe={"http_get": {"http_headers": [{"name": "X-A"}]}},
                            readiness_probe={"tcp_socket": {}}, startup_probe={"grpc": {}})
+    body["image"] = {"name": "secretflow/app"}
 
     cr = model.to_cr(body)
 

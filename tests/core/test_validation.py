@@ -7,14 +7,15 @@ from typing import Any
 import pytest
 
 from webhook.core import paths, validation
+from webhook.core.kuscia import roles
 
 
 def errors_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {paths.format_path(p): m for p, m in validation.validate(obj).errors}
+    return {paths.format_path(p): paths.spelled(m, rest=False) for p, m in validation.validate(obj).errors}
 
 
 def warnings_of(obj: dict[str, Any]) -> dict[str, str]:
-    return {paths.format_path(p): m for p, m in validation.validate(obj).warnings}
+    return {paths.format_path(p): paths.spelled(m, rest=False) for p, m in validation.validate(obj).warnings}
 
 
 C0 = "spec.deployTemplates[0].spec.containers[0]"
@@ -58,6 +59,69 @@ def test_image_name_accepts_registry_and_path(appimage, image):
 def test_image_tag_must_be_a_tag(appimage, tag):
     appimage["spec"]["image"]["tag"] = tag
     assert "spec.image.tag" in errors_of(appimage)
+
+
+def test_image_tag_must_be_ascii(appimage):
+    appimage["spec"]["image"]["tag"] = "v1\u00b2"
+    assert "spec.image.tag" in errors_of(appimage)
+
+
+def test_image_name_of_64_hex_digits_is_refused_as_an_image_id(appimage):
+    appimage["spec"]["image"]["name"] = "0123456789abcdef" * 4
+    assert errors_of(appimage) == {
+        "spec.image.name": "must not be 64 hexadecimal digits: runtimes read that as an image ID"}
+
+
+@pytest.mark.parametrize(("image", "refused"), [
+    ("a" * 237, False), ("a" * 238, True),  # docker.io/library/ makes 255, 256
+    ("team/" + "a" * 240, False), ("team/" + "a" * 241, True),  # docker.io/ only
+    ("registry.example/" + "a" * 238, False),  # a registry: spelled as given
+])
+def test_image_name_length_counts_as_runtimes_spell_it(appimage, image, refused):
+    appimage["spec"]["image"]["name"] = image
+    assert ("spec.image.name" in errors_of(appimage)) is refused
+
+
+def test_image_name_with_capitals_says_why(appimage):
+    appimage["spec"]["image"]["name"] = "Secretflow/app"
+    assert errors_of(appimage)["spec.image.name"].startswith("must be lowercase")
+
+
+ALLOWED = validation.Policy(allowed_registries=("registry.example:5000", "docker.io/secretflow"))
+
+
+@pytest.mark.parametrize("image", ["registry.example:5000/app", "secretflow/app",
+                                   "docker.io/secretflow/app", "index.docker.io/secretflow/sf"])
+def test_an_image_of_an_allowed_registry_is_accepted(appimage, image):
+    appimage["spec"]["image"]["name"] = image
+    assert validation.validate(appimage, policy=ALLOWED).errors == []
+
+
+@pytest.mark.parametrize(("image", "pulled_from"), [
+    ("app", "docker.io/library/app"), ("registry.example/app", "registry.example/app"),
+    ("secretflowx/app", "docker.io/secretflowx/app"),
+])
+def test_an_image_of_any_other_registry_is_refused_naming_where_it_comes_from(appimage, image, pulled_from):
+    appimage["spec"]["image"]["name"] = image
+    [(path, message)] = validation.validate(appimage, policy=ALLOWED).errors
+    assert path == ("spec", "image", "name")
+    assert message == (f"comes from {pulled_from!r}, which is not in the allowed registries "
+                       "(registry.example:5000, docker.io/secretflow)")
+
+
+@pytest.mark.parametrize("image_id", ["", "sha256:abc"], ids=["absent", "not-a-digest"])
+def test_a_required_digest_refuses_an_image_without_one(appimage, image_id):
+    appimage["spec"]["image"]["id"] = image_id
+    policy = validation.Policy(require_image_digest=True)
+    [(path, message)] = validation.validate(appimage, policy=policy).errors
+    assert path == ("spec", "image", "id")
+    assert message.endswith("this service requires the image's digest, which Kuscia's agent checks "
+                            "the pulled image against")
+
+
+def test_a_required_digest_accepts_a_sha256_id(appimage):
+    appimage["spec"]["image"]["id"] = "sha256:" + "0" * 64
+    assert validation.validate(appimage, policy=validation.Policy(require_image_digest=True)).errors == []
 
 
 def test_deploy_templates_are_required(appimage):
@@ -107,7 +171,7 @@ def test_more_than_one_template_without_a_role_is_a_warning(appimage):
 
 
 def test_outer_commas_of_a_role_list_are_ignored_as_kuscia_trims_them(appimage):
-    assert validation.roles({"role": ",host,guest,"}) == ["host", "guest"]
+    assert roles.listed({"role": ",host,guest,"}) == ["host", "guest"]
     assert errors_of(with_roles(appimage, ",host", "host,")) == {
         "spec.deployTemplates[1].role": "role 'host' is also served by spec.deployTemplates[0]: "
                                         "Kuscia would always pick that one"}

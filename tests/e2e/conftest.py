@@ -9,6 +9,7 @@ Without the binaries these tests skip with the command that builds them; CI sets
 
 from __future__ import annotations
 
+import pathlib
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -24,6 +25,13 @@ def control_plane() -> Iterator[controlplane.ControlPlane]:
     with controlplane.ControlPlane(controlplane.required_assets()) as plane:
         install_crd(plane)
         yield plane
+
+
+@pytest.fixture(scope="module")
+def kubeconfig(control_plane: controlplane.ControlPlane,
+               tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """An admin kubeconfig of the control plane, for servers on ``--store kubernetes``."""
+    return control_plane.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
 @pytest.fixture

@@ -17,7 +17,15 @@ from typing import Any
 import pytest
 
 from tests.support import builders
-from tests.support.apiserver import APPIMAGES, WEBHOOKS, Webhooks, delete_all, kube, minimal, stored
+from tests.support.apiserver import (
+    APPIMAGES,
+    WEBHOOKS,
+    Webhooks,
+    delete_all,
+    kube,
+    minimal,
+    stored,
+)
 from tests.support.k8s.controlplane import ControlPlane
 from tests.support.serverproc import ServerProcess
 

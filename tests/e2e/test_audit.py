@@ -49,11 +49,6 @@ def stored(control_plane: ControlPlane) -> Iterator[None]:
     delete_all(control_plane)
 
 
-@pytest.fixture
-def kubeconfig(control_plane: ControlPlane, tmp_path: pathlib.Path) -> pathlib.Path:
-    return control_plane.write_kubeconfig(tmp_path / "kubeconfig")
-
-
 @pytest.mark.usefixtures("stored")
 def test_audit_through_a_kubeconfig_reports_what_our_rules_refuse_and_exits_1(kubeconfig, tmp_path):
     result = run_audit("--kubeconfig", str(kubeconfig), "--output", "json", "--page-size", "1",

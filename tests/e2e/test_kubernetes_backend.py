@@ -10,61 +10,20 @@ from __future__ import annotations
 import json
 import pathlib
 import time
-import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from tests.support import builders
-from tests.support.apiserver import APPIMAGES, Webhooks, delete_all, webhook_calls
+from tests.support.apiserver import Webhooks, delete_all, kube_server, rest, stored, webhook_calls
 from tests.support.k8s.controlplane import ControlPlane, free_ports
 from tests.support.serverproc import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-API = "/api/v1/appimage/"
-REST_TIMEOUT = 30.0
 OUTAGE_DEADLINE = 5.0
 """Seconds a REST call may take when the API server is unreachable: an answer, no hang."""
 SUCCESS = {"code": 0, "message": "success", "details": []}
-
-
-def kube_server(work_dir: pathlib.Path, kubeconfig: pathlib.Path, *, name: str = "server",
-                wait_ready: bool = True) -> ServerProcess:
-    """A started server on ``--store kubernetes`` that reads ``kubeconfig``."""
-    server = ServerProcess(work_dir, tls_mode="tls", extra_args=["--store", "kubernetes"], name=name,
-                           wait_ready=wait_ready)
-    with pytest.MonkeyPatch.context() as env:  # the subprocess inherits os.environ
-        env.setenv("KUBECONFIG", str(kubeconfig))
-        server.start()
-    return server
-
-
-def rest(server: ServerProcess, endpoint: str, body: Any) -> dict[str, Any]:
-    """POST a Kuscia REST call over TLS (no client certificate in mode tls); the answer."""
-    request = urllib.request.Request(server.rest_url + API + endpoint, method="POST",
-                                     data=json.dumps(body).encode(),
-                                     headers={"Content-Type": "application/json"})
-    context = server.client_context(with_cert=False)
-    with urllib.request.urlopen(request, context=context, timeout=REST_TIMEOUT) as response:
-        assert response.status == 200
-        answer: dict[str, Any] = json.loads(response.read())
-    return answer
-
-
-def stored(plane: ControlPlane, name: str) -> dict[str, Any] | None:
-    status, body = plane.request("GET", f"{APPIMAGES}/{name}")
-    if status == 404:
-        return None
-    assert status == 200, body
-    result: dict[str, Any] = body
-    return result
-
-
-@pytest.fixture(scope="module")
-def kubeconfig(control_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
-    return control_plane.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
 
 
 @pytest.fixture(scope="module")

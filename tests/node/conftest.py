@@ -43,7 +43,7 @@ def cluster(image_archive: pathlib.Path, tmp_path_factory: pytest.TempPathFactor
             ) -> Iterator[node_.Node]:
     missing = node_.missing_prerequisites()
     if missing:
-        unavailable(f"missing on this machine: {', '.join(missing)} (see README, Tests)")
+        unavailable(f"missing on this machine: {', '.join(missing)} (see docs/testing.md)")
     try:
         k8s = controlplane.find_assets(os.environ.get(controlplane.ASSETS_ENV) or None)
         node_assets = node_.find_node_assets()

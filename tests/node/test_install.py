@@ -3,7 +3,9 @@ server calling our webhooks through the chart's Service, as kubectl users see it
 
 Both certificate modes that need nothing else installed: self-managed (the default
 values: the service makes its CA, keeps it in a Secret and injects the caBundle) and an
-existing Secret (a platform's own PKI, caBundle given in the values).
+existing Secret (a platform's own PKI, caBundle given in the values). Kuscia's workload
+kinds are served (tests/support/kuscia.py's CRDs) before the chart is installed, so the
+links from them are guarded as in a Kuscia cluster.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.support import figures
-from tests.support.apiserver import minimal
+from tests.support import figures, kuscia
+from tests.support.apiserver import install_kuscia_kinds, minimal, remove_kuscia_kinds
 from tests.support.k8s import node as node_
 from tests.support.release import (
     FULLNAME,
@@ -44,9 +46,17 @@ def _values(mode: str, cluster: node_.Node, work: pathlib.Path) -> dict[str, Any
                              "existingSecret": {"name": TLS_SECRET, "caBundle": ca_bundle}}}
 
 
+@pytest.fixture(scope="module")
+def kuscia_kinds(cluster: node_.Node) -> Iterator[None]:
+    """KusciaJob, KusciaTask and KusciaDeployment served, and Kuscia's namespace."""
+    install_kuscia_kinds(cluster.api)
+    yield
+    remove_kuscia_kinds(cluster.api)
+
+
 @pytest.fixture(scope="module", params=["self-managed", "existing-secret"])
 def release(request: pytest.FixtureRequest, cluster: node_.Node, helm: Helm, namespace: str,
-            tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+            kuscia_kinds: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     mode: str = request.param
     values = _values(mode, cluster, tmp_path_factory.mktemp(mode))
     seconds = helm.install(mode, values)
@@ -124,3 +134,20 @@ def test_kubectl_create_of_an_invalid_appimage_is_refused_naming_every_error(
         assert field in done.stderr, (field, done.stderr)
     got = cluster.kubectl("get", "appimage", obj["metadata"]["name"], check=False)
     assert "NotFound" in got.stderr
+
+
+def test_kubectl_delete_of_an_appimage_a_running_job_uses_is_refused_naming_the_job(
+        release: str, cluster: node_.Node) -> None:
+    name = f"used-{release}"
+    job = kuscia.job(f"train-{release}", (name, ("host",)))
+    cluster.kubectl("create", "-f", "-", input_=json.dumps(kuscia.appimage(("t", "", ("main",)), name=name)))
+    cluster.kubectl("create", "-f", "-", input_=json.dumps(job))
+    try:
+        done = cluster.kubectl("delete", "appimage", name, check=False)
+
+        assert done.returncode != 0
+        assert f"KusciaJob {kuscia.NAMESPACE}/{job['metadata']['name']}" in done.stderr, done.stderr
+        assert cluster.kubectl("get", "appimage", name, check=False).returncode == 0
+    finally:
+        cluster.kubectl("delete", "kusciajob", "-n", kuscia.NAMESPACE, job["metadata"]["name"])
+    assert cluster.kubectl("delete", "appimage", name).returncode == 0

@@ -230,11 +230,11 @@ async def test_a_dangling_sub_path_is_a_warning_header(rest_client):
     body["config_templates"] = {"other.conf": "x"}
     response = await rest_client.post(PREFIX + "create", json=body)
     assert (await response.json())["status"]["code"] == 0
-    assert any("sub_path: names no configTemplates key" in w for w in response.headers.getall("Warning"))
+    assert any("sub_path: names no config_templates key" in w for w in response.headers.getall("Warning"))
 
 
 async def test_lower_camel_case_requests_are_accepted(rest_client):
-    body = {"name": "camel", "image": {"name": "app"}, "configTemplates": {"conf": "x"},
+    body = {"name": "camel", "image": {"name": "app", "tag": "1.0"}, "configTemplates": {"conf": "x"},
             "deployTemplates": [{"name": "t", "restartPolicy": "Never", "containers": [{
                 "name": "c", "workingDir": "/w", "imagePullPolicy": "Always",
                 "configVolumeMounts": [{"mountPath": "/etc/conf", "subPath": "conf"}],
@@ -439,10 +439,10 @@ def test_warning_header_is_ascii_and_escaped():
     assert endpoints.warning_header('a "b" ü\n c') == '299 - "a \\"b\\" \\\\xfc c"'
 
 
-async def test_query_of_an_invalid_name_is_11100(rest_client):
+async def test_query_of_a_name_that_cannot_exist_is_not_found_as_kuscia_answers(rest_client):
     answer = await call(rest_client, "query", {"name": "Not_A_Label"})
-    assert code(answer) == errors.Code.REQUEST_INVALID
-    assert answer["status"]["message"].startswith("name: ")
+    assert code(answer) == errors.Code.NOT_EXISTS
+    assert "Not_A_Label" in answer["status"]["message"]
 
 
 async def test_header_custom_headers_are_accepted_and_ignored(rest_client):

@@ -77,7 +77,7 @@ async def test_a_page_token_this_server_did_not_issue_is_13107(rest_client):
 
 @pytest.mark.parametrize(("endpoint", "body", "besides_status"), [
     pytest.param("create", {"name": "Bad_Name"}, {}, id="create-no-data"),
-    pytest.param("update", {"name": "ghost", "image": {"name": "app"}}, {}, id="update-no-data"),
+    pytest.param("update", {"name": "ghost", "image": {"name": "app", "tag": "1"}}, {}, id="update-no-data"),
     pytest.param("delete", {"name": "ghost"}, {}, id="delete-no-data"),
     pytest.param("query", {"name": "ghost"}, {"data": None}, id="query-null"),
     pytest.param("query", {"name": 5}, {"data": None}, id="query-invalid-null"),
@@ -171,7 +171,7 @@ async def test_an_update_without_deploy_templates_keeps_the_stored_ones_and_thei
 ])
 async def test_an_update_without_config_templates_keeps_the_stored_ones(
         rest_client, store, stored_with_network_policy, templates):
-    body = {"name": "appimage-template", "image": {"name": "other"}, **templates}
+    body = {"name": "appimage-template", "image": {"name": "other", "tag": "2.0"}, **templates}
     assert code(await call(rest_client, "update", body)) == errors.Code.SUCCESS
     spec = (await store.get("appimage-template")).obj["spec"]
     assert spec["configTemplates"] == stored_with_network_policy["spec"]["configTemplates"]

@@ -32,7 +32,7 @@ from aiohttp import test_utils
 from hypothesis import HealthCheck, Phase, given, settings
 
 from tests.support import figures
-from webhook.core import errors
+from webhook.core import errors, formats
 from webhook.ops import settings as server_settings
 from webhook.rest import openapi
 
@@ -50,8 +50,8 @@ MATCHERS: dict[str, Matcher] = {
     "request-within-limit": lambda message, _: bool(re.match(r"request .* exceeds the limit", message)),
     "quantity-in-range": lambda message, _: "out of range for a Kubernetes quantity" in message,
     "config-template-renders": lambda message, _: bool(re.match(r"line \d+, column \d+: ", message)),
-    "image-tag-characters": lambda message, body: (message.startswith("must be a tag")
-                                                   and not body["image"]["tag"].isascii()),
+    "image-name-as-pulled": lambda message, _: message.startswith(
+        f"must be at most {formats.IMAGE_NAME_MAX} characters as runtimes spell it"),
     "pod-spec": lambda message, _: bool(re.match(r"as a Kubernetes \S+ PodSpec, ", message)),
 }
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import pathlib
 import re
 import time
 import urllib.error
@@ -19,12 +20,16 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from tests.support import builders
+import pytest
+
+from tests.support import builders, kuscia
 from tests.support.k8s import controlplane
 from tests.support.serverproc import ServerProcess
 from webhook.core import crd, model
+from webhook.core.kuscia import workloads
 from webhook.store import kube as kube_client
 
+CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 CRD_NAME = crd.manifest()["metadata"]["name"]
 APPIMAGES = f"/apis/{model.API_VERSION}/{model.PLURAL}"
 ADMISSION_API = "/apis/admissionregistration.k8s.io/v1"
@@ -36,15 +41,48 @@ WEBHOOKS = {  # our path -> (configuration kind, webhook name: at least three se
 }
 WEBHOOK_SWITCH_TIMEOUT = 30.0
 """Seconds the API server gets to start (or stop) calling webhooks; it takes about two."""
+WORKLOADS_WEBHOOK = "validate.workloads.kuscia.secretflow"
 PROBE_NAME = "e2e-webhook-probe"
+REST = "/api/v1/appimage/"
+REST_TIMEOUT = 30.0
 _WARNING = re.compile(r'^299 - "((?:[^"\\]|\\.)*)"$')
 
 
 def install_crd(plane: controlplane.ControlPlane) -> None:
-    status, body = plane.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
-                                 crd.manifest())
+    status, body = plane.request("POST", CRDS, crd.manifest())
     assert status in (201, 409), body
     plane.await_crd(CRD_NAME)
+
+
+Call = Callable[..., tuple[int, Any]]
+"""How a helper calls the API server as admin: ``ControlPlane.request``, ``Node.api``."""
+
+
+def install_kuscia_kinds(call: Call) -> None:
+    """Kuscia's KusciaJob, KusciaTask and KusciaDeployment served (tests/support/kuscia.py's
+    CRDs), and the namespace Kuscia runs them in."""
+    for kind in kuscia.PLURALS:
+        status, body = call("POST", CRDS, kuscia.manifest(kind))
+        assert status in (201, 409), body
+    for kind in kuscia.PLURALS:
+        controlplane.await_crd(call, kuscia.manifest(kind)["metadata"]["name"])
+    status, body = call("POST", "/api/v1/namespaces", {
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kuscia.NAMESPACE}})
+    assert status in (201, 409), body
+
+
+def delete_workloads(call: Call) -> None:
+    """Every object of Kuscia's workload kinds (they hold AppImages: delete them first)."""
+    for kind in kuscia.PLURALS:
+        status, body = call("DELETE", kuscia.path(kind))
+        assert status in (200, 404), body
+
+
+def remove_kuscia_kinds(call: Call) -> None:
+    delete_workloads(call)
+    for kind in kuscia.PLURALS:
+        status, body = call("DELETE", f"{CRDS}/{kuscia.manifest(kind)['metadata']['name']}")
+        assert status in (200, 404), body
 
 
 def kube_config(plane: controlplane.ControlPlane) -> kube_client.Config:
@@ -64,32 +102,41 @@ class WebhookTimeout(RuntimeError):
     AssertionError, so a test expected to fail an assertion cannot swallow it)."""
 
 
-def webhook_configuration(path: str, url: str, ca_pem: bytes,
-                          failure_policy: str = "Fail") -> dict[str, Any]:
-    """The Mutating- or ValidatingWebhookConfiguration that sends AppImage CREATE and
-    UPDATE to ``url`` + ``path`` (``/mutate`` or ``/validate``), trusting ``ca_pem``."""
-    kind, name = WEBHOOKS[path]
+def _webhook(name: str, url: str, ca_pem: bytes, failure_policy: str, resources: list[str],
+             scope: str, operations: list[str]) -> dict[str, Any]:
     return {
-        "apiVersion": "admissionregistration.k8s.io/v1",
-        "kind": kind,
-        "metadata": {"name": WEBHOOK_CONFIGURATION},
-        "webhooks": [{
-            "name": name,
-            "clientConfig": {"url": url + path, "caBundle": base64.b64encode(ca_pem).decode()},
-            "rules": [{
-                "apiGroups": [model.GROUP],
-                "apiVersions": [model.API_VERSION.split("/")[1]],
-                "resources": [model.PLURAL],
-                "scope": "Cluster",
-                "operations": ["CREATE", "UPDATE"],
-            }],
-            "sideEffects": "None",
-            "admissionReviewVersions": ["v1"],
-            "failurePolicy": failure_policy,
-            "timeoutSeconds": 5,
-            "matchPolicy": "Equivalent",
+        "name": name,
+        "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
+        "rules": [{
+            "apiGroups": [model.GROUP],
+            "apiVersions": [model.API_VERSION.split("/")[1]],
+            "resources": resources,
+            "scope": scope,
+            "operations": operations,
         }],
+        "sideEffects": "None",
+        "admissionReviewVersions": ["v1"],
+        "failurePolicy": failure_policy,
+        "timeoutSeconds": 5,
+        "matchPolicy": "Equivalent",
     }
+
+
+def webhook_configuration(path: str, url: str, ca_pem: bytes, failure_policy: str = "Fail",
+                          links: bool = False) -> dict[str, Any]:
+    """The Mutating- or ValidatingWebhookConfiguration that sends AppImage CREATE and
+    UPDATE to ``url`` + ``path`` (``/mutate`` or ``/validate``), trusting ``ca_pem``. With
+    ``links`` the validating one also gets AppImage DELETE and the CREATE and UPDATE of
+    Kuscia's workload kinds, as the chart registers them."""
+    kind, name = WEBHOOKS[path]
+    validating = links and path == "/validate"
+    operations = ["CREATE", "UPDATE", "DELETE"] if validating else ["CREATE", "UPDATE"]
+    webhooks = [_webhook(name, url + path, ca_pem, failure_policy, [model.PLURAL], "Cluster", operations)]
+    if validating:
+        webhooks.append(_webhook(WORKLOADS_WEBHOOK, url + path, ca_pem, failure_policy,
+                                 sorted(workloads.PLURALS.values()), "Namespaced", ["CREATE", "UPDATE"]))
+    return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
+            "metadata": {"name": WEBHOOK_CONFIGURATION}, "webhooks": webhooks}
 
 
 def _collection(path: str) -> str:
@@ -164,11 +211,11 @@ class Webhooks:
         self.last_probe = probe_webhooks(self.plane)
         return self.last_probe
 
-    def register(self, server: ServerProcess, *, failure_policy: str = "Fail") -> None:
+    def register(self, server: ServerProcess, *, failure_policy: str = "Fail", links: bool = False) -> None:
         before = webhook_calls(server)
         ca_pem = server.cert_paths.ca.read_bytes()
         for path in WEBHOOKS:
-            manifest = webhook_configuration(path, server.webhook_url, ca_pem, failure_policy)
+            manifest = webhook_configuration(path, server.webhook_url, ca_pem, failure_policy, links)
             status, body = self.plane.request("POST", _collection(path), manifest)
             if status == 409:
                 item = f"{_collection(path)}/{WEBHOOK_CONFIGURATION}"
@@ -238,3 +285,29 @@ def stored(plane: controlplane.ControlPlane, name: str) -> dict[str, Any] | None
         return None
     assert answer.status == 200, answer
     return answer.body
+
+
+# --- our server on the Kubernetes backend ------------------------------------------------
+
+
+def kube_server(work_dir: pathlib.Path, kubeconfig: pathlib.Path, *, name: str = "server",
+                wait_ready: bool = True, extra_args: tuple[str, ...] = ()) -> ServerProcess:
+    """A started server on ``--store kubernetes`` that reads ``kubeconfig``."""
+    server = ServerProcess(work_dir, tls_mode="tls", extra_args=["--store", "kubernetes", *extra_args],
+                           name=name, wait_ready=wait_ready)
+    with pytest.MonkeyPatch.context() as env:  # the subprocess inherits os.environ
+        env.setenv("KUBECONFIG", str(kubeconfig))
+        server.start()
+    return server
+
+
+def rest(server: ServerProcess, endpoint: str, body: Any) -> dict[str, Any]:
+    """POST a Kuscia REST call over TLS (no client certificate in mode tls); the answer."""
+    request = urllib.request.Request(server.rest_url + REST + endpoint, method="POST",
+                                     data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"})
+    context = server.client_context(with_cert=False)
+    with urllib.request.urlopen(request, context=context, timeout=REST_TIMEOUT) as response:
+        assert response.status == 200
+        answer: dict[str, Any] = json.loads(response.read())
+    return answer

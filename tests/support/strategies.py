@@ -98,7 +98,7 @@ SHORT = {
     "dns-subdomain": NAMES,
     "port-name": st.from_regex(r"\A[a-z][a-z0-9]{0,6}\Z"),
     "image-name": st.from_regex(r"\A[a-z0-9]{1,6}(/[a-z0-9]{1,6}){0,2}\Z"),
-    "image-tag": st.from_regex(r"\A([A-Za-z0-9_][-.A-Za-z0-9_]{0,6})?\Z"),
+    "image-tag": st.from_regex(r"\A[A-Za-z0-9_][-.A-Za-z0-9_]{0,6}\Z"),
     "quantity": st.just("") | QUANTITIES,
 }
 _SHORT = {formats.SCHEMAS[name]["pattern"]: values for name, values in SHORT.items()}

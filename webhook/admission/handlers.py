@@ -17,13 +17,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from webhook.admission import patches, responses, reviews
-from webhook.core import crdcheck, defaulting, model, paths, podspec, schemas, validation
+from webhook.core import crdcheck, defaulting, model, paths, podspec, report, schemas, validation
 
 log = logging.getLogger(__name__)
 
 
 def _texts(problems: Sequence[schemas.Problem]) -> list[str]:
-    return [f"{paths.format_path(path)}: {message}" for path, message in problems]
+    return [f"{paths.format_path(path)}: {paths.spelled(message, rest=False)}" for path, message in problems]
 
 
 def _skipped(request: reviews.Request) -> bool:
@@ -35,7 +35,8 @@ def _skipped(request: reviews.Request) -> bool:
     return request["operation"] not in ("CREATE", "UPDATE")
 
 
-def mutate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
+def mutate(request: reviews.Request, checker: podspec.Checker,
+           policy: validation.Policy = validation.Policy()) -> reviews.Review:
     """Allowed, with the JSON Patch that fills the defaults (none when none are missing);
     denied naming every bad field when the API server's CRD checks, which run next, would
     refuse the object: they would show only their own findings, and the validating
@@ -46,7 +47,7 @@ def mutate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review
     edits, warnings = defaulting.edits(obj)
     defaulted = defaulting.overlay(obj, edits)
     if crdcheck.refuses(defaulted):
-        denial = _judged(request, defaulted, validation.validate(defaulted, checker), warnings)
+        denial = _judged(request, defaulted, validation.validate(defaulted, checker, policy), warnings)
         if denial["response"]["allowed"] is False:
             return denial
     return responses.patched(request["uid"], patches.operations(obj, edits), _texts(warnings))
@@ -79,25 +80,26 @@ def ratchet(errors: Sequence[schemas.Problem], obj: Any, old: Any
     return changed, unchanged
 
 
-def _judged(request: reviews.Request, obj: Any, report: validation.Report,
+def _judged(request: reviews.Request, obj: Any, found: report.Report,
             noted: Sequence[schemas.Problem] = ()) -> reviews.Review:
     """Allowed with warnings, or denied as Invalid naming every bad field (of an UPDATE,
     those on what it changes)."""
-    errors, tolerated = report.errors, list[schemas.Problem]()
+    errors, tolerated = found.errors, list[schemas.Problem]()
     if request["operation"] == "UPDATE":
         errors, tolerated = ratchet(errors, obj, request.get("oldObject") or {})
-    warnings = _texts([*noted, *report.warnings, *tolerated])
+    warnings = _texts([*noted, *found.warnings, *tolerated])
     if not errors:
         return responses.allowed(request["uid"], warnings)
     metadata = obj.get("metadata")
     name = str(metadata.get("name") or request.get("name", "")) if isinstance(metadata, dict) else ""
-    causes = [(paths.format_path(path), message) for path, message in errors]
+    causes = [(paths.format_path(path), paths.spelled(message, rest=False)) for path, message in errors]
     return responses.denied(request["uid"], request["kind"], name, causes, warnings)
 
 
-def validate(request: reviews.Request, checker: podspec.Checker) -> reviews.Review:
+def validate(request: reviews.Request, checker: podspec.Checker,
+             policy: validation.Policy = validation.Policy()) -> reviews.Review:
     """Allowed with warnings, or denied as Invalid naming every bad field."""
     if _skipped(request):
         return responses.allowed(request["uid"])
     obj = request.get("object") or {}
-    return _judged(request, obj, validation.validate(obj, checker))
+    return _judged(request, obj, validation.validate(obj, checker, policy))

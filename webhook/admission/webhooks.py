@@ -3,25 +3,27 @@
 An unreadable body (wrong content type, malformed JSON, not an admission.k8s.io/v1
 AdmissionReview) is HTTP 400 with the reason in plain text, as controller-runtime
 answers; a readable review always gets HTTP 200 and a review, allowed or denied.
-Nothing here decides anything: that is ``handlers``.
+Nothing here decides anything: that is ``handlers`` (and ``links`` for what the
+validating webhook asks of the cluster).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import orjson
 from aiohttp import web
 
-from webhook.admission import handlers, responses, reviews
-from webhook.core import bodies, podspec
+from webhook.admission import handlers, links, responses, reviews
+from webhook.core import bodies, podspec, validation
+from webhook.core.kuscia import workloads
 from webhook.ops import metrics, routing
 
 log = logging.getLogger(__name__)
 
-Decide = Callable[[reviews.Request], reviews.Review]
+Decide = Callable[[reviews.Request], Awaitable[reviews.Review]]
 
 
 async def _review(request: web.BaseRequest, decide: Decide, body_timeout: float) -> web.Response:
@@ -47,7 +49,7 @@ async def _review(request: web.BaseRequest, decide: Decide, body_timeout: float)
     if review.get("dryRun"):
         log.debug("dry-run review", extra={"uid": review["uid"]})
     try:
-        answer = decide(review)
+        answer = await decide(review)
     except Exception:
         # A bug must not become a 500 the API server retries into a stuck write:
         # answer a well-formed review that refuses, and log the cause.
@@ -57,12 +59,17 @@ async def _review(request: web.BaseRequest, decide: Decide, body_timeout: float)
 
 
 def routes(*, checker: podspec.Checker, figures: metrics.Metrics, body_limit: int,
-           timeout: float, drain: routing.Drain | None = None) -> routing.Routes:
+           timeout: float, drain: routing.Drain | None = None,
+           policy: validation.Policy = validation.Policy(),
+           guard: workloads.Guard = workloads.NO_GUARD) -> routing.Routes:
     """The webhook listener's routes: POST /mutate and /validate."""
-    webhooks: dict[str, Decide] = {
-        "/mutate": lambda request: handlers.mutate(request, checker),
-        "/validate": lambda request: handlers.validate(request, checker),
-    }
+    async def mutate(request: reviews.Request) -> reviews.Review:
+        return handlers.mutate(request, checker, policy)
+
+    async def validate(request: reviews.Request) -> reviews.Review:
+        return await links.validate(request, checker, policy, guard)
+
+    webhooks: dict[str, Decide] = {"/mutate": mutate, "/validate": validate}
     table = routing.Routes(body_limit)
     drain = drain or routing.Drain()
     for path, decide in webhooks.items():

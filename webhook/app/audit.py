@@ -56,17 +56,18 @@ class Finding:
     warnings: Sequence[tuple[str, str]]
 
 
-def problems(obj: Mapping[str, Any], checker: podspec.Checker
+def problems(obj: Mapping[str, Any], checker: podspec.Checker,
+             policy: validation.Policy = validation.Policy()
              ) -> tuple[list[schemas.Problem], list[schemas.Problem]]:
     """(errors, warnings) of an AppImage custom resource as the webhooks judge it: its
     defaults filled first (their warnings included), then validated."""
     defaulted, defaulting_warnings = defaulting.default(obj)
-    report = validation.validate(defaulted, checker)
+    report = validation.validate(defaulted, checker, policy)
     return report.errors, [*defaulting_warnings, *report.warnings]
 
 
 def _fields(found: Sequence[schemas.Problem]) -> list[tuple[str, str]]:
-    return [(paths.format_path(path), message) for path, message in found]
+    return [(paths.format_path(path), paths.spelled(message, rest=False)) for path, message in found]
 
 
 class Writer(Protocol):
@@ -155,7 +156,8 @@ async def _page(store: storage.Store, page_size: int, token: str) -> storage.Pag
 
 
 async def run(store: storage.Store, out: TextIO, checker: podspec.Checker, *,
-              output: Output = "table", page_size: int = PAGE_SIZE) -> Counts:
+              output: Output = "table", page_size: int = PAGE_SIZE,
+              policy: validation.Policy = validation.Policy()) -> Counts:
     """Check every stored AppImage, writing each one's problems to ``out`` as found;
     the counts. Store failures raise ``errors.ServiceError``, the output so far written."""
     writer: Writer = Table(out) if output == "table" else Json(out)
@@ -164,7 +166,7 @@ async def run(store: storage.Store, out: TextIO, checker: podspec.Checker, *,
     while True:
         page = await _page(store, page_size, cursor)
         for record in page.records:
-            found_errors, found_warnings = problems(record.obj, checker)
+            found_errors, found_warnings = problems(record.obj, checker, policy)
             counts.audited += 1
             counts.refused += bool(found_errors)
             counts.warned += bool(found_warnings and not found_errors)
@@ -181,10 +183,10 @@ async def run(store: storage.Store, out: TextIO, checker: podspec.Checker, *,
 
 
 async def _audit(url: str, kubeconfig: pathlib.Path | None, out: TextIO, checker: podspec.Checker,
-                 output: Output, page_size: int) -> Counts:
+                 output: Output, page_size: int, policy: validation.Policy) -> Counts:
     store = await open_store(url, kubeconfig)
     try:
-        return await run(store, out, checker, output=output, page_size=page_size)
+        return await run(store, out, checker, output=output, page_size=page_size, policy=policy)
     except errors.ServiceError as e:
         raise ValueError(f"--store: {url}: {e}") from None
     finally:
@@ -192,7 +194,8 @@ async def _audit(url: str, kubeconfig: pathlib.Path | None, out: TextIO, checker
 
 
 def command(url: str, out: TextIO, *, kubeconfig: pathlib.Path | None = None,
-            kubernetes_version: str = "", output: Output = "table", page_size: int = PAGE_SIZE) -> int:
+            kubernetes_version: str = "", output: Output = "table", page_size: int = PAGE_SIZE,
+            policy: validation.Policy = validation.Policy()) -> int:
     """The ``audit`` command: open the store as ``serve`` does, run, close; exit status 1
     when any object is refused, else 0. ``ValueError`` naming the flag for what cannot
     run (a bad flag, a store that cannot be opened or fails on the way)."""
@@ -202,5 +205,5 @@ def command(url: str, out: TextIO, *, kubeconfig: pathlib.Path | None = None,
     if url.startswith("sqlite:///") and not pathlib.Path(url.removeprefix("sqlite:///")).is_file():
         # Opening would create an empty store, and the audit would find it clean.
         raise ValueError(f"--store: {url}: no such file")
-    counts = asyncio.run(_audit(url, kubeconfig, out, checker, output, page_size))
+    counts = asyncio.run(_audit(url, kubeconfig, out, checker, output, page_size, policy))
     return 1 if counts.refused else 0

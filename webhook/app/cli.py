@@ -24,12 +24,7 @@ import uvloop
 import yaml
 
 from webhook.app import audit, server, validate
-from webhook.core import (
-    crd,
-    kubetypes,
-    schemagen,
-    sources,
-)
+from webhook.core import crd, kubetypes, schemagen, sources, validation
 from webhook.ops import certificates, logs, settings
 
 ENV_PREFIX = "APPIMAGE_"
@@ -87,6 +82,9 @@ def _serve_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
                    help="name of the self-managed serving certificate (repeat, or comma-separated)"
                         f" (default: none) [${ENV_PREFIX}CERT_DNS_NAME]")
     add("--log-level", d.log_level, "DEBUG, INFO, WARNING or ERROR")
+    add("--kuscia-references", d.kuscia_references, "a broken link from Kuscia's workloads to an "
+        "AppImage (deleted in use, missing, no template for a role): deny, warn, or off "
+        "(needs --store kubernetes)", choices=settings.REFERENCES)
 
 
 def _store_flags(add: Callable[..., None], d: settings.Settings) -> None:
@@ -94,6 +92,17 @@ def _store_flags(add: Callable[..., None], d: settings.Settings) -> None:
     add("--store", d.store, "sqlite:///PATH or kubernetes")
     add("--kubernetes-version", d.kubernetes_version,
         f"PodSpec schema version ({', '.join(kubetypes.versions()[-3:])}…)", unset="newest bundled")
+    add("--allowed-registries", ",".join(d.allowed_registries),
+        "comma-separated registry hosts (host:port) or host/path prefixes images must come from",
+        unset="any")
+    add("--require-image-digest", str(d.require_image_digest).lower(),
+        "true: image.id must be sha256:<64 hex digits>", choices=("true", "false"))
+
+
+def policy_from(args: argparse.Namespace) -> validation.Policy:
+    """The image policy of the ``serve`` or ``audit`` flags."""
+    return validation.Policy(tuple(r.strip() for r in args.allowed_registries.split(",") if r.strip()),
+                             args.require_image_digest == "true")
 
 
 def _audit_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -121,6 +130,7 @@ def settings_from(args: argparse.Namespace) -> settings.Settings:
         return int(value)
 
     cert_dns_names = args.cert_dns_name or [_env_default("--cert-dns-name", "") or ""]
+    policy = policy_from(args)
     return settings.Settings(
         rest_addr=settings.Address.parse(args.rest_addr, "--rest-addr"),
         webhook_addr=settings.Address.parse(args.webhook_addr, "--webhook-addr"),
@@ -145,6 +155,9 @@ def settings_from(args: argparse.Namespace) -> settings.Settings:
         shutdown_delay=number("--shutdown-delay", args.shutdown_delay),
         cert_reload_interval=number("--cert-reload-interval", args.cert_reload_interval),
         log_level=args.log_level,
+        kuscia_references=args.kuscia_references,
+        allowed_registries=policy.allowed_registries,
+        require_image_digest=policy.require_image_digest,
     )
 
 
@@ -235,7 +248,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(audit.command(
                 args.store, sys.stdout, kubeconfig=pathlib.Path(args.kubeconfig) if args.kubeconfig else None,
                 kubernetes_version=args.kubernetes_version, output=args.output,
-                page_size=int(args.page_size)))
+                page_size=int(args.page_size), policy=policy_from(args)))
         elif args.command == "validate":
             sys.exit(validate.files(args.files))
         elif args.crd:

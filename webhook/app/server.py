@@ -26,12 +26,13 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from webhook.admission import webhooks
-from webhook.core import api, podspec, storage
+from webhook.core import api, podspec, storage, validation
+from webhook.core.kuscia import workloads
 from webhook.ops import certificates, connections, metrics, routing, selfcert, settings, tls
 from webhook.rest import endpoints
 from webhook.rpc import listener as grpc_listener
 from webhook.rpc import service as grpc_service
-from webhook.store import kube, open_store
+from webhook.store import kube, kubernetes, kuscia, open_store
 
 log = logging.getLogger(__name__)
 
@@ -159,13 +160,16 @@ class Service:
         checker = podspec.checker(s.kubernetes_version or None)
         if self._store is None:
             self._store = await open_store(s.store)
-        appimages = api.AppImages(self._store, checker)  # one for REST and gRPC: one lock per name
-        rest_routes = endpoints.routes(appimages, figures=self.metrics,
-                                  token=token, body_limit=s.rest_body_limit,
-                                  timeout=s.request_timeout, drain=self._drain)
+        policy = validation.Policy(s.allowed_registries, s.require_image_digest)
+        guard = await self._guard(self._store)
+        # One for REST and gRPC: one lock per name.
+        appimages = api.AppImages(self._store, checker, policy=policy, guard=guard)
+        rest_routes = endpoints.routes(appimages, figures=self.metrics, token=token,
+                                       body_limit=s.rest_body_limit, timeout=s.request_timeout,
+                                       drain=self._drain)
         webhook_routes = webhooks.routes(checker=checker, figures=self.metrics,
-                                               body_limit=s.webhook_body_limit,
-                                               timeout=s.request_timeout, drain=self._drain)
+                                         body_limit=s.webhook_body_limit, timeout=s.request_timeout,
+                                         drain=self._drain, policy=policy, guard=guard)
         if s.cert_secret:
             namespace, secret = s.cert_secret_ref
             target = selfcert.Target(namespace, secret, s.webhook_config_name, s.cert_dns_names,
@@ -178,6 +182,30 @@ class Service:
         await self._listen("webhook", webhook_routes, s.webhook_addr, self._tls("tls"))
         await self._listen_grpc(grpc_service.Config(appimages, (token or "").encode(), s.request_timeout,
                                                     self._drain))
+
+    async def _guard(self, store: storage.Store) -> workloads.Guard:
+        """The guard of the links from Kuscia's workloads: over the API server the
+        AppImages are stored in (with the index of AppImages a workload review reads),
+        and off (said once) on any other store."""
+        policy = self.settings.kuscia_references
+        if policy == "off":
+            return workloads.NO_GUARD
+        if not isinstance(store, kubernetes.KubernetesStore):
+            log.info("links from Kuscia's workloads to AppImages are not checked: that needs "
+                     "--store kubernetes (they live in the API server)")
+            return workloads.NO_GUARD
+        index = kuscia.Index(store.client)
+        self._tasks.append(asyncio.create_task(index.run(), name="appimage-index"))
+        self.metrics.gauge("appimage_index_synced", "1 while the index of AppImages that workload "
+                           "reviews read is in step with the API server, else 0.",
+                           lambda: float(index.synced))
+        self.metrics.gauge("appimage_index_objects", "AppImages in that index.", lambda: float(len(index)))
+        cluster = kuscia.Cluster(store.client, store, index)
+        try:
+            await cluster.kinds()  # says which of Kuscia's kinds are served
+        except workloads.Unavailable as e:
+            log.warning("cannot tell which of Kuscia's workload kinds are served yet: %s", e)
+        return workloads.Guard(cluster, policy)
 
     async def _listen_grpc(self, config: grpc_service.Config) -> None:
         """The fourth listener, gRPC (``webhook.rpc``): the REST operations with REST's

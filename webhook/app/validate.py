@@ -72,8 +72,6 @@ def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
             return [], api.admit(model.to_cr(request), checker, problems)[1]
         if problems:
             raise errors.Invalid(api.field_errors(problems))
-        if isinstance(request.get("name"), str):
-            api.check_name(request["name"], "name")
     except errors.Invalid as e:
         return [str(error) for error in e.errors], []
     return [], []
@@ -82,8 +80,8 @@ def _check_rest(definition: str, doc: dict[str, Any], checker: podspec.Checker
 def _check_manifest(doc: dict[str, Any], checker: podspec.Checker) -> tuple[list[str], list[str]]:
     """(errors, warnings) of an AppImage manifest, as "path: message" (camelCase)."""
     found, warnings = audit.problems(doc, checker)
-    return ([f"{paths.format_path(p)}: {m}" for p, m in found],
-            [f"{paths.format_path(p)}: {m}" for p, m in warnings])
+    return ([f"{paths.format_path(p)}: {paths.spelled(m, rest=False)}" for p, m in found],
+            [f"{paths.format_path(p)}: {paths.spelled(m, rest=False)}" for p, m in warnings])
 
 
 def files(names: Sequence[str], out: Any = sys.stdout) -> int:

@@ -31,6 +31,7 @@ from webhook.core import (
     storage,
     validation,
 )
+from webhook.core.kuscia import workloads
 
 DEFAULT_PAGE_SIZE = 10  # Kuscia's default
 # An update re-reads and re-merges when another writer got in first; past this many
@@ -90,7 +91,8 @@ def _answers_store_failures(method: _Operation) -> _Operation:
 
 def field_errors(problems: Sequence[schemas.Problem]) -> list[errors.FieldError]:
     ordered = sorted(problems, key=lambda p: paths.format_path(p[0]))
-    return [errors.FieldError(paths.format_path(path), message) for path, message in ordered]
+    return [errors.FieldError(paths.format_path(path), paths.spelled(message, rest=True))
+            for path, message in ordered]
 
 
 # Optional lists and maps of a request that proto3 cannot tell from absent when empty:
@@ -128,11 +130,21 @@ def parse(definition: str, body: Any) -> dict[str, Any]:
     return normalized
 
 
-def check_name(name: str, where: str) -> None:
-    """``errors.Invalid`` at ``where`` unless ``name`` is a DNS label (RFC 1123)."""
-    reason = "must not be empty" if not name else formats.dns_label(name)
-    if reason:
-        raise errors.Invalid([errors.FieldError(where, reason)])
+def storable(name: str) -> bool:
+    """Whether an AppImage of this name can be stored at all: a Kubernetes object name
+    (DNS subdomain). Query, update, delete and batch query do not judge a name's format,
+    as Kuscia's do not (SPEC §3): a name that cannot exist is not found, without asking
+    the store (to which it would be a path)."""
+    return bool(name) and not formats.dns_subdomain(name)
+
+
+def _missing(names: Sequence[str]) -> errors.NotFound:
+    return errors.NotFound(f"appimage {', '.join(map(repr, names))} does not exist")
+
+
+# An update does not judge the name's format: the body is judged on its own under a name
+# any rule takes, before the stored object is looked up.
+_UNJUDGED_NAME = "update"
 
 
 def _covered(path: paths.Path, known: Set[paths.Path]) -> bool:
@@ -141,20 +153,20 @@ def _covered(path: paths.Path, known: Set[paths.Path]) -> bool:
     return any(path[:depth] in known for depth in range(len(path) + 1))
 
 
-def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[schemas.Problem] = ()
-          ) -> tuple[dict[str, Any], list[str]]:
+def admit(obj: Mapping[str, Any], checker: podspec.Checker, known: Sequence[schemas.Problem] = (),
+          policy: validation.Policy = validation.Policy()) -> tuple[dict[str, Any], list[str]]:
     """The defaulted object and its warnings, or ``errors.Invalid`` naming every bad
     field in the REST spelling: the same defaulting and validation the admission
     webhook applies. ``known`` are problems the REST schema found; a field it named is
     not named again in the custom resource's words."""
     defaulted, defaulting_warnings = defaulting.default(obj)
-    report = validation.validate(defaulted, checker)
+    report = validation.validate(defaulted, checker, policy)
     known_paths = {path for path, _ in known}
     found = [*known, *((rest, m) for p, m in report.errors
                        if not _covered(rest := paths.rest_path(p), known_paths))]
     if found:
         raise errors.Invalid(field_errors(found))
-    warnings = [f"{paths.format_path(paths.rest_path(p))}: {m}"
+    warnings = [f"{paths.format_path(paths.rest_path(p))}: {paths.spelled(m, rest=True)}"
                 for p, m in (*defaulting_warnings, *report.warnings)]
     return defaulted, warnings
 
@@ -163,12 +175,22 @@ Run = Callable[[Any], Awaitable[Outcome]]
 """An operation run on a request body."""
 
 
-class AppImages:
-    """The operations, over one ``Store`` and one PodSpec checker."""
+def _said(verdict: workloads.Verdict) -> str:
+    """A refusal of the guard as one message (its paths are the workloads', not ours)."""
+    return "; ".join(message for _, message in verdict.errors)
 
-    def __init__(self, store: storage.Store, checker: podspec.Checker) -> None:
+
+class AppImages:
+    """The operations, over one ``Store``, one PodSpec checker, the operator's image
+    policy, and the guard of the links from Kuscia's workloads (none by default)."""
+
+    def __init__(self, store: storage.Store, checker: podspec.Checker, *,
+                 policy: validation.Policy = validation.Policy(),
+                 guard: workloads.Guard = workloads.NO_GUARD) -> None:
         self.store = store
         self.checker = checker
+        self.policy = policy
+        self.guard = guard
         self.rendered = rendered.Cache()
         self.operations: dict[operations.Operation, Run] = {
             operations.CREATE: self.create, operations.UPDATE: self.update,
@@ -196,61 +218,70 @@ class AppImages:
     @_answers_store_failures
     async def create(self, body: Any) -> Outcome:
         request, problems = check(operations.CREATE.request, body)
-        obj, warnings = admit(model.to_cr(request), self.checker, problems)
+        obj, warnings = admit(model.to_cr(request), self.checker, problems, self.policy)
         await self.store.create(obj)
         return Outcome(warnings=warnings)
 
     @_answers_store_failures
     async def update(self, body: Any) -> Outcome:
         """Incremental: ``image`` replaces the stored one; ``config_templates`` and
-        ``deploy_templates`` replace theirs only when present and non-empty (proto3)."""
+        ``deploy_templates`` replace theirs only when present and non-empty (proto3).
+        The body is judged before the stored object is looked up (SPEC §7), and the
+        merged object again, then the workloads that run it (``guard``)."""
         request, problems = check(operations.UPDATE.request, body)
-        name = request.get("name")
-        if not isinstance(name, str):
-            raise errors.Invalid(field_errors(problems))
-        check_name(name, "name")
         changes = model.spec_from_rest(request)
+        if "deploy_templates" in request:  # a whole spec but the config templates
+            admit(model.to_cr({**request, "name": _UNJUDGED_NAME}), self.checker, problems, self.policy)
+        elif problems:
+            raise errors.Invalid(field_errors(problems))
+        name: str = request["name"]
+        if not storable(name):
+            raise _missing([name])
         async with self._exclusive(name):
             for _ in range(MAX_UPDATE_ATTEMPTS):
                 record = await self.store.get(name)
                 merged = {**record.obj, "spec": {**record.obj.get("spec", {}), **changes}}
-                obj, warnings = admit(merged, self.checker, problems)
+                obj, warnings = admit(merged, self.checker, policy=self.policy)
+                verdict = await self.guard.update(name, record.obj, obj)
+                if verdict.errors:
+                    raise errors.ServiceError(_said(verdict), code=errors.Code.UPDATE_FAILED)
                 try:
                     await self.store.replace(obj, record.version)
                 except errors.Conflict:
                     continue
-                return Outcome(warnings=warnings)
+                return Outcome(warnings=[*warnings, *verdict.warnings])
         raise errors.ServiceError(
             f"appimage {name!r} changed under {MAX_UPDATE_ATTEMPTS} attempts in a row; retry",
             code=errors.Code.UPDATE_FAILED)
 
     @_answers_store_failures
     async def delete(self, body: Any) -> Outcome:
-        request = parse(operations.DELETE.request, body)
-        check_name(request["name"], "name")
-        await self.store.delete(request["name"])
-        return Outcome()
+        name: str = parse(operations.DELETE.request, body)["name"]
+        if not storable(name):
+            raise _missing([name])
+        verdict = await self.guard.delete(name)
+        if verdict.errors:
+            raise errors.ServiceError(_said(verdict), code=errors.Code.DELETE_FAILED)
+        await self.store.delete(name)
+        return Outcome(warnings=verdict.warnings)
 
     @_answers_store_failures
     async def query(self, body: Any) -> Outcome:
-        request = parse(operations.QUERY.request, body)
-        check_name(request["name"], "name")
-        record = await self.store.get(request["name"])
-        return Outcome(data=self.rendered.answer(record))
+        name: str = parse(operations.QUERY.request, body)["name"]
+        if not storable(name):
+            raise _missing([name])
+        return Outcome(data=self.rendered.answer(await self.store.get(name)))
 
     @_answers_store_failures
     async def batch_query(self, body: Any) -> Outcome:
-        request = parse(operations.BATCH_QUERY.request, body)
-        names: list[str] = request["names"]
-        bad = [errors.FieldError(f"names[{i}]", reason) for i, name in enumerate(names)
-               if (reason := "must not be empty" if not name else formats.dns_label(name))]
-        if bad:
-            raise errors.Invalid(bad)
-        records = await self.store.get_many(names)
-        missing = [name for name, record in zip(names, records, strict=True) if record is None]
+        names: list[str] = parse(operations.BATCH_QUERY.request, body)["names"]
+        asked = [name for name in names if storable(name)]
+        found = dict(zip(asked, await self.store.get_many(asked), strict=True)) if asked else {}
+        missing = [name for name in names if found.get(name) is None]
         if missing:
-            raise errors.NotFound(f"appimage {', '.join(map(repr, missing))} does not exist")
-        return Outcome(data=[self.rendered.answer(r) for r in records if r is not None])
+            raise _missing(missing)
+        return Outcome(data=[self.rendered.answer(record) for name in names
+                             if (record := found.get(name)) is not None])
 
     @_answers_store_failures
     async def list(self, body: Any) -> Outcome:

@@ -30,17 +30,22 @@ _DNS_SUBDOMAIN_BODY = rf"{_DNS_LABEL_BODY}(?:\.{_DNS_LABEL_BODY})*"
 _PORT_NAME_BODY = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _CONFIG_KEY_CHAR = r"[-._a-zA-Z0-9]"
 _HEADER_NAME_BODY = r"[-!#$%&'*+.^_`|~0-9A-Za-z]+"  # RFC 7230 token
-# docker/distribution reference grammar: [domain[:port]/]component(/component)*
-_DOMAIN_COMPONENT = r"(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])"
-_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?|\[[0-9a-fA-F:]+\](?::[0-9]+)?)"
+# The reference grammar of docker/distribution (Kuscia's agent parses with v2.8.2, the
+# kubelet with distribution/reference v0.6.0): [domain[:port]/]component(/component)*,
+# where both agree: no IPv6 host (v2.8.2 has none), and lowercase throughout, since a
+# runtime reads a first component with capitals as a registry host.
+_DOMAIN_COMPONENT = r"(?:[a-z0-9]|[a-z0-9][a-z0-9-]*[a-z0-9])"
+_DOMAIN = rf"(?:{_DOMAIN_COMPONENT}(?:\.{_DOMAIN_COMPONENT})*(?::[0-9]+)?)"
 _PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|[-]+)[a-z0-9]+)*"
 _IMAGE_NAME_BODY = rf"(?:{_DOMAIN}/)?{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*"
+_TAG_BODY = r"[A-Za-z0-9_][A-Za-z0-9_.-]*"
 _QUANTITY_BODY = r"([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))([eE][+-]?[0-9]+|[numkMGTPE]|[KMGTPE]i)?"
 
 _DNS_LABEL = re.compile(_DNS_LABEL_BODY)
 _DNS_SUBDOMAIN = re.compile(_DNS_SUBDOMAIN_BODY)
 _PORT_NAME = re.compile(_PORT_NAME_BODY)
-_TAG = re.compile(r"[\w][\w.-]*")
+_TAG = re.compile(_TAG_BODY)
+_IMAGE_ID_LIKE = re.compile(r"[a-f0-9]{64}")
 _CONFIG_KEY = re.compile(f"{_CONFIG_KEY_CHAR}+")
 _IMAGE_ID = re.compile(r"sha256:[0-9a-f]{64}")
 _HEADER_NAME = re.compile(_HEADER_NAME_BODY)
@@ -114,22 +119,65 @@ def port_name(value: str) -> str | None:
     return None
 
 
+DEFAULT_REGISTRY = "docker.io"
+
+
+def registry_and_path(name: str) -> tuple[str, str]:
+    """The registry host (with its port) and repository path a container runtime pulls
+    ``name`` from, as docker/distribution normalises it: no host means docker.io (and
+    a one-component path there is under library/); index.docker.io is docker.io."""
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        domain, path = first, rest
+    else:
+        domain, path = DEFAULT_REGISTRY, name
+    if domain == "index.docker.io":
+        domain = DEFAULT_REGISTRY
+    if domain == DEFAULT_REGISTRY and "/" not in path:
+        path = f"library/{path}"
+    return domain, path
+
+
 @_memo
 def image_name(value: str) -> str | None:
-    if len(value) > IMAGE_NAME_MAX:
-        return f"must be at most {IMAGE_NAME_MAX} characters"
     if not _IMAGE_NAME.fullmatch(value):
         if ":" in value.rsplit("/", 1)[-1] or "@" in value:
             return "must be a repository without tag or digest; put the tag in image.tag"
+        if value.lower() != value:
+            return "must be lowercase (a runtime reads capitals in the first part as a registry host)"
         return "must be an image repository such as secretflow/app or registry:5000/team/app"
+    if _IMAGE_ID_LIKE.fullmatch(value):
+        return "must not be 64 hexadecimal digits: runtimes read that as an image ID"
+    domain, path = registry_and_path(value)
+    if len(domain) + 1 + len(path) > IMAGE_NAME_MAX:
+        return (f"must be at most {IMAGE_NAME_MAX} characters as runtimes spell it "
+                f"({domain}/{path[:20]}…, {len(domain) + 1 + len(path)})")
     return None
 
 
 @_memo
 def image_tag(value: str) -> str | None:
     if len(value) > TAG_MAX or not _TAG.fullmatch(value):
-        return f"must be a tag: letters, digits, '_', '.', '-', not starting with '.' or '-', ≤ {TAG_MAX}"
+        return (f"must be a tag: ASCII letters, digits, '_', '.', '-', not starting with '.' "
+                f"or '-', at most {TAG_MAX}")
     return None
+
+
+def allowed_registry(name: str, allowed: tuple[str, ...]) -> str | None:
+    """Why the image ``name`` (a valid repository) comes from no registry of ``allowed``
+    (hosts, ``host:port``, or ``host/path`` prefixes, compared once normalised); None
+    when it does, or when nothing is listed."""
+    if not allowed:
+        return None
+    domain, path = registry_and_path(name)
+    where = f"{domain}/{path}"
+    for entry in allowed:
+        host, sep, prefix = entry.partition("/")
+        host = DEFAULT_REGISTRY if host == "index.docker.io" else host
+        within = f"{host}/{prefix}"
+        if host == domain and (not sep or where == within or where.startswith(within + "/")):
+            return None
+    return f"comes from {where!r}, which is not in the allowed registries ({', '.join(allowed)})"
 
 
 @_memo
@@ -142,8 +190,11 @@ def image_id(value: str) -> str | None:
 
 @_memo
 def config_key(value: str) -> str | None:
-    if len(value) > CONFIG_KEY_MAX or not _CONFIG_KEY.fullmatch(value) or value in (".", ".."):
-        return "must be a file name of letters, digits, '-', '_' and '.'"
+    """A ConfigMap key (Kubernetes' IsConfigMapKey): Kuscia copies the templates into one."""
+    if (len(value) > CONFIG_KEY_MAX or not _CONFIG_KEY.fullmatch(value) or value == "."
+            or value.startswith("..")):
+        return (f"must be a file name of at most {CONFIG_KEY_MAX} letters, digits, '-', '_' and '.', "
+                "not '.' or starting with '..' (a ConfigMap key)")
     return None
 
 
@@ -221,9 +272,6 @@ _END = r"(?![\s\S])"  # the end of the text in both engines, even inside a looka
 # A path segment other than "..", said without lookarounds: they would take jsonschema-rs
 # from its linear engine to a backtracking one, which gives up on a long value.
 _SEGMENT = r"(?:[^/.][^/]*|\.(?:[^/.][^/]*|\.[^/]+)?)"
-# Python's ``\w`` in a tag takes non-ASCII letters and digits too, which no pattern states
-# alike in every engine: the schema leaves non-ASCII characters to the check.
-_TAG_CHAR = r"[A-Za-z0-9_]|[^\x00-\x7F]"
 # parse_quantity reads the suffixes E and Ei as an exponent without digits and refuses
 # them: the schema says so too, until the check takes them.
 _NON_NEGATIVE_QUANTITY = (r"(?:\+?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)|-(?:0+(?:\.0*)?|\.0+))"
@@ -234,12 +282,13 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "dns-subdomain": {"maxLength": DNS_SUBDOMAIN_MAX, "pattern": full_match(_DNS_SUBDOMAIN_BODY)},
     "port-name": {"maxLength": PORT_NAME_MAX, "pattern": full_match(
         rf"(?![-a-z0-9]*--)(?=[-0-9]*[a-z]){_PORT_NAME_BODY}")},
-    "image-name": {"maxLength": IMAGE_NAME_MAX, "pattern": full_match(_IMAGE_NAME_BODY)},
-    # "" is proto3's unset: no tag.
-    "image-tag": {"maxLength": TAG_MAX, "pattern": full_match(
-        rf"(?:(?:{_TAG_CHAR})(?:[-.]|{_TAG_CHAR})*)?")},
+    # Not 64 hex digits (an image ID to a runtime); the length as runtimes spell the name
+    # (docker.io/library/ added) is the check's to refuse: no pattern counts that.
+    "image-name": {"maxLength": IMAGE_NAME_MAX, "pattern": full_match(
+        rf"(?![a-f0-9]{{64}}{_END}){_IMAGE_NAME_BODY}")},
+    "image-tag": {"maxLength": TAG_MAX, "pattern": full_match(_TAG_BODY)},
     "config-key": {"maxLength": CONFIG_KEY_MAX, "pattern": full_match(
-        rf"(?!\.\.?{_END}){_CONFIG_KEY_CHAR}+")},
+        rf"(?!\.{_END}|\.\.){_CONFIG_KEY_CHAR}+")},
     "header-name": _unbounded(_HEADER_NAME_BODY),
     # These three take a newline anywhere, a final one too, so a bare $ cannot be fooled.
     "env-name": {"pattern": "^[^=]+$"},

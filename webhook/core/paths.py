@@ -4,6 +4,9 @@ a path is written in a message.
 Pure, no I/O. Rules find problems on the custom resource (``spec.deployTemplates[0]
 .spec.containers``); Kuscia's callers know the REST spelling (``deploy_templates[0]
 .containers``), so every message names a field by ``format_path(rest_path(path))``.
+A message that names another field (``also at …``, a handler's name) holds it as a
+``ref`` or ``field``, which ``spelled`` writes in the caller's spelling when the message
+is shown: a REST answer never shows a custom-resource path.
 A map's keys are a user's words: always in brackets, and abbreviated past the longest
 name the rules allow.
 """
@@ -11,6 +14,7 @@ name the rules allow.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable
 
@@ -91,3 +95,32 @@ def abbreviate(text: str) -> str:
     if len(text) <= LONGEST_SHOWN:
         return text
     return f"{text[:64]}…({len(text)} characters)"
+
+
+# A path inside a message, between two characters no name or key the rules allow holds:
+# a tag saying how to write it (whole, or only its last token), and the path as JSON.
+_REF = re.compile("\u2063([PF])(\\[[^\u2063]*\\])\u2063")
+
+
+def ref(path: Path) -> str:
+    """``path`` inside a message: ``spelled`` writes it in the caller's spelling."""
+    return f"\u2063P{json.dumps(list(path))}\u2063"
+
+
+def field(path: Path) -> str:
+    """The name of the field at ``path`` inside a message, spelled as ``ref`` is."""
+    return f"\u2063F{json.dumps(list(path))}\u2063"
+
+
+def spelled(message: str, rest: bool) -> str:
+    """``message`` with its ``ref`` and ``field`` paths in the REST spelling (``rest``) or
+    the custom resource's."""
+    if "\u2063" not in message:
+        return message
+
+    def write(found: re.Match[str]) -> str:
+        path = tuple(json.loads(found[2]))
+        shown = rest_path(path) if rest else path
+        return format_path(shown) if found[1] == "P" else str(shown[-1])
+
+    return _REF.sub(write, message)

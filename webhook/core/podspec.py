@@ -76,11 +76,12 @@ def pod_spec(template: Mapping[str, Any]) -> dict[str, Any]:
     return pod
 
 
-def problems(checker_: Checker, template: Mapping[str, Any], path: paths.Path
+def problems(schema: Checker, template: Mapping[str, Any], path: paths.Path
              ) -> list[schemas.Problem]:
-    """Why the template's PodSpec would be refused, reported on the template's path."""
+    """Why the template's PodSpec would be refused by ``schema``, reported on the
+    template's path."""
     return [
-        (path, f"as a Kubernetes {checker_.version} PodSpec, "
+        (path, f"as a Kubernetes {schema.version} PodSpec, "
                f"{paths.format_path(sub) or 'the pod'}: {message}")
-        for sub, message in checker_.errors(pod_spec(template))
+        for sub, message in schema.errors(pod_spec(template))
     ]

@@ -49,6 +49,10 @@ AT_LEAST_ONE = frozenset({"EnvFromSource"})
 
 _NAME = {"description": "AppImage name, an RFC 1123 DNS label.", "type": "string",
          "minLength": 1, **formats.SCHEMAS["dns-label"]}
+# Every request but create names a stored AppImage: its format is not judged (SPEC §3),
+# a name no AppImage can have is not found.
+_STORED_NAME = {"description": "Name of a stored AppImage; one no AppImage can have is not found.",
+                "type": "string"}
 
 
 def _integer(kept: dict[str, Any], int64: bool) -> None:
@@ -202,15 +206,15 @@ def rest_schema(cr: Mapping[str, Any]) -> dict[str, Any]:
     }
     # The requests' own fields; ``operations`` says which request has which.
     fields = {
-        "name": name,
-        "names": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_NAMES, "items": name},
+        "name": _STORED_NAME,
+        "names": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH_NAMES, "items": _STORED_NAME},
         "page_size": {"description": f"0 means the default, 10; more than {storage.MAX_PAGE_SIZE} "
                                      f"gives {storage.MAX_PAGE_SIZE} (and a next_page_token).",
                       **_scalar({"type": "integer", "format": "int64", "minimum": 0})},
         "page_token": {"description": "next_page_token of the previous page.", "type": "string"},
     }
     for op in operations.ALL:
-        own = {f: fields[f] for f in op.fields}
+        own = {f: name if (f, op) == ("name", operations.CREATE) else fields[f] for f in op.fields}
         properties = {**own, **spec["properties"]} if op.with_spec else own
         defs[op.request] = _request(op, properties)
     return {

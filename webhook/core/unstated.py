@@ -66,9 +66,9 @@ RULES = (
          "(Go text/template) parses and runs: valid syntax, Go's functions with their "
          "arguments, and port selections naming ports the containers mounting it declare.",
          ("config_templates[]",)),
-    Rule("image-tag-characters", "Non-ASCII characters of a tag are letters or digits "
-         "(Python's \\w); no JSON Schema pattern states that alike in every engine.",
-         ("image.tag",)),
+    Rule("image-name-as-pulled", "An image name is at most 255 characters as container "
+         "runtimes spell it: docker.io/ added when it names no registry, and library/ too "
+         "when it is one component.", ("image.name",)),
     Rule("pod-spec", "Each deploy template, as the Kubernetes PodSpec Kuscia runs, passes "
          "Kubernetes' PodSpec schema (kubernetes-validate, the configured Kubernetes version).",
          ("deploy_templates[]",)),

@@ -15,7 +15,7 @@ update and every scrape runs on the one event-loop thread, so none is needed.
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import prometheus_client
@@ -101,6 +101,10 @@ class Metrics:
     def grpc(self, service: str, method: str) -> Endpoint:
         """A unary RPC's figures; ``Endpoint.count`` takes the gRPC code (Go's name)."""
         return self._rpcs.setdefault((service, method), Endpoint(method))
+
+    def gauge(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value ``read`` gives when scraped."""
+        prometheus_client.Gauge(name, documentation, registry=self.registry).set_function(read)
 
     def _endpoint(self, family: Names, name: str) -> Endpoint:
         return self._families[family].setdefault(name, Endpoint(name))

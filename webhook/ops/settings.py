@@ -13,6 +13,8 @@ from typing import Literal
 
 TLSMode = Literal["notls", "tls", "mtls"]
 TLS_MODES: tuple[TLSMode, ...] = ("mtls", "tls", "notls")
+References = Literal["deny", "warn", "off"]
+REFERENCES: tuple[References, ...] = ("deny", "warn", "off")
 
 # REST bodies are AppImages of a few KB; 4 MiB leaves room for big config templates
 # while bounding what one request can make the server hold.
@@ -100,10 +102,26 @@ class Settings:
     Service's DNS names."""
     log_level: str = "INFO"
     """Log level of the JSON logs on stderr."""
+    kuscia_references: References = "deny"
+    """What a broken link from Kuscia's workloads to AppImages is (an AppImage deleted
+    under a running job, a job naming a missing AppImage, …): refused (deny), a warning
+    (warn), or not looked for (off). Needs the kubernetes store."""
+    allowed_registries: tuple[str, ...] = ()
+    """Registry hosts (``host:port`` too) or ``host/path`` prefixes every image must come
+    from; empty: any."""
+    require_image_digest: bool = False
+    """Every AppImage's ``image.id`` must be ``sha256:`` and 64 hex digits."""
 
     def __post_init__(self) -> None:
         if self.tls_mode not in TLS_MODES:
             raise ValueError(f"--tls-mode: must be one of {', '.join(TLS_MODES)}, not {self.tls_mode!r}")
+        if self.kuscia_references not in REFERENCES:
+            raise ValueError(f"--kuscia-references: must be one of {', '.join(REFERENCES)}, "
+                             f"not {self.kuscia_references!r}")
+        for entry in self.allowed_registries:
+            if not entry or "://" in entry or any(c.isspace() for c in entry) or entry.endswith("/"):
+                raise ValueError(f"--allowed-registries: {entry!r} is not a registry host, "
+                                 "host:port or host/path")
         if not (self.store == "kubernetes" or self.store.startswith("sqlite:///")):
             raise ValueError(f"--store: expected sqlite:///PATH or kubernetes, not {self.store!r}")
         for name in ("rest_body_limit", "webhook_body_limit"):

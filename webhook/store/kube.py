@@ -5,9 +5,10 @@ two webhook configurations): kubernetes_asyncio would add ~74 MB and its own pin
 aiohttp range, lightkube its own HTTP stack. This module reads the two usual sources of
 credentials — the in-cluster service account and a kubeconfig (``KUBECONFIG`` or
 ``~/.kube/config``: server, CA, bearer token or client certificate; exec plugins are not
-supported) — and answers ``(status, body)``. Transport failures and timeouts raise
-``Unreachable`` with the server's address, never a hang; the client raises only its own
-``Error``s, which its callers (the store, certificate management) turn into theirs.
+supported) — and answers ``(status, body)``, or streams a WATCH's events. Transport
+failures and timeouts raise ``Unreachable`` with the server's address, never a hang; the
+client raises only its own ``Error``s, which its callers (the store, certificate
+management) turn into theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import pathlib
 import ssl
 import tempfile
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 import aiohttp
@@ -136,6 +137,14 @@ def _ssl_context(config: Config) -> ssl.SSLContext:
     return ctx
 
 
+def _decoded(raw: bytes) -> dict[str, Any]:
+    try:
+        decoded = orjson.loads(raw) if raw else {}
+    except orjson.JSONDecodeError:
+        decoded = {"message": raw[:500].decode(errors="replace")}
+    return decoded if isinstance(decoded, dict) else {"items": decoded}
+
+
 class Client:
     """JSON calls to one API server over one pooled, kept-alive connection set."""
 
@@ -162,29 +171,59 @@ class Client:
                       params: Mapping[str, str] | None = None) -> tuple[int, dict[str, Any]]:
         """``(HTTP status, JSON body)``; ``Unreachable`` when no answer came,
         ``CredentialsUnreadable`` when the token file cannot be read."""
-        if self._session is None:
-            self._session = aiohttp.ClientSession(
-                timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=self._ssl))
-        url = self.config.server + path
         try:
-            async with self._session.request(
-                    method, url, params=params, headers=self._headers(),
+            async with self._open().request(
+                    method, self.config.server + path, params=params, headers=self._headers(),
                     data=None if body is None else orjson.dumps(body)) as response:
                 raw = await response.read()
                 status = response.status
-        except TimeoutError as e:
-            raise Unreachable(
-                f"Kubernetes API server {self.config.server} unreachable: no answer within "
-                f"{self._timeout.total:g} s") from e
-        except (aiohttp.ClientError, OSError) as e:
-            raise Unreachable(
-                f"Kubernetes API server {self.config.server} unreachable: "
-                f"{type(e).__name__}: {e}".rstrip(": ")) from e
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise self._unreachable(e, self._timeout) from e
+        return status, _decoded(raw)
+
+    async def watch(self, path: str, version: str, seconds: int) -> AsyncIterator[dict[str, Any]]:
+        """The events of a WATCH of the collection ``path`` from resourceVersion
+        ``version`` (bookmarks asked for), until the API server ends it after ``seconds``.
+        A refusal (e.g. 410 Gone: ``version`` is too old) is one ``ERROR`` event holding
+        the Status, as the API server sends it mid-stream."""
+        params = {"watch": "true", "resourceVersion": version, "allowWatchBookmarks": "true",
+                  "timeoutSeconds": str(seconds)}
+        # No total: a watch lasts. A read that stalls past the API server's own end is dead.
+        limit = aiohttp.ClientTimeout(sock_connect=self._timeout.total,
+                                      sock_read=seconds + (self._timeout.total or DEFAULT_TIMEOUT))
         try:
-            decoded = orjson.loads(raw) if raw else {}
-        except orjson.JSONDecodeError:
-            decoded = {"message": raw[:500].decode(errors="replace")}
-        return status, decoded if isinstance(decoded, dict) else {"items": decoded}
+            async with self._open().get(self.config.server + path, params=params, headers=self._headers(),
+                                        timeout=limit) as response:
+                if response.status != 200:
+                    status = _decoded(await response.read()) | {"code": response.status}
+                    yield {"type": "ERROR", "object": status}
+                    return
+                pending = bytearray()
+                # Objects can exceed aiohttp's line limit (config templates reach 1 MiB):
+                # events are split here, one JSON document per line.
+                async for chunk in response.content.iter_any():
+                    pending += chunk
+                    while (end := pending.find(b"\n")) >= 0:
+                        line = bytes(pending[:end])
+                        del pending[:end + 1]
+                        if line.strip():
+                            yield _decoded(line)
+        except (TimeoutError, aiohttp.ClientError, OSError) as e:
+            raise self._unreachable(e, limit) from e
+
+    def _open(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(
+                timeout=self._timeout, connector=aiohttp.TCPConnector(ssl=self._ssl))
+        return self._session
+
+    def _unreachable(self, e: BaseException, limit: aiohttp.ClientTimeout) -> Unreachable:
+        if isinstance(e, TimeoutError):
+            waited = limit.total if limit.total is not None else limit.sock_read
+            return Unreachable(f"Kubernetes API server {self.config.server} unreachable: no answer "
+                               f"within {waited:g} s")
+        return Unreachable(f"Kubernetes API server {self.config.server} unreachable: "
+                           f"{type(e).__name__}: {e}".rstrip(": "))
 
     async def close(self) -> None:
         if self._session is not None:

@@ -17,7 +17,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from webhook.core import errors, model, storage
+from webhook.core import errors, formats, model, storage
 from webhook.store import kube
 
 # get_many fans out at most this many GETs at once: enough to hide round trips,
@@ -73,6 +73,9 @@ class KubernetesStore(storage.Store):
 
     async def _call(self, method: str, name: str, *, body: Any = None,
                     params: Mapping[str, str] | None = None) -> dict[str, Any]:
+        if method != "POST" and name and formats.dns_subdomain(name):
+            # No object has such a name, and it must not become a path of another resource.
+            raise errors.NotFound(f"appimage {name!r} does not exist")
         path = f"{_PATH}/{name}" if name and method != "POST" else _PATH
         status, answer = await self._request(method, path, body=body, params=params)
         if status >= 300:

@@ -99,3 +99,23 @@ runAsNonRoot: true
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{/*
+The clientConfig of one webhook: the Service (or webhook.url) at the path, with the
+values' caBundle for an existing Secret. Args: dict "root" $ "path" "/validate".
+*/}}
+{{- define "appimage-webhook.clientConfig" -}}
+{{- $root := .root -}}
+{{- if $root.Values.webhook.url -}}
+url: {{ printf "%s%s" (trimSuffix "/" $root.Values.webhook.url) .path | quote }}
+{{- else -}}
+service:
+  name: {{ include "appimage-webhook.fullname" $root }}
+  namespace: {{ $root.Release.Namespace }}
+  path: {{ .path }}
+  port: {{ $root.Values.service.webhookPort }}
+{{- end }}
+{{- if eq $root.Values.certificates.mode "existingSecret" }}
+caBundle: {{ $root.Values.certificates.existingSecret.caBundle }}
+{{- end }}
+{{- end }}

@@ -6,69 +6,10 @@ table in memory (tests/e2e runs the same rules on a real API server).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
-
 import pytest
 
+from tests.support.kuscia import Table, appimage, deployment, job, task
 from webhook.core.kuscia import workloads
-
-
-def appimage(*templates: tuple[str, str, tuple[str, ...]], image: str = "secretflow/app:1") -> dict[str, Any]:
-    """An AppImage with deploy templates of (name, role, container names)."""
-    name, _, tag = image.partition(":")
-    return {"kind": "AppImage", "metadata": {"name": "app"}, "spec": {
-        "image": {"name": name, "tag": tag},
-        "deployTemplates": [{"name": n, "role": r, "spec": {"containers": [{"name": c} for c in cs]}}
-                            for n, r, cs in templates]}}
-
-
-def job(name: str, *tasks: tuple[str, tuple[str, ...]], phase: str | None = None) -> dict[str, Any]:
-    obj: dict[str, Any] = {"kind": "KusciaJob", "metadata": {"namespace": "cross-domain", "name": name},
-                           "spec": {"initiator": "alice", "tasks": [
-                               {"alias": f"t{i}", "appImage": image, "taskInputConfig": "{}",
-                                "parties": [{"domainID": "alice", "role": role} for role in parties]}
-                               for i, (image, parties) in enumerate(tasks)]}}
-    if phase is not None:
-        obj["status"] = {"phase": phase}
-    return obj
-
-
-def task(name: str, image: str, *parties: str, phase: str | None = None) -> dict[str, Any]:
-    parties_ = [{"domainID": "alice", "appImageRef": image, "role": role} for role in parties]
-    obj: dict[str, Any] = {"kind": "KusciaTask", "metadata": {"namespace": "cross-domain", "name": name},
-                           "spec": {"initiator": "alice", "taskInputConfig": "{}", "parties": parties_}}
-    if phase is not None:
-        obj["status"] = {"phase": phase}
-    return obj
-
-
-def deployment(name: str, image: str, role: str, *containers: str) -> dict[str, Any]:
-    template = {"spec": {"containers": [{"name": c, "workingDir": ""} for c in containers]}}
-    return {"kind": "KusciaDeployment", "metadata": {"namespace": "cross-domain", "name": name},
-            "spec": {"initiator": "alice", "inputConfig": "", "parties": [
-                {"domainID": "alice", "appImageRef": image, "role": role, "template": template}]}}
-
-
-class Table:
-    """A ``Lookup`` over objects in memory; ``broken`` makes every lookup fail."""
-
-    def __init__(self, appimages: Mapping[str, dict[str, Any]] = (), users: Iterable[dict[str, Any]] = (),
-                 broken: bool = False) -> None:
-        self._appimages = dict(appimages)
-        self._users = [w for w in map(workloads.parse, users) if w is not None]
-        self.broken = broken
-
-    async def users(self, appimage: str) -> list[workloads.Workload]:
-        if self.broken:
-            raise workloads.Unavailable("the API server did not answer")
-        return [w for w in self._users if any(u.appimage == appimage for u in w.uses)]
-
-    async def appimages(self, names: Iterable[str]) -> dict[str, Mapping[str, Any] | None]:
-        if self.broken:
-            raise workloads.Unavailable("the API server did not answer")
-        return {name: self._appimages.get(name) for name in names}
-
 
 APP = appimage(("server", "server", ("main",)), ("client", "client", ("main", "sidecar")))
 
@@ -221,3 +162,29 @@ async def test_an_update_that_keeps_the_references_looks_nothing_up():
     guard = workloads.Guard(Table(broken=True))
     old = job("j", ("gone", ("server",)))
     assert await guard.workload(old, {**old, "status": {"phase": "Running"}}) == workloads.Verdict()
+
+
+async def test_what_a_lagging_cache_refuses_is_asked_again_of_the_source_before_refusing():
+    table = Table({"app": APP})
+    table.cached = {}  # the cache has not seen "app" yet
+    verdict = await workloads.Guard(table).workload(None, job("j", ("app", ("server",))))
+    assert verdict == workloads.Verdict()
+    assert table.asked == [(("app",), False), (("app",), True)]
+
+
+async def test_a_workload_the_cache_allows_is_allowed_without_asking_the_source():
+    table = Table({"app": APP})
+    verdict = await workloads.Guard(table).workload(None, job("j", ("app", ("server",))))
+    assert verdict == workloads.Verdict()
+    assert table.asked == [(("app",), False)]
+
+
+def test_the_essentials_of_an_appimage_are_judged_as_the_whole_of_it():
+    whole = appimage(("server", "server", ("main",)), ("any", "", ("main", "sidecar")))
+    whole["spec"]["deployTemplates"][0]["spec"]["containers"][0]["image"] = "x:1"
+    kept = workloads.essentials(whole)
+    for use in workloads.parse(deployment("d", "app", "client", "main", "sidecar", "extra")).uses:
+        assert workloads.placement(use, kept) == workloads.placement(use, whole)
+    assert kept == {"spec": {"deployTemplates": [
+        {"name": "server", "role": "server", "spec": {"containers": [{"name": "main"}]}},
+        {"name": "any", "role": "", "spec": {"containers": [{"name": "main"}, {"name": "sidecar"}]}}]}}

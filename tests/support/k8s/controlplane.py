@@ -111,6 +111,21 @@ def _check_binaries(path: Path) -> None:
         raise ControlPlaneError(f"{path}: missing executable(s) {', '.join(missing)}")
 
 
+def await_crd(call: Callable[[str, str], tuple[int, Any]], name: str, timeout: float = 30.0) -> None:
+    """Wait until the CustomResourceDefinition ``name`` is Established, asking through
+    ``call(method, path)`` (``ControlPlane.request``, ``Node.api``)."""
+    deadline = time.monotonic() + timeout
+    got: Any = {}
+    while time.monotonic() < deadline:
+        _, got = call("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
+        status = got.get("status") if isinstance(got, dict) else None
+        conditions = {c["type"]: c["status"] for c in (status or {}).get("conditions") or []}
+        if conditions.get("Established") == "True":
+            return
+        time.sleep(0.05)
+    raise ControlPlaneError(f"CRD {name} not established in {timeout:g} s: {got}")
+
+
 def free_ports(count: int) -> list[int]:
     """Return ``count`` distinct currently-free TCP ports on 127.0.0.1."""
     socks: list[socket.socket] = []
@@ -438,16 +453,7 @@ class ControlPlane:
 
     def await_crd(self, name: str, timeout: float = 30.0) -> None:
         """Wait until the CustomResourceDefinition ``name`` is Established."""
-        deadline = time.monotonic() + timeout
-        got: Any = {}
-        while time.monotonic() < deadline:
-            _, got = self.request("GET", f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/{name}")
-            status = got.get("status") if isinstance(got, dict) else None
-            conditions = {c["type"]: c["status"] for c in (status or {}).get("conditions") or []}
-            if conditions.get("Established") == "True":
-                return
-            time.sleep(0.05)
-        raise ControlPlaneError(f"CRD {name} not established in {timeout:g} s: {got}")
+        await_crd(self.request, name, timeout)
 
     def kubeconfig(self) -> dict[str, Any]:
         """Return an admin kubeconfig (bearer token) as a dict."""

@@ -137,6 +137,15 @@ def _containers(template: Mapping[str, Any]) -> set[str]:
     return {_str(c.get("name")) for _, c in _dicts((template.get("spec") or {}).get("containers"))}
 
 
+def essentials(appimage: Mapping[str, Any]) -> dict[str, Any]:
+    """What the rules read of an AppImage, and only that: its deploy templates' names,
+    roles and container names (what a cache of every AppImage needs to keep)."""
+    return {"spec": {"deployTemplates": [
+        {"name": t.get("name"), "role": t.get("role"),
+         "spec": {"containers": [{"name": name} for name in sorted(_containers(t))]}}
+        for t in _templates(appimage)]}}
+
+
 def placement(use: Use, appimage: Mapping[str, Any]) -> list[tuple[str, str]]:
     """What keeps ``use`` from running on ``appimage``: (path in the workload, message)."""
     if use.role is None:
@@ -199,8 +208,11 @@ class Lookup(Protocol):
     async def users(self, appimage: str) -> list[Workload]:
         """Every workload naming ``appimage``, finished ones included."""
 
-    async def appimages(self, names: Iterable[str]) -> dict[str, Mapping[str, Any] | None]:
-        """Each named AppImage (the custom resource), None for one that does not exist."""
+    async def appimages(self, names: Iterable[str], *, fresh: bool = False
+                        ) -> dict[str, Mapping[str, Any] | None]:
+        """Each named AppImage (the custom resource, or at least its ``essentials``), None
+        for one that does not exist; ``fresh``: asked of the source of truth, not of a
+        cache that may lag behind it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,15 +278,27 @@ class Guard:
         judged = changed(before, workload)
         if not judged:
             return Verdict()
+        names = {use.appimage for use in judged}
         try:
-            found = await self.lookup.appimages({use.appimage for use in judged})
+            errors = _misplaced(judged, await self.lookup.appimages(names))
+            if errors:  # a cache may lag: what it refuses is asked again of the source
+                errors = _misplaced(judged, await self.lookup.appimages(names, fresh=True))
         except Unavailable as e:
             return self._failed("the AppImages it names", e)
-        errors: list[tuple[str, str]] = []
-        for use in judged:
-            appimage = found.get(use.appimage)
-            if appimage is None:
-                errors.append((use.ref, f"AppImage {use.appimage!r} does not exist"))
-            else:
-                errors += placement(use, appimage)
-        return self._verdict(list(dict.fromkeys(errors)))
+        return self._verdict(errors)
+
+
+def _misplaced(uses: Iterable[Use], found: Mapping[str, Mapping[str, Any] | None]) -> list[tuple[str, str]]:
+    """What keeps each of ``uses`` from running on the AppImages ``found``."""
+    errors: list[tuple[str, str]] = []
+    for use in uses:
+        appimage = found.get(use.appimage)
+        if appimage is None:
+            errors.append((use.ref, f"AppImage {use.appimage!r} does not exist"))
+        else:
+            errors += placement(use, appimage)
+    return list(dict.fromkeys(errors))
+
+
+NO_GUARD: Guard = Guard(None)
+"""Nothing looked up, nothing judged: the SQLite store, or ``--kuscia-references off``."""
