@@ -1,18 +1,24 @@
-"""End to end through a real kube-apiserver: the latency our webhooks add to a create.
+"""End to end through a real kube-apiserver: what our webhooks cost the API server.
 
 A throwaway etcd + kube-apiserver (tests/support/k8s/controlplane.py, binaries from
 hack/k8s-bin.sh) with the AppImage CRD; our service as a subprocess (tests/support/serverproc.py)
-on CPU 0. Clients create AppImages through the API server at 1 and at 10 concurrent
-clients, with our mutating and validating webhooks registered and with none registered,
-alternating, in rounds (tests/support/apiserver.py's ``Webhooks`` switches them and returns
-only once the API server calls, or stops calling, our server). The object is the
-document's example made valid for the CRD alone (its envFrom entry split in two), so
-both modes store the same thing; every create must answer 201, and with webhooks the
-service's own metrics must have counted a mutate and a validate call per create.
+and the floor (bench/floor.py: an aiohttp webhook answering ``allowed`` at once) on
+CPU 0. In interleaved rounds, clients create AppImages through the API server at 1 and
+10 concurrent clients, then (10 clients) change only a label of each with a merge PATCH,
+in each of ``MODES``; the configurations are the chart's (tests/support/apiserver.py's,
+matchConditions included) and each switch returns only once the API server calls the
+intended server at the intended paths. The object is the document's example made valid
+for the CRD alone (its envFrom entry split in two), so every mode stores the same
+thing; every call must succeed, and our service's own metrics must have counted the
+calls each mode implies.
 
-The API server and etcd are not pinned: they share both CPUs with our server and the
-clients, as on a small node. The added latency is the difference of the medians over
-rounds of each percentile, with and without.
+Per measurement at 10 clients the CPU each process spent per call (kube-apiserver, etcd,
+the webhook server) is read from /proc; the floor also counts what the calls are on
+the wire: connections (TLS handshakes) per 1,000 calls and bytes per review each way
+(ours answer with the bytes replaying the floor's last reviews to our server gives).
+
+The API server and etcd are not pinned: they share both CPUs with the webhook and the
+clients, as on a small node. Figures are medians over rounds.
 
 ``kuscia_jobs`` measures the links' cost on a KusciaJob (tests/support/kuscia.py's minimal
 CRDs for Kuscia's kinds): with ``appimages`` AppImages stored in the API server, our
@@ -26,9 +32,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import ssl
 import statistics
+import subprocess
+import sys
 import time
-from dataclasses import dataclass
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,26 +47,40 @@ import aiohttp
 import orjson
 from prometheus_client import parser
 
-from bench import openloop, workloads
+from bench import openloop, procs, workloads
 from tests.support import apiserver, kuscia
 from tests.support.k8s import controlplane
 from tests.support.serverproc import ServerProcess
+from webhook.ops import certificates
 
 CONCURRENCY = (1, 10)
+LABEL_CLIENTS = 10
 JOB_CLIENTS = 10
 SEED_CLIENTS = 32
-WARMUP = 5  # unrecorded creates before each measurement: connections, caches
+WARMUP = 5  # unrecorded calls before each measurement: connections, caches
+MODES = ("none", "webhooks", "validating", "floor")
+"""No webhook; the chart's default (mutating and validating, calling our service); the
+chart with ``webhook.mutating=false`` (validating only); the chart's default calling the
+floor."""
+CALLED = {"none": (), "webhooks": ("/mutate", "/validate"), "validating": ("/validate",),
+          "floor": ("/mutate", "/validate")}
+"""The paths each mode's configurations send a create to."""
 
 
 @dataclass(frozen=True, slots=True)
 class Sample:
-    mode: str  # "webhooks" or "none"
+    mode: str
+    operation: str  # "create", or "label": a merge PATCH of one label of a stored AppImage
     clients: int
-    creates: int
+    calls: int
     latency_ms: dict[str, float]
     rate: float
     review_ms: float
-    """Mean time our server spent per review (its own latency histogram; 0 without)."""
+    """Mean time our server spent per review (its own latency histogram; 0 when not called)."""
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU milliseconds per call of kube-apiserver, etcd and the webhook server (10 clients)."""
+    wire: dict[str, float] = field(default_factory=dict)
+    """The floor's count of the calls it got: connections per 1,000 calls, bytes per review."""
 
 
 def appimage(name: str) -> dict[str, Any]:
@@ -72,29 +97,35 @@ def _session(plane: controlplane.ControlPlane, clients: int) -> aiohttp.ClientSe
                                  headers=headers)
 
 
-async def _creates(plane: controlplane.ControlPlane, count: int, clients: int,
-                   tag: str) -> tuple[list[float], list[str]]:
-    url = plane.url + apiserver.APPIMAGES
+async def _calls(plane: controlplane.ControlPlane, names: list[str], clients: int, operation: str,
+                 record: bool) -> tuple[list[float], list[str]]:
+    """Each of ``names`` created (or its label changed) by ``clients`` clients in turn."""
     latencies: list[float] = []
     problems: list[str] = []
     async with _session(plane, clients) as session:
 
-        async def create(name: str, record: bool) -> None:
-            body = orjson.dumps(appimage(name))
+        async def call(name: str) -> None:
+            if operation == "create":
+                request = session.post(plane.url + apiserver.APPIMAGES, data=orjson.dumps(appimage(name)))
+                expected = 201
+            else:
+                patch = {"metadata": {"labels": {"bench": str(time.time_ns())}}}
+                request = session.patch(plane.url + f"{apiserver.APPIMAGES}/{name}", data=orjson.dumps(patch),
+                                        headers={"Content-Type": "application/merge-patch+json"})
+                expected = 200
             started = time.perf_counter()
-            async with session.post(url, data=body) as response:
+            async with request as response:
                 answer = await response.read()
             if record:
                 latencies.append(time.perf_counter() - started)
-            if response.status != 201:
-                problems.append(f"{name}: HTTP {response.status}: {answer[:300]!r}")
+            if response.status != expected:
+                problems.append(f"{operation} {name}: HTTP {response.status}: {answer[:300]!r}")
 
-        async def client(i: int, share: int, record: bool) -> None:
-            for n in range(share):
-                await create(f"e2e-{tag}-{'r' if record else 'w'}-{i}-{n}", record)
+        async def client(i: int) -> None:
+            for name in names[i::clients]:
+                await call(name)
 
-        await asyncio.gather(*(client(i, max(WARMUP // clients, 1), False) for i in range(clients)))
-        await asyncio.gather(*(client(i, count // clients, True) for i in range(clients)))
+        await asyncio.gather(*(client(i) for i in range(clients)))
     return latencies, problems
 
 
@@ -114,72 +145,228 @@ def _summary(latencies: list[float]) -> dict[str, float]:
     return {str(p): openloop.percentile(ordered, p) * 1000 for p in (50, 90, 99, 100)}
 
 
+class Floor:
+    """bench/floor.py as a subprocess on CPU 0, with the service's certificates."""
+
+    def __init__(self, work_dir: Path, paths: certificates.Paths) -> None:
+        self.port = controlplane.free_ports(1)[0]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self._context = ssl.create_default_context(cafile=str(paths.ca))
+        self._log = (work_dir / "floor.log").open("wb")
+        argv = [sys.executable, "-m", "bench.floor", "--port", str(self.port),
+                "--cert", str(paths.server_cert), "--key", str(paths.server_key)]
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT)
+        os.sched_setaffinity(self.proc.pid, {0})
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                self.stats()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError(f"the floor did not start: see {self._log.name}") from None
+                time.sleep(0.1)
+
+    def _get(self, path: str) -> bytes:
+        with urllib.request.urlopen(self.url + path, context=self._context, timeout=5) as response:
+            body: bytes = response.read()
+        return body
+
+    def stats(self) -> dict[str, Any]:
+        found: dict[str, Any] = orjson.loads(self._get("/stats"))
+        return found
+
+    def body(self, path: str) -> bytes:
+        """The last review the floor got at ``path``."""
+        return self._get("/body" + path)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(10)
+        self._log.close()
+
+
+def _counts(server: ServerProcess, floor: Floor) -> dict[str, float]:
+    ours = apiserver.webhook_calls(server)
+    theirs = floor.stats()["requests"]
+    return {**{f"ours {p}": ours[p] for p in apiserver.WEBHOOKS},
+            **{f"floor {p}": float(theirs.get(p, 0)) for p in apiserver.WEBHOOKS}}
+
+
+def _switch(plane: controlplane.ControlPlane, server: ServerProcess, floor: Floor, mode: str) -> None:
+    """Point the chart's configurations at what ``mode`` calls; return once one dry-run
+    probe reaches exactly the intended server at exactly the intended paths."""
+    target, paths = (floor.url, CALLED[mode]) if mode == "floor" else (server.webhook_url, CALLED[mode])
+    ca_pem = server.cert_paths.ca.read_bytes()
+    for path in apiserver.WEBHOOKS:
+        if path in paths:
+            apiserver.apply_configuration(plane, path, target, ca_pem)
+        else:
+            apiserver.remove_configuration(plane, path)
+    who = "floor" if mode == "floor" else "ours"
+    expected = {f"{w} {p}": float(w == who and p in paths)
+                for w in ("ours", "floor") for p in apiserver.WEBHOOKS}
+    deadline = time.monotonic() + apiserver.WEBHOOK_SWITCH_TIMEOUT
+    while True:
+        before = _counts(server, floor)
+        apiserver.probe_webhooks(plane)
+        after = _counts(server, floor)
+        if {k: after[k] - before[k] for k in after} == expected:
+            return
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"switching to {mode}: the API server did not call as expected")
+        time.sleep(0.1)
+
+
+def _cpu(pids: dict[str, int]) -> dict[str, float]:
+    return {name: procs.cpu_seconds(pid) for name, pid in pids.items()}
+
+
+def _wire(before: dict[str, Any], after: dict[str, Any], server: ServerProcess,
+          floor: Floor) -> dict[str, float]:
+    calls = sum(after["requests"].values()) - sum(before["requests"].values())
+    wire = {"connections per 1000 calls": (after["connections"] - before["connections"]) * 1000 / calls,
+            "resumed sessions": float(after["resumed"] - before["resumed"])}
+    context = server.client_context(with_cert=False)
+    for path in apiserver.WEBHOOKS:
+        n = after["requests"].get(path, 0) - before["requests"].get(path, 0)
+        if not n:
+            continue
+        wire[f"{path} bytes in"] = (after["bytes_in"][path] - before["bytes_in"].get(path, 0)) / n
+        wire[f"{path} bytes out, floor"] = (after["bytes_out"][path] - before["bytes_out"].get(path, 0)) / n
+        request = urllib.request.Request(server.webhook_url + path, data=floor.body(path), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, context=context, timeout=5) as response:
+            wire[f"{path} bytes out, ours"] = float(len(response.read()))
+    return wire
+
+
+def _measure(plane: controlplane.ControlPlane, server: ServerProcess, floor: Floor, mode: str,
+             operation: str, names: list[str], clients: int, log: Callable[[str], None],
+             label: str) -> Sample:
+    pids = {"kube-apiserver": plane.pids["kube-apiserver"], "etcd": plane.pids["etcd"],
+            "webhook": floor.proc.pid if mode == "floor" else server.pid}
+    warm = names[:WARMUP * clients]
+    _, problems = asyncio.run(_calls(plane, warm, clients, operation, False))
+    calls, spent, cpu, wire = _counts(server, floor), _review_seconds(server), _cpu(pids), floor.stats()
+    started = time.perf_counter()
+    latencies, more = asyncio.run(_calls(plane, names[len(warm):], clients, operation, True))
+    elapsed = time.perf_counter() - started
+    problems += more
+    made, spent_after, cpu_after = _counts(server, floor), _review_seconds(server), _cpu(pids)
+    reviews = spent_after[1] - spent[1]
+    who = "floor" if mode == "floor" else "ours"
+    for path in apiserver.WEBHOOKS:
+        expected = len(latencies) if operation == "create" and path in CALLED[mode] else 0
+        for w in ("ours", "floor"):
+            got = made[f"{w} {path}"] - calls[f"{w} {path}"]
+            if got != (expected if w == who else 0):
+                problems.append(f"{w} {path}: {got:g} calls for {len(latencies)} {operation}s ({mode})")
+    if problems:
+        raise RuntimeError(f"end to end, {mode}, {operation}, {clients} clients: "
+                           f"{len(problems)} problems, first: {problems[0]}")
+    sample = Sample(mode, operation, clients, len(latencies), _summary(latencies), len(latencies) / elapsed,
+                    (spent_after[0] - spent[0]) / reviews * 1000 if reviews else 0.0,
+                    {k: (cpu_after[k] - cpu[k]) * 1000 / len(latencies) for k in pids} if clients > 1 else {},
+                    _wire(wire, floor.stats(), server, floor) if mode == "floor" and operation == "create"
+                    and clients > 1 else {})
+    log(f"{label} e2e {mode:10} {operation:6} {clients:2} clients  p50 {sample.latency_ms['50']:6.2f} ms  "
+        f"p99 {sample.latency_ms['99']:6.2f} ms  {sample.rate:6.0f}/s"
+        + (f"  {sample.review_ms:.2f} ms per review in our server" if reviews else "")
+        + ("  CPU ms/call " + ", ".join(f"{k} {v:.2f}" for k, v in sample.cpu_ms.items())
+           if sample.cpu_ms else ""))
+    return sample
+
+
 def measure(work_dir: Path, *, rounds: int, creates: int, log: Any = print) -> list[Sample]:
-    """``rounds`` x (webhooks, none) x CONCURRENCY measurements of ``creates`` creates."""
+    """``rounds`` x ``MODES`` (order turned each round) x (creates at each of
+    ``CONCURRENCY``, then label-only updates of the 10-client creates)."""
     assets = controlplane.find_assets()
     samples: list[Sample] = []
     with controlplane.ControlPlane(assets, work_dir=work_dir / "k8s") as plane:
         apiserver.install_crd(plane)
         with ServerProcess(work_dir / "server", tls_mode="tls") as server:
             os.sched_setaffinity(server.pid, {0})
-            hooks = apiserver.Webhooks(plane)
-            for r in range(1, rounds + 1):
-                modes = ("webhooks", "none") if r % 2 else ("none", "webhooks")
-                for mode in modes:
-                    if mode == "webhooks":
-                        hooks.register(server)
-                    elif hooks.server is not None:
-                        hooks.unregister()
-                    for clients in CONCURRENCY:
-                        calls = apiserver.webhook_calls(server)
-                        spent = _review_seconds(server)
-                        started = time.perf_counter()
-                        latencies, problems = asyncio.run(
-                            _creates(plane, creates, clients, f"{r}{mode[0]}{clients}"))
-                        elapsed = time.perf_counter() - started
-                        made = apiserver.webhook_calls(server)
-                        spent_after = _review_seconds(server)
-                        reviews = spent_after[1] - spent[1]
-                        review_ms = (spent_after[0] - spent[0]) / reviews * 1000 if reviews else 0.0
-                        expected = (len(latencies) + max(WARMUP // clients, 1) * clients
-                                    if mode == "webhooks" else 0)
-                        for path in apiserver.WEBHOOKS:
-                            if made[path] - calls[path] != expected:
-                                problems.append(f"{path}: {made[path] - calls[path]:g} calls for "
-                                                f"{expected} creates ({mode})")
-                        if problems:
-                            raise RuntimeError(f"end to end, {mode}, {clients} clients: "
-                                               f"{len(problems)} problems, first: {problems[0]}")
-                        sample = Sample(mode, clients, len(latencies), _summary(latencies),
-                                        len(latencies) / elapsed, review_ms)
-                        samples.append(sample)
-                        log(f"round {r}/{rounds} e2e {mode:8} {clients:2} clients  "
-                            f"p50 {sample.latency_ms['50']:6.2f} ms  p99 {sample.latency_ms['99']:6.2f} ms  "
-                            f"{sample.rate:6.0f} creates/s"
-                            + (f"  {review_ms:.2f} ms per review in our server" if reviews else ""))
-            if hooks.server is not None:
-                hooks.unregister()
+            floor = Floor(work_dir, server.cert_paths)
+            try:
+                for r in range(1, rounds + 1):
+                    for mode in MODES[r % len(MODES):] + MODES[:r % len(MODES)]:
+                        _switch(plane, server, floor, mode)
+                        for clients in CONCURRENCY:
+                            count = creates + WARMUP * clients
+                            names = [f"e2e-{r}-{mode}-{clients}-{n}" for n in range(count)]
+                            label = f"round {r}/{rounds}"
+                            samples.append(_measure(plane, server, floor, mode, "create", names, clients,
+                                                    log, label))
+                            if clients == LABEL_CLIENTS:
+                                samples.append(_measure(plane, server, floor, mode, "label", names, clients,
+                                                        log, label))
+                        _switch(plane, server, floor, "none")
+                        apiserver.delete_all(plane)  # the next mode starts from the same store
+            finally:
+                floor.stop()
     return samples
 
 
+def _median(samples: list[Sample], mode: str, operation: str, clients: int,
+            value: Callable[[Sample], float]) -> float:
+    mine = [value(s) for s in samples if (s.mode, s.operation, s.clients) == (mode, operation, clients)]
+    return statistics.median(mine) if mine else float("nan")
+
+
 def added(samples: list[Sample]) -> dict[int, dict[str, float]]:
-    """Per client count: p50/p99 with and without webhooks (medians over rounds) and the
-    difference."""
+    """Per client count, creates: p50/p99 and rate of every mode (medians over rounds),
+    what the webhooks add to none, and our rate against the floor's."""
     out: dict[int, dict[str, float]] = {}
     for clients in CONCURRENCY:
         row: dict[str, float] = {}
-        for mode in ("none", "webhooks"):
-            mine = [s for s in samples if s.mode == mode and s.clients == clients]
+        for mode in MODES:
             for p in ("50", "99"):
-                row[f"{mode} p{p}"] = statistics.median(s.latency_ms[p] for s in mine)
-            row[f"{mode} creates/s"] = statistics.median(s.rate for s in mine)
-        row["review ms"] = statistics.median(
-            s.review_ms for s in samples if s.mode == "webhooks" and s.clients == clients)
+                row[f"{mode} p{p}"] = _median(samples, mode, "create", clients,
+                                              lambda s, p=p: s.latency_ms[p])
+            row[f"{mode} creates/s"] = _median(samples, mode, "create", clients, lambda s: s.rate)
+        row["review ms"] = _median(samples, "webhooks", "create", clients, lambda s: s.review_ms)
         for p in ("50", "99"):
             row[f"added p{p}"] = row[f"webhooks p{p}"] - row[f"none p{p}"]
+        row["webhooks / floor"] = _ratio_of_medians(samples, "webhooks", "floor", "create", clients)
+        row["validating / none"] = _ratio_of_medians(samples, "validating", "none", "create", clients)
+        row["webhooks / none"] = _ratio_of_medians(samples, "webhooks", "none", "create", clients)
         out[clients] = row
     return out
 
+
+def _ratio_of_medians(samples: list[Sample], mode: str, baseline: str, operation: str, clients: int) -> float:
+    """The median over rounds of ``mode``'s rate over ``baseline``'s in the same round
+    (samples come in rounds: the n-th of each mode belong together)."""
+    mine = [s.rate for s in samples if (s.mode, s.operation, s.clients) == (mode, operation, clients)]
+    theirs = [s.rate for s in samples if (s.mode, s.operation, s.clients) == (baseline, operation, clients)]
+    ratios = [a / b for a, b in zip(mine, theirs, strict=True) if b]
+    return statistics.median(ratios) if ratios else float("nan")
+
+
+def labels(samples: list[Sample]) -> dict[str, float]:
+    """Label-only updates at LABEL_CLIENTS: rate and p99 per mode, and each over none."""
+    row: dict[str, float] = {}
+    for mode in MODES:
+        row[f"{mode} updates/s"] = _median(samples, mode, "label", LABEL_CLIENTS, lambda s: s.rate)
+        row[f"{mode} p99"] = _median(samples, mode, "label", LABEL_CLIENTS, lambda s: s.latency_ms["99"])
+        row[f"{mode} / none"] = _ratio_of_medians(samples, mode, "none", "label", LABEL_CLIENTS)
+    return row
+
+
+def breakdown(samples: list[Sample]) -> dict[str, dict[str, float]]:
+    """Per mode, creates at 10 clients: CPU ms per create of each process (medians), and
+    the floor's wire figures."""
+    out: dict[str, dict[str, float]] = {}
+    for mode in MODES:
+        mine = [s for s in samples if (s.mode, s.operation, s.clients) == (mode, "create", LABEL_CLIENTS)]
+        if not mine:
+            continue
+        out[mode] = {f"{k} CPU ms": statistics.median(s.cpu_ms[k] for s in mine) for k in mine[0].cpu_ms}
+        wires = [s.wire for s in mine if s.wire]
+        if wires:
+            out[mode] |= {k: statistics.median(w[k] for w in wires) for k in wires[0]}
+    return out
 
 
 # --- a KusciaJob's links -----------------------------------------------------------------

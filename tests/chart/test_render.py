@@ -15,6 +15,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from tests.support.apiserver import match_conditions
 from tests.support.chart import (
     CHART,
     CI_VALUES,
@@ -315,6 +316,28 @@ def test_the_image_policy_values_become_flags(helm):
     assert flags["require-image-digest"] == "true"
     assert flags["kuscia-references"] == "warn"
     assert "allowed-registries" not in args(render(helm))
+
+
+def test_every_webhook_carries_the_match_conditions_the_e2e_tests_register(helm):
+    conditions = match_conditions()
+    objects = render(helm)
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        for name, hook in hooks(objects, kind).items():
+            which = "workloads" if name.endswith(".workloads.kuscia.secretflow") else "appimages"
+            assert hook["matchConditions"] == conditions[which], name
+
+
+def test_before_kubernetes_1_28_the_webhooks_carry_no_match_conditions(helm):
+    objects = render(helm, kube_version="1.27.0")
+    for kind in ("MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"):
+        assert all("matchConditions" not in hook for hook in hooks(objects, kind).values())
+
+
+def test_validating_only_installs_no_mutating_webhook(helm):
+    objects = render(helm, set_=("webhook.mutating=false",))
+    assert not [o for o in objects if o["kind"] == "MutatingWebhookConfiguration"]
+    assert set(hooks(objects, "ValidatingWebhookConfiguration")) == {
+        "validate.appimages.kuscia.secretflow", "validate.workloads.kuscia.secretflow"}
 
 
 def test_webhook_defaults_are_fail_and_five_seconds(helm):

@@ -25,6 +25,7 @@ from tests.support.apiserver import (
     kube,
     minimal,
     stored,
+    webhook_calls,
 )
 from tests.support.k8s.controlplane import ControlPlane
 from tests.support.serverproc import ServerProcess
@@ -255,6 +256,75 @@ def test_a_metadata_only_update_of_an_object_stored_without_the_webhook_is_allow
     answer = kube(control_plane, "PUT", f"{APPIMAGES}/legacy", current)
 
     assert answer.status == 200, answer.message
+
+
+# --- which updates reach us (the chart's matchConditions) ------------------------------
+
+
+def _relabelled(control_plane: ControlPlane, name: str, labels: dict[str, str]) -> dict[str, Any]:
+    current = stored(control_plane, name)
+    assert current is not None
+    current["metadata"]["labels"] = labels
+    return current
+
+
+def test_a_label_only_update_never_reaches_our_webhooks(
+        control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
+    assert kube(control_plane, "POST", APPIMAGES, minimal("labelled")).status == 201
+    before = webhook_calls(webhook_server)
+
+    answer = kube(control_plane, "PUT", f"{APPIMAGES}/labelled",
+                  _relabelled(control_plane, "labelled", {"team": "a"}))
+
+    assert answer.status == 200, answer
+    assert webhook_calls(webhook_server) == before
+
+
+def test_a_spec_change_still_reaches_both_webhooks(
+        control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
+    assert kube(control_plane, "POST", APPIMAGES, minimal("retagged")).status == 201
+    before = webhook_calls(webhook_server)
+    changed = _relabelled(control_plane, "retagged", {"team": "a"})
+    changed["spec"]["image"]["tag"] = "2.0"
+
+    answer = kube(control_plane, "PUT", f"{APPIMAGES}/retagged", changed)
+
+    assert answer.status == 200, answer
+    after = webhook_calls(webhook_server)
+    assert all(after[path] == before[path] + 1 for path in WEBHOOKS), (before, after)
+
+
+def test_a_change_of_the_annotation_a_rule_reads_reaches_us_and_is_judged(
+        control_plane: ControlPlane, webhooks: Webhooks) -> None:
+    assert kube(control_plane, "POST", APPIMAGES, minimal("annotated")).status == 201
+    changed = _relabelled(control_plane, "annotated", {})
+    changed["metadata"]["annotations"] = {"kuscia.secretflow/component-spec": "{not json"}
+
+    answer = kube(control_plane, "PUT", f"{APPIMAGES}/annotated", changed)
+
+    assert answer.status == 422, answer
+    assert "metadata.annotations" in answer.message
+
+
+def test_with_only_the_validating_webhook_the_crd_fills_absent_defaults_and_refuses_empty_ones(
+        control_plane: ControlPlane, webhooks: Webhooks, webhook_server: ServerProcess) -> None:
+    empty = minimal("empty-protocol")
+    container(empty)["ports"][0]["protocol"] = ""
+    webhooks.register(webhook_server, paths=("/validate",))  # the chart's webhook.mutating=false
+    try:
+        absent = kube(control_plane, "POST", APPIMAGES, minimal("crd-defaults"))
+        refused = kube(control_plane, "POST", APPIMAGES, empty)
+    finally:
+        webhooks.register(webhook_server)
+
+    assert absent.status == 201, absent
+    got = stored(control_plane, "crd-defaults")
+    assert got is not None
+    assert got["spec"]["deployTemplates"][0]["replicas"] == 1
+    assert container(got)["ports"] == [{"name": "global", "protocol": "HTTP", "scope": "Local"}]
+    assert refused.status == 422, refused
+    assert f"{CONTAINER}.ports[0].protocol" in refused.message
+    assert VALIDATE not in refused.message  # the CRD's refusal: our webhook was never asked
 
 
 # --- our server down -------------------------------------------------------------------

@@ -32,6 +32,7 @@ from tests.support.apiserver import (
     remove_kuscia_kinds,
     rest,
     stored,
+    webhook_calls,
 )
 from tests.support.k8s.controlplane import ControlPlane
 from tests.support.serverproc import ServerProcess
@@ -231,6 +232,20 @@ def test_a_deployment_naming_a_container_its_template_lacks_is_refused(control_p
     assert answer.status == 422, answer
     assert ('spec.parties[0].template.spec.containers[1].name: deploy template "host" of AppImage "app" '
             'has no container "sidecar"') in answer.message
+
+
+def test_a_workload_update_that_leaves_its_links_never_reaches_us(
+        control_plane: ControlPlane, webhook_server: ServerProcess) -> None:
+    created(control_plane, SERVED, kuscia.job("train", ("app", ("host",))))
+    job = kube(control_plane, "GET", kuscia.path("KusciaJob", "train")).body
+    job["metadata"]["labels"] = {"kuscia.secretflow/job-stage": "Start"}
+    job["spec"]["tasks"][0]["taskInputConfig"] = '{"changed": true}'
+    before = webhook_calls(webhook_server)
+
+    answer = kube(control_plane, "PUT", kuscia.path("KusciaJob", "train"), job)
+
+    assert answer.status == 200, answer
+    assert webhook_calls(webhook_server) == before
 
 
 def test_a_workload_update_that_changes_a_role_reaches_us_and_is_judged(control_plane: ControlPlane) -> None:

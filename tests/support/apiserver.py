@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import yaml
 
 from tests.support import builders, kuscia
 from tests.support.k8s import controlplane
@@ -30,6 +31,7 @@ from webhook.core.kuscia import workloads
 from webhook.store import kube as kube_client
 
 CRDS = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
+MATCH_CONDITIONS = pathlib.Path(__file__).parents[2] / "charts/appimage-webhook/files/match-conditions.yaml"
 CRD_NAME = crd.manifest()["metadata"]["name"]
 APPIMAGES = f"/apis/{model.API_VERSION}/{model.PLURAL}"
 ADMISSION_API = "/apis/admissionregistration.k8s.io/v1"
@@ -102,8 +104,15 @@ class WebhookTimeout(RuntimeError):
     AssertionError, so a test expected to fail an assertion cannot swallow it)."""
 
 
+def match_conditions() -> dict[str, list[dict[str, str]]]:
+    """The chart's matchConditions (files/match-conditions.yaml), by webhook: ``appimages``
+    and ``workloads``. The tests register exactly what the chart installs."""
+    loaded: dict[str, list[dict[str, str]]] = yaml.safe_load(MATCH_CONDITIONS.read_text())
+    return loaded
+
+
 def _webhook(name: str, url: str, ca_pem: bytes, failure_policy: str, resources: list[str],
-             scope: str, operations: list[str]) -> dict[str, Any]:
+             scope: str, operations: list[str], conditions: list[dict[str, str]]) -> dict[str, Any]:
     return {
         "name": name,
         "clientConfig": {"url": url, "caBundle": base64.b64encode(ca_pem).decode()},
@@ -119,22 +128,27 @@ def _webhook(name: str, url: str, ca_pem: bytes, failure_policy: str, resources:
         "failurePolicy": failure_policy,
         "timeoutSeconds": 5,
         "matchPolicy": "Equivalent",
+        "matchConditions": conditions,
     }
 
 
 def webhook_configuration(path: str, url: str, ca_pem: bytes, failure_policy: str = "Fail",
                           links: bool = False) -> dict[str, Any]:
     """The Mutating- or ValidatingWebhookConfiguration that sends AppImage CREATE and
-    UPDATE to ``url`` + ``path`` (``/mutate`` or ``/validate``), trusting ``ca_pem``. With
+    UPDATE to ``url`` + ``path`` (``/mutate`` or ``/validate``), trusting ``ca_pem``, with
+    the chart's matchConditions. With
     ``links`` the validating one also gets AppImage DELETE and the CREATE and UPDATE of
     Kuscia's workload kinds, as the chart registers them."""
     kind, name = WEBHOOKS[path]
     validating = links and path == "/validate"
     operations = ["CREATE", "UPDATE", "DELETE"] if validating else ["CREATE", "UPDATE"]
-    webhooks = [_webhook(name, url + path, ca_pem, failure_policy, [model.PLURAL], "Cluster", operations)]
+    conditions = match_conditions()
+    webhooks = [_webhook(name, url + path, ca_pem, failure_policy, [model.PLURAL], "Cluster", operations,
+                         conditions["appimages"])]
     if validating:
         webhooks.append(_webhook(WORKLOADS_WEBHOOK, url + path, ca_pem, failure_policy,
-                                 sorted(workloads.PLURALS.values()), "Namespaced", ["CREATE", "UPDATE"]))
+                                 sorted(workloads.PLURALS.values()), "Namespaced", ["CREATE", "UPDATE"],
+                                 conditions["workloads"]))
     return {"apiVersion": "admissionregistration.k8s.io/v1", "kind": kind,
             "metadata": {"name": WEBHOOK_CONFIGURATION}, "webhooks": webhooks}
 
@@ -193,11 +207,31 @@ def _await(what: str, condition: Callable[[], bool], observed: Callable[[], str]
         time.sleep(0.1)
 
 
-class Webhooks:
-    """Our two webhook configurations in the API server, pointed at one server at a time.
+def apply_configuration(plane: controlplane.ControlPlane, path: str, url: str, ca_pem: bytes,
+                        failure_policy: str = "Fail", links: bool = False) -> None:
+    """Create or repoint the configuration of ``path`` (``webhook_configuration``)."""
+    manifest = webhook_configuration(path, url, ca_pem, failure_policy, links)
+    status, body = plane.request("POST", _collection(path), manifest)
+    if status == 409:
+        item = f"{_collection(path)}/{WEBHOOK_CONFIGURATION}"
+        _, current = plane.request("GET", item)
+        manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        status, body = plane.request("PUT", item, manifest)
+    assert status in (200, 201), body
 
-    ``register`` creates or repoints them and returns once the API server calls that very
-    server (a dry-run probe is refused, and the server's own metrics count the calls: a
+
+def remove_configuration(plane: controlplane.ControlPlane, path: str) -> None:
+    status, body = plane.request("DELETE", f"{_collection(path)}/{WEBHOOK_CONFIGURATION}")
+    assert status in (200, 404), body
+
+
+class Webhooks:
+    """Our webhook configurations in the API server, pointed at one server at a time.
+
+    ``register`` creates or repoints them (``paths``: both, or only ``/validate`` as the
+    chart's ``webhook.mutating=false`` installs it, the other removed) and returns once
+    the API server calls that very server and only those paths (a dry-run probe is
+    refused, and the server's own metrics count one call per registered path for it: a
     refusal could still come from the previous server). ``unregister`` deletes them and
     returns once the probe is accepted again.
     """
@@ -211,32 +245,29 @@ class Webhooks:
         self.last_probe = probe_webhooks(self.plane)
         return self.last_probe
 
-    def register(self, server: ServerProcess, *, failure_policy: str = "Fail", links: bool = False) -> None:
-        before = webhook_calls(server)
+    def register(self, server: ServerProcess, *, failure_policy: str = "Fail", links: bool = False,
+                 paths: tuple[str, ...] = tuple(WEBHOOKS)) -> None:
         ca_pem = server.cert_paths.ca.read_bytes()
         for path in WEBHOOKS:
-            manifest = webhook_configuration(path, server.webhook_url, ca_pem, failure_policy, links)
-            status, body = self.plane.request("POST", _collection(path), manifest)
-            if status == 409:
-                item = f"{_collection(path)}/{WEBHOOK_CONFIGURATION}"
-                _, current = self.plane.request("GET", item)
-                manifest["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                status, body = self.plane.request("PUT", item, manifest)
-            assert status in (200, 201), body
+            if path in paths:
+                apply_configuration(self.plane, path, server.webhook_url, ca_pem, failure_policy, links)
+            else:
+                remove_configuration(self.plane, path)
         self.server = server
 
         def switched() -> bool:
+            before = webhook_calls(server)
             if self._probe() != "refused":
                 return False
             now = webhook_calls(server)
-            return all(now[path] > before[path] for path in WEBHOOKS)
+            return all(now[path] - before[path] == (path in paths) for path in WEBHOOKS)
 
-        _await(f"the API server calling {server.webhook_url}", switched, lambda: self.last_probe)
+        _await(f"the API server calling {server.webhook_url} at {', '.join(paths)}", switched,
+               lambda: self.last_probe)
 
     def unregister(self) -> None:
         for path in WEBHOOKS:
-            status, body = self.plane.request("DELETE", f"{_collection(path)}/{WEBHOOK_CONFIGURATION}")
-            assert status in (200, 404), body
+            remove_configuration(self.plane, path)
         self.server = None
         _await("the API server no longer calling our webhooks", lambda: self._probe() == "accepted",
                lambda: self.last_probe)

@@ -72,6 +72,9 @@ class Manager:
         self._on_files = on_files
         self._clock = clock
         self._secret_path = f"/api/v1/namespaces/{target.namespace}/secrets"
+        self._missing: set[str] = set()
+        """Configurations found missing, said once (the chart may install only the
+        validating one)."""
 
     async def run(self, interval: float) -> None:
         """``sync`` now and every ``interval`` seconds, forever (run it as a task); a
@@ -162,8 +165,11 @@ class Manager:
             for _ in range(MAX_ATTEMPTS):
                 status, body = await self.client.request("GET", path)
                 if status == 404:
-                    log.warning("%s %s not found: caBundle not published (yet)", plural, name)
+                    if plural not in self._missing:
+                        self._missing.add(plural)
+                        log.warning("%s %s not found: caBundle not published (yet)", plural, name)
                     break
+                self._missing.discard(plural)
                 if status != 200:
                     raise _refused("read", f"{plural}/{name}", status, body)
                 stale = [hook for hook in body.get("webhooks") or []

@@ -414,6 +414,11 @@ class ControlPlane:
 
     # -- client helpers ----------------------------------------------------
 
+    @property
+    def pids(self) -> dict[str, int]:
+        """The running processes' ids: ``etcd`` and ``kube-apiserver``."""
+        return {p.name: p.popen.pid for p in (self._etcd, self._apiserver) if p is not None}
+
     def ssl_context(self) -> ssl.SSLContext:
         """Return an ``SSLContext`` trusting the control plane's CA."""
         if self._ssl_context is None:
