@@ -8,6 +8,7 @@ import pathlib
 import shutil
 import subprocess
 import sys
+import sysconfig
 
 import pytest
 
@@ -19,6 +20,18 @@ from webhook.proto import __main__ as generator
 pytestmark = pytest.mark.slow
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
+
+
+# The test venv has this checkout installed editable, whose finder (a .pth file) would
+# serve ``webhook.schema_files`` from here to any ``webhook`` package: a user's
+# ``pip install .`` has no such finder. So the commands below run as a user's would: -S
+# (no site, no .pth), with the installed copy and the dependencies on PYTHONPATH.
+AS_A_USER = [sys.executable, "-S"]
+
+
+def user_path(installed: pathlib.Path) -> str:
+    return os.pathsep.join([str(installed), sysconfig.get_paths()["purelib"],
+                            sysconfig.get_paths()["platlib"]])
 
 
 @pytest.fixture(scope="module")
@@ -35,9 +48,9 @@ def installed(tmp_path_factory) -> pathlib.Path:
 @pytest.mark.parametrize("where", ["checkout", "elsewhere"])
 def test_installed_package_finds_its_schemas(installed, tmp_path, where):
     cwd = REPO if where == "checkout" else tmp_path
-    result = subprocess.run([sys.executable, "-m", "webhook", "schema", "--rest"], cwd=cwd,
+    result = subprocess.run([*AS_A_USER, "-m", "webhook", "schema", "--rest"], cwd=cwd,
                             capture_output=True, text=True, timeout=60, check=False,
-                            env={**os.environ, "PYTHONPATH": str(installed)})
+                            env={**os.environ, "PYTHONPATH": user_path(installed)})
     assert result.returncode == 0, result.stderr
     assert "CreateAppImageRequest" in json.loads(result.stdout)["$defs"]
 
@@ -49,7 +62,7 @@ class ServeAsWritten(serverproc.ServerProcess):
 
     @property
     def argv(self) -> list[str]:
-        return [sys.executable, "-m", "webhook", "serve"]
+        return [*AS_A_USER, "-m", "webhook", "serve"]
 
 
 def fresh_clone(destination: pathlib.Path) -> pathlib.Path:
@@ -69,7 +82,7 @@ def test_readmes_first_command_serves_from_a_fresh_clones_root(installed, tmp_pa
     # With -m, Python imports the clone's own webhook/ ahead of the installed copy: the
     # package must run from its source tree as it is committed.
     clone = fresh_clone(tmp_path / "clone")
-    monkeypatch.setenv("PYTHONPATH", str(installed))
+    monkeypatch.setenv("PYTHONPATH", user_path(installed))
     prerequisites.binary("curl")
     with ServeAsWritten(clone) as server:
         pasted = subprocess.run(["sh", "-c", server.first_request], cwd=clone, capture_output=True,

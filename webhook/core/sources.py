@@ -21,7 +21,7 @@ def load(filename: str) -> dict[str, Any]:
     try:
         folder: Any = resources.files("webhook.schema_files")
     except ModuleNotFoundError:
-        folder = pathlib.Path(__file__).resolve().parent.parent / "schemas"
+        folder = pathlib.Path(__file__).resolve().parents[2] / "schemas"  # webhook/core/ -> the root
     schema: dict[str, Any] = json.loads(folder.joinpath(filename).read_text())
     return schema
 
