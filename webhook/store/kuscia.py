@@ -40,8 +40,9 @@ DISCOVERY_TTL = 60.0
 WATCH_SECONDS = 300
 """A WATCH is renewed from where it was after this long: a connection that died without
 a word is found out within it."""
-RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0)
-"""Waits before the index lists again after a failure, then the last one each time."""
+RETRY_SECONDS = (0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+"""Waits before the index lists again after a failure, then the last one each time: a
+WATCH that RBAC refuses must not become a LIST of every AppImage every few seconds."""
 
 
 class Index:
