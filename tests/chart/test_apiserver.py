@@ -528,3 +528,34 @@ async def test_replicas_starting_together_agree_on_the_winners_certificates(
 def _secret_named(kube: Kube, name: str) -> dict[str, Any]:
     body: dict[str, Any] = kube.get(f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}")
     return body
+
+
+async def test_a_release_without_the_mutating_webhook_is_said_once_and_validating_gets_its_ca(
+        chart_plane, kube, tmp_path, caplog):
+    """webhook.mutating=false installs only the validating configuration: each round
+    publishes caBundle to it, and says once, not every round, that the other is missing."""
+    name = "validating-only"
+    validating = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingWebhookConfiguration",
+                  "metadata": {"name": name}, "webhooks": [{
+                      "name": "validate.appimages.kuscia.secretflow", "admissionReviewVersions": ["v1"],
+                      "sideEffects": "None", "clientConfig": {"url": "https://127.0.0.1:1/validate"},
+                      "rules": [{"apiGroups": ["kuscia.secretflow"], "apiVersions": ["v1alpha1"],
+                                 "resources": ["appimages"], "operations": ["CREATE"]}]}]}
+    assert kube.apply(validating).status in (200, 201)
+    config = webhook_kube.Config(server=chart_plane.url, ca_pem=chart_plane.ca_path.read_bytes(),
+                                 token=chart_plane.token)
+    manager = selfcert.Manager(webhook_kube.Client(config), selfcert.Target(
+        NAMESPACE, f"{name}-certs", name, ("127.0.0.1",), tmp_path))
+    caplog.set_level("INFO", logger="webhook.ops.selfcert")
+    try:
+        decisions = [await manager.sync() for _ in range(3)]
+        published = kube.get(f"{CONFIGURATIONS['ValidatingWebhookConfiguration']}/{name}")
+        bundle = published["webhooks"][0]["clientConfig"]["caBundle"]
+        assert base64.b64decode(bundle) == decisions[-1].certificates.ca_bundle()
+        missing = [r for r in caplog.records if "not found" in r.getMessage()]
+        assert [r.getMessage() for r in missing] == [
+            f"mutatingwebhookconfigurations {name} not found: caBundle not published (yet)"]
+    finally:
+        await manager.close()
+        kube.call("DELETE", f"{CONFIGURATIONS['ValidatingWebhookConfiguration']}/{name}")
+        kube.call("DELETE", f"/api/v1/namespaces/{NAMESPACE}/secrets/{name}-certs")
