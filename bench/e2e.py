@@ -129,15 +129,22 @@ async def _calls(plane: controlplane.ControlPlane, names: list[str], clients: in
     return latencies, problems
 
 
+LATENCY = "controller_runtime_webhook_latency_seconds"
+
+
+def _samples(server: ServerProcess, family: str) -> list[Any]:
+    """The samples of one metric family of the server's /metrics (prometheus_client's parser)."""
+    for found in parser.text_string_to_metric_families(server.metrics()):
+        if found.name == family:
+            return list(found.samples)
+    raise RuntimeError(f"the server exports no {family}")
+
+
 def _review_seconds(server: ServerProcess) -> tuple[float, float]:
     """(sum, count) of the server's webhook latency histogram, both webhooks together."""
-    total = count = 0.0
-    for line in server.metrics().splitlines():
-        if line.startswith("controller_runtime_webhook_latency_seconds_sum{"):
-            total += float(line.rsplit(" ", 1)[1])
-        elif line.startswith("controller_runtime_webhook_latency_seconds_count{"):
-            count += float(line.rsplit(" ", 1)[1])
-    return total, count
+    samples = _samples(server, LATENCY)
+    return (sum(s.value for s in samples if s.name.endswith("_sum")),
+            sum(s.value for s in samples if s.name.endswith("_count")))
 
 
 def _summary(latencies: list[float]) -> dict[str, float]:
@@ -386,18 +393,12 @@ class JobReviews:
 
 def _validate_histogram(server: ServerProcess) -> dict[float, float]:
     """Cumulative counts of the server's /validate latency histogram, by upper bound."""
-    for family in parser.text_string_to_metric_families(server.metrics()):
-        if family.name == "controller_runtime_webhook_latency_seconds":
-            return {float(s.labels["le"]): s.value for s in family.samples
-                    if s.name.endswith("_bucket") and s.labels.get("webhook") == "/validate"}
-    raise RuntimeError("the server exports no controller_runtime_webhook_latency_seconds")
+    return {float(s.labels["le"]): s.value for s in _samples(server, LATENCY)
+            if s.name.endswith("_bucket") and s.labels.get("webhook") == "/validate"}
 
 
 def _gauge(server: ServerProcess, name: str) -> float:
-    for family in parser.text_string_to_metric_families(server.metrics()):
-        if family.name == name:
-            return float(family.samples[0].value)
-    raise RuntimeError(f"the server exports no {name}")
+    return float(_samples(server, name)[0].value)
 
 
 def _await_index(server: ServerProcess, appimages: int, timeout: float = 120.0) -> None:

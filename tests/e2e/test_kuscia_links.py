@@ -26,6 +26,7 @@ from tests.support.apiserver import (
     Webhooks,
     delete_all,
     delete_workloads,
+    ensure,
     install_kuscia_kinds,
     kube,
     kube_server,
@@ -78,11 +79,6 @@ def set_phase(plane: ControlPlane, kind: str, name: str, phase: str) -> None:
     obj = answer.body | {"status": {"phase": phase}}
     answer = kube(plane, "PUT", kuscia.path(kind, name) + "/status", obj)
     assert answer.status == 200, answer
-
-
-def ensure(plane: ControlPlane, path: str, obj: dict[str, Any]) -> None:
-    answer = kube(plane, "POST", path, obj)
-    assert answer.status in (201, 409), answer
 
 
 @pytest.fixture(scope="module")
@@ -376,14 +372,14 @@ def limited_kubeconfig(plane: ControlPlane, path: pathlib.Path) -> pathlib.Path:
     """A kubeconfig of a ServiceAccount that may manage AppImages and not list Kuscia's
     workloads: every lookup of an AppImage's users is refused (403)."""
     namespace = "default"
-    ensure(plane, f"/api/v1/namespaces/{namespace}/serviceaccounts",
+    ensure(plane.request, f"/api/v1/namespaces/{namespace}/serviceaccounts",
            {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": LIMITED}})
     rbac = "/apis/rbac.authorization.k8s.io/v1"
-    ensure(plane, f"{rbac}/clusterroles", {
+    ensure(plane.request, f"{rbac}/clusterroles", {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": LIMITED},
         "rules": [{"apiGroups": ["kuscia.secretflow"], "resources": ["appimages"],
                    "verbs": ["get", "list", "create", "update", "delete"]}]})
-    ensure(plane, f"{rbac}/clusterrolebindings", {
+    ensure(plane.request, f"{rbac}/clusterrolebindings", {
         "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
         "metadata": {"name": LIMITED},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": LIMITED},

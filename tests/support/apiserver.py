@@ -50,27 +50,30 @@ REST_TIMEOUT = 30.0
 _WARNING = re.compile(r'^299 - "((?:[^"\\]|\\.)*)"$')
 
 
-def install_crd(plane: controlplane.ControlPlane) -> None:
-    status, body = plane.request("POST", CRDS, crd.manifest())
-    assert status in (201, 409), body
-    plane.await_crd(CRD_NAME)
-
-
 Call = Callable[..., tuple[int, Any]]
 """How a helper calls the API server as admin: ``ControlPlane.request``, ``Node.api``."""
+
+
+def ensure(call: Call, path: str, obj: dict[str, Any]) -> None:
+    """POST ``obj`` to the collection ``path`` unless it exists (409)."""
+    status, body = call("POST", path, obj)
+    assert status in (201, 409), body
+
+
+def install_crd(plane: controlplane.ControlPlane) -> None:
+    ensure(plane.request, CRDS, crd.manifest())
+    plane.await_crd(CRD_NAME)
 
 
 def install_kuscia_kinds(call: Call) -> None:
     """Kuscia's KusciaJob, KusciaTask and KusciaDeployment served (tests/support/kuscia.py's
     CRDs), and the namespace Kuscia runs them in."""
     for kind in kuscia.PLURALS:
-        status, body = call("POST", CRDS, kuscia.manifest(kind))
-        assert status in (201, 409), body
+        ensure(call, CRDS, kuscia.manifest(kind))
     for kind in kuscia.PLURALS:
         controlplane.await_crd(call, kuscia.manifest(kind)["metadata"]["name"])
-    status, body = call("POST", "/api/v1/namespaces", {
-        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": kuscia.NAMESPACE}})
-    assert status in (201, 409), body
+    ensure(call, "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                        "metadata": {"name": kuscia.NAMESPACE}})
 
 
 def delete_workloads(call: Call) -> None:

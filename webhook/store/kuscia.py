@@ -178,16 +178,18 @@ class Cluster:
 
     async def appimages(self, names: Iterable[str], *, fresh: bool = False
                         ) -> dict[str, Mapping[str, Any] | None]:
+        names = list(names)
         # A name that is no object name cannot exist (and is no path to ask the store).
-        asked = sorted({name for name in names if not formats.dns_subdomain(name)})
+        valid = sorted({name for name in names if not formats.dns_subdomain(name)})
         index = self._index
+        found: dict[str, Mapping[str, Any]] = {}
         if not fresh and index is not None and index.synced:
-            known = {name: index.get(name) for name in asked}
-            if all(known.values()):
-                return {name: known.get(name) for name in names}
-        try:
-            records = await self._store.get_many(asked)
-        except errors.StoreError as e:
-            raise workloads.Unavailable(e.message) from e
-        found = {name: record.obj for name, record in zip(asked, records, strict=True) if record}
+            found = {name: kept for name in valid if (kept := index.get(name)) is not None}
+        missing = [name for name in valid if name not in found]
+        if missing:  # not in the index (yet), or asked fresh: read through the store
+            try:
+                records = await self._store.get_many(missing)
+            except errors.StoreError as e:
+                raise workloads.Unavailable(e.message) from e
+            found |= {name: record.obj for name, record in zip(missing, records, strict=True) if record}
         return {name: found.get(name) for name in names}
